@@ -1,0 +1,139 @@
+// ferryd: the Ferry server. Parses the command line into a Config, picks the
+// backends (embedded SQLite store, in-process bus), and runs the server
+// until SIGINT/SIGTERM. The flags are a contract other tools rely on; see
+// docs/operations.md.
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <boost/program_options.hpp>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+
+#include "bus/local/local_bus.h"
+#include "common/log.h"
+#include "common/random.h"
+#include "net/server.h"
+#include "service/service.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace po = boost::program_options;
+using namespace ferry;
+
+namespace {
+
+std::int64_t SecondsToMs(double seconds, const char* flag) {
+  if (!(seconds > 0) || seconds > 86400 * 365) {
+    throw po::error(std::string("--") + flag + " must be a positive number of seconds");
+  }
+  return static_cast<std::int64_t>(std::llround(seconds * 1000));
+}
+
+// Returns false (after printing help or an error) if ferryd should exit.
+bool ParseArgs(int argc, char** argv, Config& config, std::string& port_file, int& exit_code) {
+  std::string listen = "127.0.0.1:8080", level = "info", strength = "interactive";
+  double heartbeat_interval = 20, heartbeat_timeout = 10, hello_timeout = 10;
+  po::options_description desc("ferryd — the Ferry chat server\n\nOptions");
+  desc.add_options()
+      ("help,h", "print this help and exit")
+      ("listen", po::value(&listen)->default_value(listen), "HOST:PORT to listen on (port 0: any free port)")
+      ("data-dir", po::value(&config.data_dir)->default_value(config.data_dir), "directory for the embedded database")
+      ("heartbeat-interval", po::value(&heartbeat_interval)->default_value(20), "SECONDS between server pings")
+      ("heartbeat-timeout", po::value(&heartbeat_timeout)->default_value(10), "SECONDS to wait for a pong before closing (4408)")
+      ("hello-timeout", po::value(&hello_timeout)->default_value(10), "SECONDS to wait for hello after the upgrade (4408)")
+      ("ack-timeout-ms", po::value(&config.ack_timeout_ms)->default_value(config.ack_timeout_ms), "MS before an unacknowledged entry is sent again")
+      ("ack-retries", po::value(&config.ack_retries)->default_value(config.ack_retries), "resends of an entry before closing (4408)")
+      ("retention-days", po::value(&config.retention_days)->default_value(config.retention_days), "DAYS an unacknowledged entry is kept")
+      ("max-members", po::value(&config.max_members)->default_value(config.max_members), "members per chat")
+      ("max-clients", po::value(&config.max_clients)->default_value(config.max_clients), "active clients per user")
+      ("max-body-bytes", po::value(&config.max_body_bytes)->default_value(config.max_body_bytes), "bytes of a message body")
+      ("max-frame-bytes", po::value(&config.max_frame_bytes)->default_value(config.max_frame_bytes), "bytes of one WebSocket message (1009 above)")
+      ("io-threads", po::value(&config.io_threads)->default_value(0), "I/O threads (0: one per core)")
+      ("password-cost", po::value(&strength)->default_value(strength), "Argon2id cost: interactive | min (tests only)")
+      ("log-level", po::value(&level)->default_value(level), "debug | info | warn | error")
+      ("port-file", po::value(&port_file), "write the bound port to this file once listening");
+  po::variables_map vm;
+  try {
+    po::store(po::parse_command_line(argc, argv, desc), vm);
+    po::notify(vm);
+    if (vm.count("help")) {
+      std::cout << desc << "\n";
+      exit_code = 0;
+      return false;
+    }
+    auto colon = listen.rfind(':');
+    if (colon == std::string::npos) throw po::error("--listen must be HOST:PORT");
+    config.listen_host = listen.substr(0, colon);
+    int port = std::stoi(listen.substr(colon + 1));
+    if (port < 0 || port > 65535) throw po::error("--listen port out of range");
+    config.listen_port = static_cast<std::uint16_t>(port);
+    config.heartbeat_interval_ms = SecondsToMs(heartbeat_interval, "heartbeat-interval");
+    config.heartbeat_timeout_ms = SecondsToMs(heartbeat_timeout, "heartbeat-timeout");
+    config.hello_timeout_ms = SecondsToMs(hello_timeout, "hello-timeout");
+    if (config.ack_timeout_ms <= 0) throw po::error("--ack-timeout-ms must be positive");
+    if (config.ack_retries < 0) throw po::error("--ack-retries must be >= 0");
+    if (config.retention_days <= 0) throw po::error("--retention-days must be positive");
+    if (config.max_members < 2 || config.max_clients < 1) throw po::error("limits too small");
+    if (strength != "interactive" && strength != "min") {
+      throw po::error("--password-cost must be interactive or min");
+    }
+    config.password_strength = strength == "min" ? 0 : 1;
+    log::Level lvl;
+    if (!log::ParseLevel(level, &lvl)) throw po::error("--log-level: debug|info|warn|error");
+    log::SetLevel(lvl);
+  } catch (const std::exception& e) {
+    std::cerr << "ferryd: " << e.what() << "\n\n" << desc << "\n";
+    exit_code = 2;
+    return false;
+  }
+  return true;
+}
+
+// One ferryd per data directory: an advisory lock held for the process life.
+bool LockDataDir(const std::string& dir) {
+  int fd = ::open((dir + "/LOCK").c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0 || ::flock(fd, LOCK_EX | LOCK_NB) != 0) return false;
+  return true;  // fd intentionally kept open
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  Config config;
+  std::string port_file;
+  int exit_code = 0;
+  if (!ParseArgs(argc, argv, config, port_file, exit_code)) return exit_code;
+  try {
+    InitCrypto();
+    std::filesystem::create_directories(config.data_dir);
+    if (!LockDataDir(config.data_dir)) {
+      log::Error("data dir ", config.data_dir, " is in use by another ferryd");
+      return 1;
+    }
+    auto store = OpenSqliteStore(SqliteOptions{config.data_dir + "/ferry.db"});
+    if (!store) {
+      log::Error("cannot open the store in ", config.data_dir, ": ", store.error().message());
+      return 1;
+    }
+    LocalBus bus;
+    Service service(config, std::move(*store), bus, SystemClock::Instance());
+    service.Start();
+    net::Server server(config, service);
+    log::Info("ferryd listening on ", config.listen_host, ":", server.port(), " data-dir ",
+              config.data_dir);
+    if (!port_file.empty()) {
+      std::string tmp = port_file + ".tmp";
+      std::ofstream(tmp) << server.port() << "\n";
+      std::filesystem::rename(tmp, port_file);
+    }
+    server.Run();
+    service.Stop();
+    log::Info("ferryd stopped");
+  } catch (const std::exception& e) {
+    log::Error("ferryd: ", e.what());
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,55 @@
+// Every limit and knob of a ferryd node, with the defaults ARCHITECTURE.md
+// names. Plain data: built once at start-up (apps/ferryd parses the command
+// line into it) and read-only afterwards, so any thread may read it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+
+namespace ferry {
+
+struct Config {
+  // Network.
+  std::string listen_host = "127.0.0.1";
+  std::uint16_t listen_port = 8080;
+  int io_threads = 0;  // 0 = one per core
+
+  // Storage.
+  std::string data_dir = "./ferry-data";
+
+  // Protocol limits.
+  std::size_t max_members = 100;
+  std::size_t max_clients = 3;
+  std::size_t max_body_bytes = 64 * 1024;        // `send` body
+  std::size_t max_frame_bytes = 1024 * 1024;     // one WebSocket message
+  std::size_t max_http_body_bytes = 64 * 1024;   // one HTTP JSON request
+  int retention_days = 30;
+
+  // Timers (milliseconds).
+  std::int64_t hello_timeout_ms = 10'000;
+  std::int64_t heartbeat_interval_ms = 20'000;
+  std::int64_t heartbeat_timeout_ms = 10'000;
+  std::int64_t ack_timeout_ms = 2'000;
+  int ack_retries = 3;
+  std::int64_t sweep_interval_ms = 60'000;
+
+  // Delivery flow control (per connection).
+  std::size_t delivery_window = 1024;        // unacked entries in flight
+  std::size_t read_page = 256;               // entries per inbox read
+  std::size_t send_queue_high_bytes = 256 * 1024;  // pause pushes/reads above
+  std::size_t send_queue_max_bytes = 4 * 1024 * 1024;  // close the client above
+
+  // Store worker.
+  std::size_t store_queue_max = 100'000;  // pending store jobs; beyond: unavailable
+  std::size_t store_batch_max = 2'048;    // write ops per transaction (group commit)
+
+  // Password hashing: 1 = Argon2id interactive, 0 = minimum cost (tests).
+  int password_strength = 1;
+  int hash_threads = 2;
+  std::size_t hash_queue_max = 256;  // pending hashes; beyond: rate_limited
+
+  std::int64_t RetentionMs() const { return std::int64_t{retention_days} * 24 * 3600 * 1000; }
+};
+
+}  // namespace ferry

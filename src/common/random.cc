@@ -1,0 +1,51 @@
+#include "common/random.h"
+
+#include <sodium.h>
+
+#include <stdexcept>
+#include <vector>
+
+namespace ferry {
+
+void InitCrypto() {
+  if (sodium_init() < 0) throw std::runtime_error("libsodium failed to initialize");
+}
+
+std::string RandomId(std::size_t bytes) {
+  std::vector<unsigned char> raw(bytes);
+  randombytes_buf(raw.data(), raw.size());
+  std::string out(sodium_base64_ENCODED_LEN(bytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING), '\0');
+  sodium_bin2base64(out.data(), out.size(), raw.data(), raw.size(),
+                    sodium_base64_VARIANT_URLSAFE_NO_PADDING);
+  out.resize(out.size() - 1);  // drop the terminating NUL
+  return out;
+}
+
+std::string NewToken() { return RandomId(32); }
+
+std::string Sha256Hex(std::string_view text) {
+  unsigned char digest[crypto_hash_sha256_BYTES];
+  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(text.data()), text.size());
+  char hex[crypto_hash_sha256_BYTES * 2 + 1];
+  sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
+  return std::string(hex, crypto_hash_sha256_BYTES * 2);
+}
+
+std::string HashPassword(std::string_view password, int strength) {
+  char out[crypto_pwhash_STRBYTES];
+  unsigned long long ops =
+      strength == 0 ? crypto_pwhash_OPSLIMIT_MIN : crypto_pwhash_OPSLIMIT_INTERACTIVE;
+  std::size_t mem = strength == 0 ? crypto_pwhash_MEMLIMIT_MIN : crypto_pwhash_MEMLIMIT_INTERACTIVE;
+  if (crypto_pwhash_str_alg(out, password.data(), password.size(), ops, mem,
+                            crypto_pwhash_ALG_ARGON2ID13) != 0) {
+    return "";
+  }
+  return out;
+}
+
+bool VerifyPassword(std::string_view hash, std::string_view password) {
+  std::string h(hash);  // needs NUL termination
+  return crypto_pwhash_str_verify(h.c_str(), password.data(), password.size()) == 0;
+}
+
+}  // namespace ferry

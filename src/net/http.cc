@@ -1,0 +1,292 @@
+// HttpSession: HTTP/1.1 on one accepted connection — the JSON account API,
+// /healthz, /metrics — and the hand-off to WebSocket on GET /v1/ws.
+//
+// Routing is a table of (method, path) -> handler. A handler gets the request
+// and a Respond callback it must call exactly once, from any thread; the
+// response is posted back onto the connection's strand and written there.
+// One request is served at a time per connection; requests are size-limited
+// and idle connections time out.
+#include <boost/asio/post.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
+#include <boost/json.hpp>
+
+#include "common/log.h"
+#include "net/sessions.h"
+
+namespace ferry::net {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace json = boost::json;
+
+namespace {
+
+using Response = http::response<http::string_body>;
+using Respond = std::function<void(Response)>;
+
+constexpr auto kIdleTimeout = std::chrono::seconds(30);
+
+Response JsonResponse(int status, const json::value& body) {
+  Response res{static_cast<http::status>(status), 11};
+  res.set(http::field::content_type, "application/json");
+  res.body() = json::serialize(body);
+  return res;
+}
+
+Response ErrorResponse(Errc code, std::string_view message) {
+  return JsonResponse(HttpStatus(code), json::object{{"error", ErrcName(code)}, {"message", message}});
+}
+
+Response ErrorResponse(const boost::system::error_code& ec) {
+  Errc code = ToErrc(ec);
+  return ErrorResponse(code, ec.message());
+}
+
+// Parses a JSON object body; on failure returns false having responded 400.
+bool ParseBody(const HttpRequest& req, json::object* out, const Respond& respond) {
+  boost::system::error_code ec;
+  json::value v = json::parse(req.body(), ec);
+  if (ec || !v.is_object()) {
+    respond(ErrorResponse(Errc::bad_request, "the body must be a JSON object"));
+    return false;
+  }
+  *out = std::move(v.get_object());
+  return true;
+}
+
+// Reads string fields; on a missing or mistyped one responds 400.
+bool GetStrings(const json::object& o, std::initializer_list<std::pair<const char*, std::string*>> fields,
+                const Respond& respond) {
+  for (auto [name, dest] : fields) {
+    auto it = o.find(name);
+    if (it == o.end() || !it->value().is_string()) {
+      respond(ErrorResponse(Errc::bad_request, std::string("field '") + name +
+                                                   "' must be a string"));
+      return false;
+    }
+    *dest = std::string(it->value().get_string());
+  }
+  return true;
+}
+
+std::string BearerToken(const HttpRequest& req) {
+  auto it = req.find(http::field::authorization);
+  if (it == req.end()) return {};
+  std::string_view v = it->value();
+  if (v.size() > 7 && (v.substr(0, 7) == "Bearer " || v.substr(0, 7) == "bearer ")) {
+    return std::string(v.substr(7));
+  }
+  return {};
+}
+
+json::array ClientsJson(const std::vector<ClientInfo>& clients) {
+  json::array out;
+  for (const ClientInfo& c : clients) {
+    out.push_back(json::object{
+        {"clientId", c.client_id}, {"device", c.device}, {"lastActive", c.last_active}});
+  }
+  return out;
+}
+
+// ---- Handlers: (service, request, respond) ----
+
+void HandleRegister(Service& service, const HttpRequest& req, Respond respond) {
+  json::object body;
+  std::string user, password;
+  if (!ParseBody(req, &body, respond)) return;
+  if (!GetStrings(body, {{"user", &user}, {"password", &password}}, respond)) return;
+  service.Register(user, std::move(password), [respond, user](Result<void> r) {
+    if (!r) {
+      Errc e = ToErrc(r.error());
+      const char* message = e == Errc::bad_request
+                                ? "user must match [a-z0-9_.-]{3,32}; password 8 to 1024 bytes"
+                                : e == Errc::user_exists ? "user already exists"
+                                                         : "could not register";
+      return respond(ErrorResponse(e, message));
+    }
+    log::Info("registered user ", user);
+    respond(JsonResponse(201, json::object{{"user", user}}));
+  });
+}
+
+void HandleLogin(Service& service, const HttpRequest& req, Respond respond) {
+  json::object body;
+  std::string user, password, device;
+  if (!ParseBody(req, &body, respond)) return;
+  if (!GetStrings(body, {{"user", &user}, {"password", &password}, {"device", &device}}, respond)) {
+    return;
+  }
+  service.Login(user, std::move(password), device,
+                [respond](Result<Service::LoginReply> r, std::vector<ClientInfo> clients) {
+                  if (!r) {
+                    Errc e = ToErrc(r.error());
+                    if (e == Errc::too_many_clients) {
+                      return respond(JsonResponse(
+                          409, json::object{{"error", "too_many_clients"},
+                                            {"message", "this user already has the maximum "
+                                                        "number of clients; delete one"},
+                                            {"clients", ClientsJson(clients)}}));
+                    }
+                    return respond(ErrorResponse(
+                        e, e == Errc::unauthorized ? "wrong user or password" : "login failed"));
+                  }
+                  respond(JsonResponse(
+                      200, json::object{{"token", r->token}, {"clientId", r->client_id}}));
+                });
+}
+
+void HandleListClients(Service& service, const HttpRequest& req, Respond respond) {
+  service.ListClients(BearerToken(req), [respond](Result<std::vector<ClientInfo>> r) {
+    if (!r) return respond(ErrorResponse(r.error()));
+    respond(JsonResponse(200, json::object{{"clients", ClientsJson(*r)}}));
+  });
+}
+
+void HandleDeleteClient(Service& service, const HttpRequest& req, Respond respond) {
+  std::string_view target = req.target();
+  std::string id(target.substr(std::string_view("/v1/clients/").size()));
+  service.DeleteClient(BearerToken(req), id, [respond](Result<void> r) {
+    if (!r) {
+      Errc e = ToErrc(r.error());
+      return respond(ErrorResponse(e, e == Errc::not_found ? "no such client" : "not allowed"));
+    }
+    Response res{http::status::no_content, 11};
+    respond(std::move(res));
+  });
+}
+
+void HandleHealth(Service& service, const HttpRequest&, Respond respond) {
+  Response res{service.Ready() ? http::status::ok : http::status::service_unavailable, 11};
+  res.set(http::field::content_type, "text/plain");
+  res.body() = service.Ready() ? "ok\n" : "not ready\n";
+  respond(std::move(res));
+}
+
+void HandleMetrics(Service& service, const HttpRequest&, Respond respond) {
+  Response res{http::status::ok, 11};
+  res.set(http::field::content_type, "text/plain; version=0.0.4");
+  res.body() = service.MetricsText();
+  respond(std::move(res));
+}
+
+struct Route {
+  http::verb method;
+  std::string_view path;
+  bool prefix;  // path is a prefix followed by one id segment
+  void (*handler)(Service&, const HttpRequest&, Respond);
+};
+
+constexpr Route kRoutes[] = {
+    {http::verb::post, "/v1/register", false, HandleRegister},
+    {http::verb::post, "/v1/login", false, HandleLogin},
+    {http::verb::get, "/v1/clients", false, HandleListClients},
+    {http::verb::delete_, "/v1/clients/", true, HandleDeleteClient},
+    {http::verb::get, "/healthz", false, HandleHealth},
+    {http::verb::get, "/metrics", false, HandleMetrics},
+};
+
+void Dispatch(Service& service, const HttpRequest& req, Respond respond) {
+  std::string_view target = req.target();
+  std::string_view path = target.substr(0, target.find('?'));
+  bool path_known = false;
+  for (const Route& r : kRoutes) {
+    bool match = r.prefix ? (path.size() > r.path.size() && path.starts_with(r.path) &&
+                             path.find('/', r.path.size()) == std::string_view::npos)
+                          : path == r.path;
+    if (!match) continue;
+    path_known = true;
+    if (req.method() == r.method) return r.handler(service, req, std::move(respond));
+  }
+  if (path_known) return respond(ErrorResponse(Errc::bad_request, "method not allowed"));
+  respond(ErrorResponse(Errc::not_found, "no such resource"));
+}
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(tcp::socket socket, const Config& config, Service& service)
+      : stream_(std::move(socket)), config_(config), service_(service) {}
+
+  void Start() { DoRead(); }
+
+ private:
+  void DoRead() {
+    parser_.emplace();
+    parser_->body_limit(config_.max_http_body_bytes);
+    stream_.expires_after(kIdleTimeout);
+    http::async_read(stream_, buffer_, *parser_,
+                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                       self->OnRead(ec);
+                     });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+        ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
+      return Shutdown();
+    }
+    if (ec) {
+      keep_alive_ = false;
+      if (ec == http::error::body_limit) {
+        return Write(ErrorResponse(Errc::too_large, "request body too large"));
+      }
+      return Write(ErrorResponse(Errc::bad_request, "malformed HTTP request: " + ec.message()));
+    }
+    HttpRequest req = parser_->release();
+    service_.metrics().http_requests_total.fetch_add(1, std::memory_order_relaxed);
+    if (beast::websocket::is_upgrade(req)) {
+      std::string_view path = req.target();
+      if (path.substr(0, path.find('?')) == "/v1/ws") {
+        return StartWebSocketSession(std::move(stream_), std::move(req), config_, service_);
+      }
+      keep_alive_ = false;
+      return Write(ErrorResponse(Errc::not_found, "no WebSocket endpoint here"));
+    }
+    keep_alive_ = req.keep_alive();
+    if (req.target() == "/v1/ws") {
+      return Write(ErrorResponse(Errc::bad_request, "WebSocket upgrade required"));
+    }
+    stream_.expires_never();  // the handler may wait on storage
+    auto executor = stream_.get_executor();
+    Dispatch(service_, req, [self = shared_from_this(), executor](Response res) {
+      asio::post(executor, [self, res = std::move(res)]() mutable { self->Write(std::move(res)); });
+    });
+  }
+
+  void Write(Response res) {
+    res.set(http::field::server, "ferryd");
+    res.keep_alive(keep_alive_);
+    res.prepare_payload();
+    response_ = std::make_shared<Response>(std::move(res));
+    stream_.expires_after(kIdleTimeout);
+    http::async_write(stream_, *response_,
+                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                        self->response_.reset();
+                        if (ec || !self->keep_alive_) return self->Shutdown();
+                        self->DoRead();
+                      });
+  }
+
+  void Shutdown() {
+    beast::error_code ignored;
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    stream_.close();
+  }
+
+  beast::tcp_stream stream_;
+  const Config& config_;
+  Service& service_;
+  beast::flat_buffer buffer_{8192};
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::shared_ptr<Response> response_;
+  bool keep_alive_ = true;
+};
+
+}  // namespace
+
+void StartHttpSession(tcp::socket socket, const Config& config, Service& service) {
+  std::make_shared<HttpSession>(std::move(socket), config, service)->Start();
+}
+
+}  // namespace ferry::net

@@ -1,0 +1,94 @@
+// The listener, the I/O threads, signals and the housekeeping tick. Every
+// accepted socket gets its own strand, so a connection's handlers never run
+// concurrently while different connections use all the threads.
+#include "net/server.h"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <thread>
+#include <vector>
+
+#include "common/log.h"
+#include "net/sessions.h"
+
+namespace ferry::net {
+namespace asio = boost::asio;
+
+struct Server::Impl {
+  Impl(const Config& c, Service& s)
+      : config(c),
+        service(s),
+        ioc(c.io_threads > 0 ? c.io_threads : std::max(1u, std::thread::hardware_concurrency())),
+        acceptor(ioc),
+        signals(ioc, SIGINT, SIGTERM),
+        tick(ioc) {
+    tcp::endpoint endpoint(asio::ip::make_address(config.listen_host), config.listen_port);
+    acceptor.open(endpoint.protocol());
+    acceptor.set_option(asio::socket_base::reuse_address(true));
+    acceptor.bind(endpoint);
+    acceptor.listen(asio::socket_base::max_listen_connections);
+  }
+
+  void Accept() {
+    acceptor.async_accept(asio::make_strand(ioc), [this](boost::system::error_code ec,
+                                                         tcp::socket socket) {
+      if (ec == asio::error::operation_aborted) return;
+      if (ec) {
+        // EMFILE and friends: log, back off briefly, keep serving the others.
+        log::Warn("accept failed: ", ec.message());
+        auto retry = std::make_shared<asio::steady_timer>(ioc, std::chrono::milliseconds(50));
+        retry->async_wait([this, retry](boost::system::error_code) { Accept(); });
+        return;
+      }
+      boost::system::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
+      StartHttpSession(std::move(socket), config, service);
+      Accept();
+    });
+  }
+
+  void Tick() {
+    service.Tick();
+    tick.expires_after(std::chrono::seconds(1));
+    tick.async_wait([this](boost::system::error_code ec) {
+      if (!ec) Tick();
+    });
+  }
+
+  const Config& config;
+  Service& service;
+  asio::io_context ioc;
+  tcp::acceptor acceptor;
+  asio::signal_set signals;
+  asio::steady_timer tick;
+};
+
+Server::Server(const Config& config, Service& service)
+    : impl_(std::make_unique<Impl>(config, service)) {}
+
+Server::~Server() = default;
+
+std::uint16_t Server::port() const { return impl_->acceptor.local_endpoint().port(); }
+
+void Server::Run() {
+  impl_->signals.async_wait([this](boost::system::error_code ec, int sig) {
+    if (ec) return;
+    log::Info("signal ", sig, ": shutting down");
+    Stop();
+  });
+  impl_->Accept();
+  impl_->Tick();
+  int threads = impl_->config.io_threads > 0
+                    ? impl_->config.io_threads
+                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  std::vector<std::thread> pool;
+  for (int i = 1; i < threads; ++i) pool.emplace_back([this] { impl_->ioc.run(); });
+  impl_->ioc.run();
+  for (auto& t : pool) t.join();
+}
+
+void Server::Stop() { impl_->ioc.stop(); }
+
+}  // namespace ferry::net

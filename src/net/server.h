@@ -1,0 +1,34 @@
+// Server: ferryd's network face. One listening port serves HTTP (accounts,
+// health, metrics) and the WebSocket endpoint /v1/ws; sessions hand decoded
+// work to the Service. Boost.Asio/Beast stay behind this header (pimpl), so
+// nothing else compiles them.
+//
+// Threading: the constructor binds (throws std::system_error if it cannot);
+// Run() blocks, serving on `config.io_threads` threads until Stop() (callable
+// from any thread or a signal handler thread) or SIGINT/SIGTERM.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+
+#include "common/config.h"
+#include "service/service.h"
+
+namespace ferry::net {
+
+class Server {
+ public:
+  Server(const Config& config, Service& service);
+  ~Server();
+
+  std::uint16_t port() const;  // the bound port (useful with port 0)
+  void Run();
+  void Stop();
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ferry::net

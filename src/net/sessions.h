@@ -1,0 +1,27 @@
+// Private to net/: the entry points of the two session kinds, so that each
+// Beast-heavy translation unit (http.cc, websocket.cc) compiles on its own.
+#pragma once
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+
+#include "common/config.h"
+#include "service/service.h"
+
+namespace ferry::net {
+
+using tcp = boost::asio::ip::tcp;
+using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
+
+// Serves HTTP/1.1 on an accepted socket (keep-alive), upgrading to
+// WebSocket on GET /v1/ws. Runs on the socket's (strand) executor.
+void StartHttpSession(tcp::socket socket, const Config& config, Service& service);
+
+// Takes over `stream` after an upgrade request `request` and runs the
+// WebSocket session until it closes.
+void StartWebSocketSession(boost::beast::tcp_stream stream, HttpRequest request,
+                           const Config& config, Service& service);
+
+}  // namespace ferry::net

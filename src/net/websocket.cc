@@ -1,0 +1,223 @@
+// WsSession: one WebSocket connection. Owns the Beast stream, a bounded
+// write queue with one write in flight, and one timer; the chat logic lives
+// in service::ClientSession, which this class drives as its Transport.
+//
+// Threading: everything runs on the connection's strand. Pending handlers
+// hold a shared_ptr to the session; it dies when the last one completes.
+// Backpressure: when queued bytes exceed the high-water mark, reading from
+// the client pauses (and ClientSession stops pushing) until writes drain.
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/websocket.hpp>
+#include <deque>
+
+#include "common/log.h"
+#include "net/sessions.h"
+#include "service/session.h"
+
+namespace ferry::net {
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace websocket = beast::websocket;
+
+namespace {
+
+class WsSession final : public Transport, public std::enable_shared_from_this<WsSession> {
+ public:
+  WsSession(beast::tcp_stream stream, const Config& config, Service& service)
+      : ws_(std::move(stream)), timer_(ws_.get_executor()), config_(config), service_(service) {}
+
+  ~WsSession() override {
+    if (session_) session_->OnClosed();  // idempotent; Finish() normally did it
+  }
+
+  void Start(HttpRequest request) {
+    auto self = shared_from_this();
+    auto executor = ws_.get_executor();
+    session_ = service_.NewSession(this, [executor](std::function<void()> fn) {
+      asio::post(executor, std::move(fn));
+    });
+    beast::get_lowest_layer(ws_).expires_never();  // the websocket timeouts take over
+    websocket::stream_base::timeout timeouts{};
+    timeouts.handshake_timeout = std::chrono::seconds(10);
+    timeouts.idle_timeout = websocket::stream_base::none();  // heartbeats are ours
+    timeouts.keep_alive_pings = false;
+    ws_.set_option(timeouts);
+    ws_.read_message_max(config_.max_frame_bytes);
+    ws_.auto_fragment(false);
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(beast::http::field::server, "ferryd"); }));
+    ws_.async_accept(request, [self](beast::error_code ec) { self->OnAccept(ec); });
+  }
+
+  // ---- Transport ----
+  void Send(std::string frame) override {
+    if (closing_ || closed_) return;
+    queued_bytes_ += frame.size();
+    queue_.push_back(std::move(frame));
+    if (!writing_) DoWrite();
+  }
+
+  void Close(std::uint16_t code, std::string_view reason) override {
+    if (closing_ || closed_) return;
+    closing_ = true;
+    close_reason_.code = code;
+    close_reason_.reason = std::string(reason.substr(0, 120));  // a close frame holds 123 bytes
+    // Frames not yet on the wire are dropped: the inbox still holds entries.
+    while (queue_.size() > (writing_ ? 1u : 0u)) {
+      queued_bytes_ -= queue_.back().size();
+      queue_.pop_back();
+    }
+    // A client that does not read could hold the close forever.
+    ArmTimer(5000);
+    if (!writing_) DoClose();
+  }
+
+  std::size_t QueuedBytes() const override { return queued_bytes_; }
+
+  void ArmTimer(std::int64_t delay_ms) override {
+    timer_.expires_after(std::chrono::milliseconds(delay_ms));
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (ec) return;  // re-armed or cancelled
+      if (self->closing_) return self->ForceClose();
+      if (self->session_) self->session_->OnTimer();
+    });
+  }
+
+ private:
+  void OnAccept(beast::error_code ec) {
+    if (ec) {
+      log::Debug("ws accept failed: ", ec.message());
+      return Finish();
+    }
+    service_.metrics().connections.fetch_add(1, std::memory_order_relaxed);
+    service_.metrics().connections_total.fetch_add(1, std::memory_order_relaxed);
+    counted_ = true;
+    beast::error_code ep_ec;
+    auto ep = beast::get_lowest_layer(ws_).socket().remote_endpoint(ep_ec);
+    log::Info("conn open from ", ep_ec ? std::string("?") : ep.address().to_string() + ":" +
+                                                              std::to_string(ep.port()),
+              " id=", session_->conn_id());
+    session_->OnOpen();
+    DoRead();
+  }
+
+  void DoRead() {
+    if (closing_ || closed_) return;
+    if (queued_bytes_ > config_.send_queue_high_bytes) {
+      read_paused_ = true;  // resumed by OnWrite once the queue drains
+      return;
+    }
+    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      self->OnRead(ec);
+    });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec) {
+      if (ec != websocket::error::closed && ec != asio::error::operation_aborted) {
+        log::Info("conn ", session_->conn_id(), " read ended: ", ec.message());
+      }
+      return Finish();
+    }
+    if (!ws_.got_text()) {
+      buffer_.clear();
+      Close(websocket::close_code::unknown_data, "binary frames are not accepted");
+      return;
+    }
+    auto data = buffer_.cdata();
+    session_->OnText(std::string_view(static_cast<const char*>(data.data()), data.size()));
+    buffer_.clear();
+    if (buffer_.capacity() > 4096) buffer_.shrink_to_fit();  // idle connections stay small
+    DoRead();
+  }
+
+  void DoWrite() {
+    writing_ = true;
+    ws_.text(true);
+    ws_.async_write(asio::buffer(queue_.front()),
+                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                      self->OnWrite(ec);
+                    });
+  }
+
+  void OnWrite(beast::error_code ec) {
+    writing_ = false;
+    queued_bytes_ -= queue_.front().size();
+    queue_.pop_front();
+    if (ec) return Finish();
+    if (closing_) return DoClose();
+    if (!queue_.empty()) DoWrite();
+    if (queued_bytes_ <= config_.send_queue_high_bytes / 2) {
+      if (read_paused_) {
+        read_paused_ = false;
+        DoRead();
+      }
+      if (session_) session_->OnDrained();
+    }
+  }
+
+  void DoClose() {
+    if (close_started_) return;
+    close_started_ = true;
+    ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) {
+      // The read loop sees the peer's close (or the timeout) and finishes.
+      self->ForceCloseSoon();
+    });
+  }
+
+  // After our close frame went out, give the peer a moment to answer, then
+  // drop the TCP connection regardless.
+  void ForceCloseSoon() {
+    if (closed_) return;
+    timer_.expires_after(std::chrono::seconds(2));
+    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) self->ForceClose();
+    });
+  }
+
+  void ForceClose() {
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+    beast::get_lowest_layer(ws_).socket().close(ignored);
+  }
+
+  // The connection is over: runs once, releases the session.
+  void Finish() {
+    if (closed_) return;
+    closed_ = true;
+    timer_.cancel();
+    ForceClose();
+    if (counted_) service_.metrics().connections.fetch_sub(1, std::memory_order_relaxed);
+    if (session_) {
+      log::Info("conn ", session_->conn_id(), " closed");
+      session_->OnClosed();
+    }
+  }
+
+  websocket::stream<beast::tcp_stream> ws_;
+  asio::steady_timer timer_;
+  const Config& config_;
+  Service& service_;
+  std::shared_ptr<ClientSession> session_;
+  beast::flat_buffer buffer_;
+  std::deque<std::string> queue_;
+  std::size_t queued_bytes_ = 0;
+  websocket::close_reason close_reason_;
+  bool writing_ = false;
+  bool read_paused_ = false;
+  bool closing_ = false;
+  bool close_started_ = false;
+  bool closed_ = false;
+  bool counted_ = false;
+};
+
+}  // namespace
+
+void StartWebSocketSession(beast::tcp_stream stream, HttpRequest request, const Config& config,
+                           Service& service) {
+  std::make_shared<WsSession>(std::move(stream), config, service)->Start(std::move(request));
+}
+
+}  // namespace ferry::net

@@ -1,0 +1,325 @@
+// Request decoding is table-driven: one row per request type, each a small
+// function from the parsed object to a Request. Field readers report the
+// first missing or mistyped field, which becomes the error message.
+#include "protocol/protocol.h"
+
+#include <boost/json.hpp>
+#include <charconv>
+#include <unordered_map>
+
+namespace ferry::protocol {
+namespace json = boost::json;
+
+namespace {
+
+// Thrown inside decoders only; converted to Decoded::error at the edge.
+struct FieldError {
+  std::string message;
+};
+
+const json::value* Find(const json::object& o, std::string_view key) {
+  auto it = o.find(key);
+  return it == o.end() ? nullptr : &it->value();
+}
+
+std::string GetString(const json::object& o, std::string_view key) {
+  const json::value* v = Find(o, key);
+  if (!v) throw FieldError{"missing field '" + std::string(key) + "'"};
+  if (!v->is_string()) throw FieldError{"field '" + std::string(key) + "' must be a string"};
+  return std::string(v->get_string());
+}
+
+std::string GetOptString(const json::object& o, std::string_view key) {
+  const json::value* v = Find(o, key);
+  if (!v || v->is_null()) return {};
+  if (!v->is_string()) throw FieldError{"field '" + std::string(key) + "' must be a string"};
+  return std::string(v->get_string());
+}
+
+std::optional<std::int64_t> AsInt(const json::value& v) {
+  if (v.is_int64()) return v.get_int64();
+  if (v.is_uint64() && v.get_uint64() <= static_cast<std::uint64_t>(INT64_MAX)) {
+    return static_cast<std::int64_t>(v.get_uint64());
+  }
+  return std::nullopt;
+}
+
+std::int64_t GetSeq(const json::object& o, std::string_view key) {
+  const json::value* v = Find(o, key);
+  if (!v) throw FieldError{"missing field '" + std::string(key) + "'"};
+  auto n = AsInt(*v);
+  if (!n || *n < 0) {
+    throw FieldError{"field '" + std::string(key) + "' must be a non-negative integer"};
+  }
+  return *n;
+}
+
+std::vector<std::string> GetStrings(const json::object& o, std::string_view key, bool required) {
+  const json::value* v = Find(o, key);
+  if (!v || v->is_null()) {
+    if (required) throw FieldError{"missing field '" + std::string(key) + "'"};
+    return {};
+  }
+  if (!v->is_array()) {
+    throw FieldError{"field '" + std::string(key) + "' must be an array of strings"};
+  }
+  std::vector<std::string> out;
+  out.reserve(v->get_array().size());
+  for (const json::value& item : v->get_array()) {
+    if (!item.is_string()) {
+      throw FieldError{"field '" + std::string(key) + "' must be an array of strings"};
+    }
+    out.emplace_back(item.get_string());
+  }
+  return out;
+}
+
+using Decoder = Request (*)(const json::object&);
+
+const std::unordered_map<std::string_view, Decoder>& Decoders() {
+  static const std::unordered_map<std::string_view, Decoder> table = {
+      {"hello",
+       [](const json::object& o) -> Request {
+         Hello h{GetString(o, "token"), std::nullopt};
+         if (const json::value* a = Find(o, "after"); a && !a->is_null()) h.after = GetSeq(o, "after");
+         return h;
+       }},
+      {"createChat",
+       [](const json::object& o) -> Request {
+         return CreateChat{GetStrings(o, "members", true), GetOptString(o, "name")};
+       }},
+      {"addMembers",
+       [](const json::object& o) -> Request {
+         return ChangeMembers{true, GetString(o, "chatId"), GetStrings(o, "members", true)};
+       }},
+      {"removeMembers",
+       [](const json::object& o) -> Request {
+         return ChangeMembers{false, GetString(o, "chatId"), GetStrings(o, "members", true)};
+       }},
+      {"send",
+       [](const json::object& o) -> Request {
+         Send s{GetString(o, "chatId"), "", GetString(o, "body"),
+                GetStrings(o, "attachments", false)};
+         // clientMsgId: a string, or an integer (kept as its decimal text).
+         const json::value* v = Find(o, "clientMsgId");
+         if (!v) throw FieldError{"missing field 'clientMsgId'"};
+         if (v->is_string()) {
+           s.client_msg_id = std::string(v->get_string());
+         } else if (auto n = AsInt(*v)) {
+           s.client_msg_id = std::to_string(*n);
+         } else {
+           throw FieldError{"field 'clientMsgId' must be a string"};
+         }
+         if (s.client_msg_id.empty() || s.client_msg_id.size() > 128) {
+           throw FieldError{"field 'clientMsgId' must be 1 to 128 characters"};
+         }
+         return s;
+       }},
+      {"ack", [](const json::object& o) -> Request { return Ack{GetSeq(o, "upTo")}; }},
+      {"sync", [](const json::object& o) -> Request { return Sync{GetSeq(o, "after")}; }},
+      {"attachTarget",
+       [](const json::object& o) -> Request {
+         return AttachTarget{GetString(o, "contentType"), GetSeq(o, "size"),
+                             GetOptString(o, "sha256")};
+       }},
+      {"lastSeen", [](const json::object& o) -> Request { return LastSeen{GetString(o, "user")}; }},
+      {"listChats", [](const json::object&) -> Request { return ListChats{}; }},
+      {"pong", [](const json::object&) -> Request { return Pong{}; }},
+  };
+  return table;
+}
+
+}  // namespace
+
+Decoded DecodeRequest(std::string_view text) {
+  Decoded out;
+  boost::system::error_code ec;
+  json::value v = json::parse(text, ec);
+  if (ec) {
+    out.error = Errc::bad_request;
+    out.message = "malformed JSON";
+    return out;
+  }
+  if (!v.is_object()) {
+    out.error = Errc::bad_request;
+    out.message = "a frame must be a JSON object";
+    return out;
+  }
+  const json::object& o = v.get_object();
+  if (const json::value* id = Find(o, "id"); id && (id->is_string() || AsInt(*id))) {
+    out.id = *id;
+    out.has_id = true;
+  }
+  const json::value* type = Find(o, "type");
+  if (!type || !type->is_string()) {
+    out.error = Errc::bad_request;
+    out.message = "missing field 'type'";
+    return out;
+  }
+  auto it = Decoders().find(std::string_view(type->get_string()));
+  if (it == Decoders().end()) {
+    out.error = Errc::bad_request;
+    out.message = "unknown type '" + std::string(type->get_string()) + "'";
+    return out;
+  }
+  try {
+    out.request = it->second(o);
+  } catch (const FieldError& e) {
+    out.error = Errc::bad_request;
+    out.message = e.message;
+  }
+  return out;
+}
+
+bool ValidUser(std::string_view user) {
+  if (user.size() < 3 || user.size() > 32) return false;
+  for (char c : user) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' || c == '.' || c == '-';
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::string OkReply(const json::value& id, json::object fields) {
+  json::object o;
+  o.reserve(fields.size() + 2);
+  o["type"] = "ok";
+  o["id"] = id;
+  for (auto& kv : fields) o[kv.key()] = std::move(kv.value());
+  return json::serialize(o);
+}
+
+std::string ErrorReply(const json::value& id, Errc code, std::string_view message) {
+  json::object o;
+  o["type"] = "error";
+  o["id"] = id;
+  o["code"] = ErrcName(code);
+  o["message"] = message;
+  return json::serialize(o);
+}
+
+namespace {
+
+json::array ToArray(const std::vector<std::string>& items) {
+  json::array a;
+  a.reserve(items.size());
+  for (const auto& s : items) a.emplace_back(s);
+  return a;
+}
+
+// Serializes `o` and drops the leading '{' so Frame() can prepend type/seq.
+std::string Tail(const json::object& o) {
+  std::string s = json::serialize(o);
+  return s.substr(1);
+}
+
+}  // namespace
+
+EncodedEntry EncodeEntry(const InboxEntry& entry) {
+  if (const auto* m = std::get_if<Message>(&entry.item)) {
+    json::object o;
+    o["chatId"] = m->chat_id;
+    o["messageId"] = m->message_id;
+    o["ts"] = m->ts;
+    o["from"] = m->sender;
+    o["fromClient"] = m->sender_client;
+    o["body"] = m->body;
+    boost::system::error_code ec;
+    json::value att = m->attachments.empty() ? json::array() : json::parse(m->attachments, ec);
+    o["attachments"] = ec ? json::value(json::array()) : std::move(att);
+    o["clientMsgId"] = m->client_msg_id;
+    return {"message", Tail(o)};
+  }
+  const auto& e = std::get<ChatEvent>(entry.item);
+  json::object o;
+  o["chatId"] = e.chat_id;
+  o["event"] = e.event;
+  o["members"] = ToArray(e.members);
+  o["by"] = e.by;
+  o["ts"] = e.ts;
+  return {"chat", Tail(o)};
+}
+
+std::string Frame(const EncodedEntry& entry, Seq seq) {
+  std::string out;
+  out.reserve(entry.tail.size() + entry.type.size() + 32);
+  out.append("{\"type\":\"").append(entry.type).append("\",\"seq\":");
+  out.append(std::to_string(seq));
+  if (entry.tail.size() > 1) out.push_back(',');  // tail "}" alone: no members
+  out.append(entry.tail);
+  return out;
+}
+
+std::string PingFrame(Seq head) {
+  return "{\"type\":\"ping\",\"head\":" + std::to_string(head) + "}";
+}
+
+// Bus payloads are line-oriented text: ids never contain spaces or newlines,
+// and the entry tail (JSON) comes last, so it needs no escaping.
+//   E\n<type>\n<n>\n<clientId> <seq>\n...(n lines)<tail>
+//   K\n<clientId>\n<connId>
+//   R\n<clientId>
+std::string EncodeBus(const BusMessage& message) {
+  std::string out;
+  if (const auto* e = std::get_if<BusEntries>(&message)) {
+    out.reserve(e->entry.tail.size() + 64 * e->deliveries.size() + 32);
+    out.append("E\n").append(e->entry.type).append("\n");
+    out.append(std::to_string(e->deliveries.size())).append("\n");
+    for (const auto& [client, seq] : e->deliveries) {
+      out.append(client).append(" ").append(std::to_string(seq)).append("\n");
+    }
+    out.append(e->entry.tail);
+  } else if (const auto* k = std::get_if<BusKick>(&message)) {
+    out.append("K\n").append(k->client_id).append("\n").append(k->conn_id);
+  } else {
+    out.append("R\n").append(std::get<BusRevoke>(message).client_id);
+  }
+  return out;
+}
+
+namespace {
+
+// Splits off the next line of `rest`; false if there is no newline.
+bool NextLine(std::string_view& rest, std::string_view* line) {
+  auto nl = rest.find('\n');
+  if (nl == std::string_view::npos) return false;
+  *line = rest.substr(0, nl);
+  rest.remove_prefix(nl + 1);
+  return true;
+}
+
+bool ParseInt(std::string_view text, std::int64_t* out) {
+  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
+  return ec == std::errc() && p == text.data() + text.size();
+}
+
+}  // namespace
+
+std::optional<BusMessage> DecodeBus(std::string_view payload) {
+  std::string_view rest = payload, kind, line;
+  if (!NextLine(rest, &kind)) return std::nullopt;
+  if (kind == "E") {
+    BusEntries e;
+    std::int64_t n = 0;
+    if (!NextLine(rest, &line)) return std::nullopt;
+    e.entry.type = std::string(line);
+    if (!NextLine(rest, &line) || !ParseInt(line, &n) || n < 0) return std::nullopt;
+    for (std::int64_t i = 0; i < n; ++i) {
+      if (!NextLine(rest, &line)) return std::nullopt;
+      auto sp = line.find(' ');
+      Seq seq = 0;
+      if (sp == std::string_view::npos || !ParseInt(line.substr(sp + 1), &seq)) return std::nullopt;
+      e.deliveries.emplace_back(std::string(line.substr(0, sp)), seq);
+    }
+    e.entry.tail = std::string(rest);
+    return e;
+  }
+  if (kind == "K") {
+    if (!NextLine(rest, &line)) return std::nullopt;
+    return BusKick{std::string(line), std::string(rest)};
+  }
+  if (kind == "R") return BusRevoke{std::string(rest)};
+  return std::nullopt;
+}
+
+}  // namespace ferry::protocol

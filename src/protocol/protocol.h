@@ -1,0 +1,110 @@
+// The wire protocol (PROTOCOL.md): WebSocket request decoding, reply and
+// event encoding, and the node-to-node bus payloads. Pure functions over
+// text; no I/O, no shared state, callable from any thread.
+//
+// Events are encoded in two parts so the JSON of a message is built once for
+// all its recipients: EncodeEntryTail() gives everything but `type`/`seq`,
+// and Frame() prepends those per recipient with a string concatenation.
+#pragma once
+
+#include <boost/json/value.hpp>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "common/errc.h"
+#include "store/store.h"
+
+namespace ferry::protocol {
+
+// ---- Requests (client -> server) ----
+struct Hello {
+  std::string token;
+  std::optional<Seq> after;
+};
+struct CreateChat {
+  std::vector<std::string> members;
+  std::string name;
+};
+struct ChangeMembers {
+  bool add = true;  // addMembers vs removeMembers
+  std::string chat_id;
+  std::vector<std::string> members;
+};
+struct Send {
+  std::string chat_id;
+  std::string client_msg_id;
+  std::string body;
+  std::vector<std::string> attachments;
+};
+struct Ack {
+  Seq up_to = 0;
+};
+struct Sync {
+  Seq after = 0;
+};
+struct AttachTarget {
+  std::string content_type;
+  std::int64_t size = 0;
+  std::string sha256;
+};
+struct LastSeen {
+  std::string user;
+};
+struct ListChats {};
+struct Pong {};
+
+using Request = std::variant<Hello, CreateChat, ChangeMembers, Send, Ack, Sync, AttachTarget,
+                             LastSeen, ListChats, Pong>;
+
+struct Decoded {
+  boost::json::value id;  // null when absent or unreadable
+  bool has_id = false;
+  Errc error = Errc::ok;  // bad_request when the frame is not a valid request
+  std::string message;    // human text for the error
+  Request request;
+};
+
+// Parses one text frame. Never throws; malformed input sets `error`.
+Decoded DecodeRequest(std::string_view text);
+
+// Username rule: [a-z0-9_.-]{3,32}.
+bool ValidUser(std::string_view user);
+
+// ---- Replies ----
+// Builds {"type":"ok","id":id, ...fields}. `fields` must be an object (or null).
+std::string OkReply(const boost::json::value& id, boost::json::object fields = {});
+std::string ErrorReply(const boost::json::value& id, Errc code, std::string_view message);
+
+// ---- Events (server -> client) ----
+struct EncodedEntry {
+  std::string type;  // "message" | "chat"
+  std::string tail;  // the JSON object's members after type/seq, ending in '}'
+};
+EncodedEntry EncodeEntry(const InboxEntry& entry);
+// {"type":T,"seq":seq,<tail>
+std::string Frame(const EncodedEntry& entry, Seq seq);
+std::string PingFrame(Seq head);
+
+// ---- Bus payloads (node <-> node), see docs/protocol.md "Bus" ----
+struct BusEntries {
+  EncodedEntry entry;
+  std::vector<std::pair<std::string, Seq>> deliveries;  // (clientId, seq) of one user
+};
+struct BusKick {  // a new connection of client_id took over: close others with 4409
+  std::string client_id;
+  std::string conn_id;
+};
+struct BusRevoke {  // client deleted: close its connections with 4401
+  std::string client_id;
+};
+using BusMessage = std::variant<BusEntries, BusKick, BusRevoke>;
+
+std::string EncodeBus(const BusMessage& message);
+// nullopt if the payload is malformed.
+std::optional<BusMessage> DecodeBus(std::string_view payload);
+
+}  // namespace ferry::protocol

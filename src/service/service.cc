@@ -1,0 +1,248 @@
+#include "service/service.h"
+
+#include <algorithm>
+
+#include "common/log.h"
+#include "common/random.h"
+#include "protocol/protocol.h"
+#include "service/session.h"
+
+namespace ferry {
+
+Service::Service(const Config& config, std::unique_ptr<Store> store, Bus& bus, Clock& clock)
+    : config_(config),
+      bus_(bus),
+      clock_(clock),
+      store_(std::move(store), config.store_queue_max, config.store_batch_max, metrics_),
+      hash_pool_(config.hash_threads, config.hash_queue_max) {}
+
+Service::~Service() { Stop(); }
+
+void Service::Start() {
+  bus_.SetHandler([this](std::string_view channel, std::string_view payload) {
+    OnBusMessage(channel, payload);
+  });
+  store_.Start();
+}
+
+void Service::Stop() { store_.Stop(); }
+
+bool Service::Ready() const { return true; }
+
+// ---- Accounts ----
+
+void Service::Register(std::string user, std::string password, Done<void> done) {
+  if (!protocol::ValidUser(user)) {
+    return done(make_error_code(Errc::bad_request));
+  }
+  if (password.size() < 8 || password.size() > 1024) {
+    return done(make_error_code(Errc::bad_request));
+  }
+  // Argon2id takes tens of milliseconds and 64 MiB: never on an I/O thread.
+  bool queued = hash_pool_.Submit([this, user = std::move(user), password = std::move(password),
+                                   done]() mutable {
+    std::string hash = HashPassword(password, config_.password_strength);
+    if (hash.empty()) return done(make_error_code(Errc::internal));
+    Millis now = clock_.Now();
+    bool ok = store_.Submit([user = std::move(user), hash = std::move(hash), now,
+                             done](Store& store) { done(store.CreateUser(user, hash, now)); });
+    if (!ok) done(make_error_code(Errc::unavailable));
+  });
+  if (!queued) done(make_error_code(Errc::rate_limited));
+}
+
+void Service::Login(
+    std::string user, std::string password, std::string device,
+    std::function<void(Result<LoginReply>, std::vector<ClientInfo> clients)> done) {
+  if (!protocol::ValidUser(user) || password.empty() || password.size() > 1024 ||
+      device.empty() || device.size() > 64) {
+    return done(make_error_code(Errc::bad_request), {});
+  }
+  auto fail = [done](Errc e) { done(make_error_code(e), {}); };
+  // 1. fetch the hash (store thread), 2. verify it (hash pool), 3. create or
+  // reuse the client and add a token (store thread).
+  bool ok = store_.Submit([=, this](Store& store) mutable {
+    Result<std::string> hash = store.PasswordHash(user);
+    if (!hash) {
+      return fail(ToErrc(hash.error()) == Errc::not_found ? Errc::unauthorized
+                                                          : Errc::unavailable);
+    }
+    bool queued = hash_pool_.Submit([=, this, hash = std::move(*hash)]() mutable {
+      if (!VerifyPassword(hash, password)) return fail(Errc::unauthorized);
+      LoginRequest req;
+      req.user = user;
+      req.device = device;
+      std::string token = NewToken();
+      req.token_hash = Sha256Hex(token);
+      req.new_client_id = RandomId();
+      req.new_epoch = RandomId(8);
+      req.max_clients = config_.max_clients;
+      req.now = clock_.Now();
+      bool ok2 = store_.Submit([req = std::move(req), token = std::move(token),
+                                done](Store& s) {
+        Result<LoginResult> r = s.Login(req);
+        if (!r) return done(r.error(), {});
+        if (r->status == Errc::not_found) return done(make_error_code(Errc::unauthorized), {});
+        if (r->status != Errc::ok) return done(make_error_code(r->status), r->clients);
+        done(LoginReply{token, r->client_id}, {});
+      });
+      if (!ok2) fail(Errc::unavailable);
+    });
+    if (!queued) fail(Errc::rate_limited);
+  });
+  if (!ok) fail(Errc::unavailable);
+}
+
+void Service::Authenticate(const std::string& token, Done<ClientInfo> done) {
+  std::string hash = Sha256Hex(token);
+  bool ok = store_.Submit([hash = std::move(hash), done](Store& store) {
+    Result<ClientInfo> r = store.Authenticate(hash);
+    if (!r && ToErrc(r.error()) == Errc::not_found) return done(make_error_code(Errc::unauthorized));
+    done(std::move(r));
+  });
+  if (!ok) done(make_error_code(Errc::unavailable));
+}
+
+void Service::ListClients(const std::string& token, Done<std::vector<ClientInfo>> done) {
+  std::string hash = Sha256Hex(token);
+  bool ok = store_.Submit([hash = std::move(hash), done](Store& store) {
+    Result<ClientInfo> me = store.Authenticate(hash);
+    if (!me) {
+      return done(make_error_code(ToErrc(me.error()) == Errc::not_found ? Errc::unauthorized
+                                                                        : Errc::unavailable));
+    }
+    done(store.ListClients(me->user));
+  });
+  if (!ok) done(make_error_code(Errc::unavailable));
+}
+
+void Service::DeleteClient(const std::string& token, std::string client_id, Done<void> done) {
+  std::string hash = Sha256Hex(token);
+  bool ok = store_.Submit([this, hash = std::move(hash), client_id = std::move(client_id),
+                           done](Store& store) {
+    Result<ClientInfo> me = store.Authenticate(hash);
+    if (!me) {
+      return done(make_error_code(ToErrc(me.error()) == Errc::not_found ? Errc::unauthorized
+                                                                        : Errc::unavailable));
+    }
+    Result<void> r = store.DeleteClient(me->user, client_id);
+    if (r) {
+      // Every node holding a connection of this client closes it with 4401.
+      bus_.Publish(UserChannel(me->user), protocol::EncodeBus(protocol::BusRevoke{client_id}));
+      log::Info("client ", client_id, " of ", me->user, " deleted");
+    }
+    done(std::move(r));
+  });
+  if (!ok) done(make_error_code(Errc::unavailable));
+}
+
+// ---- Housekeeping ----
+
+void Service::Tick() {
+  {
+    std::lock_guard lock(mu_);
+    if (tick_busy_) return;  // the previous tick's store job has not run yet
+    tick_busy_ = true;
+  }
+  Millis now = clock_.Now();
+  bool sweep = now - last_sweep_ >= config_.sweep_interval_ms;
+  if (sweep) last_sweep_ = now;
+  bool ok = store_.Submit([this, now, sweep](Store& store) {
+    if (sweep) {
+      Result<SweepResult> r = store.Sweep(now);
+      if (!r) {
+        log::Warn("sweep failed: ", r.error().message());
+      } else if (r->inbox_deleted || r->messages_deleted) {
+        log::Info("sweep expired ", r->inbox_deleted, " inbox entries, ", r->messages_deleted,
+                  " messages");
+      }
+    }
+    if (Result<InboxStats> s = store.Stats()) {
+      metrics_.inbox_entries = s->entries;
+      metrics_.inbox_oldest_age_ms = s->oldest_ts ? std::max<Millis>(0, now - s->oldest_ts) : 0;
+    }
+    std::lock_guard lock(mu_);
+    tick_busy_ = false;
+  });
+  if (!ok) {
+    std::lock_guard lock(mu_);
+    tick_busy_ = false;
+  }
+}
+
+// ---- Sessions and the bus ----
+
+std::shared_ptr<ClientSession> Service::NewSession(Transport* transport, Post post) {
+  return std::make_shared<ClientSession>(*this, transport, std::move(post), RandomId(9));
+}
+
+std::shared_ptr<ClientSession> Service::RegisterSession(const std::string& client_id,
+                                                        const std::shared_ptr<ClientSession>& s) {
+  std::lock_guard lock(mu_);
+  std::weak_ptr<ClientSession>& slot = sessions_[client_id];
+  std::shared_ptr<ClientSession> previous = slot.lock();
+  slot = s;
+  return previous;
+}
+
+void Service::UnregisterSession(const std::string& client_id, const ClientSession* s) {
+  std::lock_guard lock(mu_);
+  auto it = sessions_.find(client_id);
+  if (it == sessions_.end()) return;
+  auto current = it->second.lock();
+  if (!current || current.get() == s) sessions_.erase(it);
+}
+
+std::shared_ptr<ClientSession> Service::FindSession(const std::string& client_id) {
+  std::lock_guard lock(mu_);
+  auto it = sessions_.find(client_id);
+  return it == sessions_.end() ? nullptr : it->second.lock();
+}
+
+void Service::PublishDeliveries(protocol::EncodedEntry entry,
+                                const std::vector<Delivery>& deliveries) {
+  if (deliveries.empty()) return;
+  protocol::BusEntries msg{std::move(entry), {}};
+  // One publish per user: its payload lists that user's (client, seq) pairs.
+  std::vector<const Delivery*> sorted;
+  sorted.reserve(deliveries.size());
+  for (const Delivery& d : deliveries) sorted.push_back(&d);
+  std::sort(sorted.begin(), sorted.end(),
+            [](const Delivery* a, const Delivery* b) { return a->user < b->user; });
+  for (std::size_t i = 0; i < sorted.size();) {
+    std::size_t j = i;
+    msg.deliveries.clear();
+    while (j < sorted.size() && sorted[j]->user == sorted[i]->user) {
+      msg.deliveries.emplace_back(sorted[j]->client_id, sorted[j]->seq);
+      ++j;
+    }
+    bus_.Publish(UserChannel(sorted[i]->user), protocol::EncodeBus(msg));
+    i = j;
+  }
+}
+
+void Service::OnBusMessage(std::string_view channel, std::string_view payload) {
+  std::optional<protocol::BusMessage> msg = protocol::DecodeBus(payload);
+  if (!msg) {
+    log::Warn("bus: malformed payload on ", channel);
+    return;
+  }
+  if (auto* e = std::get_if<protocol::BusEntries>(&*msg)) {
+    auto entry = std::make_shared<const protocol::EncodedEntry>(std::move(e->entry));
+    for (const auto& [client_id, seq] : e->deliveries) {
+      if (auto s = FindSession(client_id)) {
+        s->NotifyAsync(seq, entry);
+      }
+    }
+  } else if (auto* k = std::get_if<protocol::BusKick>(&*msg)) {
+    if (auto s = FindSession(k->client_id); s && s->conn_id() != k->conn_id) {
+      s->CloseAsync(close_code::kReplaced, "replaced by a newer connection");
+    }
+  } else if (auto* r = std::get_if<protocol::BusRevoke>(&*msg)) {
+    if (auto s = FindSession(r->client_id)) {
+      s->CloseAsync(close_code::kUnauthorized, "client deleted");
+    }
+  }
+}
+
+}  // namespace ferry

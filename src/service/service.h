@@ -1,0 +1,112 @@
+// Service: Ferry's chat logic — accounts, clients, chats, send, deliver, ack,
+// sync, last seen. No sockets and no SQL here: it talks to the Store (through
+// its StoreWorker thread), the Bus, and, per connection, a Transport that
+// the net layer implements.
+//
+// Threading: Service methods may be called from any thread; completion
+// callbacks (`done`) run on a worker thread and must post onward to the
+// caller's executor. A ClientSession (session.h) is confined to its
+// connection's executor.
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "bus/bus.h"
+#include "common/clock.h"
+#include "common/config.h"
+#include "protocol/protocol.h"
+#include "service/metrics.h"
+#include "service/store_worker.h"
+#include "service/work_pool.h"
+#include "store/store.h"
+
+namespace ferry {
+
+class ClientSession;
+class Transport;
+
+class Service {
+ public:
+  template <class T>
+  using Done = std::function<void(Result<T>)>;
+
+  // `bus` must outlive the Service. Start() before use.
+  Service(const Config& config, std::unique_ptr<Store> store, Bus& bus, Clock& clock);
+  ~Service();  // Stop()s
+
+  void Start();
+  // Drains the store queue and stops the worker threads. Idempotent.
+  void Stop();
+
+  // ---- HTTP API; `done` is called exactly once, on any thread ----
+  // ok | bad_request (bad user name or password) | user_exists | rate_limited | unavailable
+  void Register(std::string user, std::string password, Done<void> done);
+
+  struct LoginReply {
+    std::string token;
+    std::string client_id;
+  };
+  // ok | bad_request | unauthorized (unknown user or wrong password) |
+  // too_many_clients (then `clients_out` lists the user's clients) | rate_limited | unavailable
+  void Login(std::string user, std::string password, std::string device,
+             std::function<void(Result<LoginReply>, std::vector<ClientInfo> clients)> done);
+  // ok | unauthorized
+  void Authenticate(const std::string& token, Done<ClientInfo> done);
+  // ok | unauthorized
+  void ListClients(const std::string& token, Done<std::vector<ClientInfo>> done);
+  // ok | unauthorized | not_found. Closes the client's connections with 4401.
+  void DeleteClient(const std::string& token, std::string client_id, Done<void> done);
+
+  bool Ready() const;
+  std::string MetricsText() const { return metrics_.Render(); }
+
+  // Periodic housekeeping; call about once a second from any one thread:
+  // runs the expiry sweep at its interval and refreshes inbox gauges.
+  void Tick();
+
+  // ---- WebSocket ----
+  using Post = std::function<void(std::function<void()>)>;
+  // A session for a new connection. `transport` must stay valid until the
+  // session's OnClosed(); `post` runs a function on the connection's executor
+  // and must stay callable (it may be called after the connection is gone).
+  std::shared_ptr<ClientSession> NewSession(Transport* transport, Post post);
+
+  // Accessors for ClientSession.
+  const Config& config() const { return config_; }
+  StoreWorker& store() { return store_; }
+  Bus& bus() { return bus_; }
+  Clock& clock() { return clock_; }
+  Metrics& metrics() { return metrics_; }
+
+  // Publishes the notifications for entries a committed write created.
+  void PublishDeliveries(protocol::EncodedEntry entry, const std::vector<Delivery>& deliveries);
+
+  // Connection registry: at most one live session per client on this node.
+  // Returns the session `s` replaced, if any (the caller closes it with 4409).
+  std::shared_ptr<ClientSession> RegisterSession(const std::string& client_id,
+                                                 const std::shared_ptr<ClientSession>& s);
+  void UnregisterSession(const std::string& client_id, const ClientSession* s);
+
+ private:
+  void OnBusMessage(std::string_view channel, std::string_view payload);
+  std::shared_ptr<ClientSession> FindSession(const std::string& client_id);
+
+  const Config config_;
+  Bus& bus_;
+  Clock& clock_;
+  Metrics metrics_;
+  StoreWorker store_;
+  WorkPool hash_pool_;
+
+  std::mutex mu_;
+  std::unordered_map<std::string, std::weak_ptr<ClientSession>> sessions_;  // GUARDED_BY(mu_)
+  Millis last_sweep_ = 0;  // only touched by Tick()
+  bool tick_busy_ = false; // GUARDED_BY(mu_)
+};
+
+}  // namespace ferry

@@ -1,0 +1,553 @@
+#include "service/session.h"
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <set>
+
+#include "common/log.h"
+#include "common/random.h"
+
+namespace ferry {
+namespace json = boost::json;
+
+namespace {
+
+constexpr std::size_t kMaxChatName = 256;
+constexpr std::size_t kMaxPendingFrames = 64;  // frames pipelined behind hello
+
+std::int64_t MillisUntil(std::chrono::steady_clock::time_point t) {
+  auto d = t - std::chrono::steady_clock::now();
+  return std::max<std::int64_t>(0, std::chrono::ceil<std::chrono::milliseconds>(d).count());
+}
+
+}  // namespace
+
+ClientSession::ClientSession(Service& service, Transport* transport, Service::Post post,
+                             std::string conn_id)
+    : service_(service), transport_(transport), post_(std::move(post)), conn_id_(std::move(conn_id)) {}
+
+// Wraps `fn` into a callable for other threads: calling it posts fn(args...)
+// onto this session's executor, where it runs only if the session is alive
+// and not closed.
+template <class F>
+auto ClientSession::Bind(F fn) {
+  return [weak = weak_from_this(), post = post_, fn = std::move(fn)](auto&&... args) {
+    post([weak, fn, ... args = std::forward<decltype(args)>(args)]() mutable {
+      auto self = weak.lock();
+      if (!self || self->state_ == State::closed) return;
+      fn(std::move(args)...);
+    });
+  };
+}
+
+bool ClientSession::Submit(const json::value& id, std::function<void(Store&)> fn) {
+  if (service_.store().Submit(std::move(fn))) return true;
+  ReplyError(id, Errc::unavailable, "server overloaded, retry later");
+  return false;
+}
+
+// ---- Connection lifecycle ----
+
+void ClientSession::OnOpen() {
+  opened_at_ = Clock::now();
+  ScheduleTimer();
+}
+
+void ClientSession::OnText(std::string_view text) {
+  if (state_ == State::closed || closing_) return;
+  if (state_ == State::authenticating) {
+    // Requests pipelined right behind hello wait for it (bounded).
+    if (pending_frames_.size() >= kMaxPendingFrames) {
+      return CloseWith(close_code::kPolicy, "too many frames before hello completed");
+    }
+    pending_frames_.emplace_back(text);
+    return;
+  }
+  protocol::Decoded d = protocol::DecodeRequest(text);
+  if (state_ == State::awaiting_hello) {
+    auto* hello = std::get_if<protocol::Hello>(&d.request);
+    if (d.error != Errc::ok || !hello) {
+      return CloseWith(close_code::kPolicy, "the first frame must be a valid hello");
+    }
+    return Handle(d.id, *hello);
+  }
+  if (d.error != Errc::ok) return ReplyError(d.id, d.error, d.message);
+  std::visit(
+      [&](auto& r) {
+        using T = std::decay_t<decltype(r)>;
+        if constexpr (std::is_same_v<T, protocol::Pong>) {
+          ping_sent_.reset();
+          ScheduleTimer();
+        } else if constexpr (std::is_same_v<T, protocol::Ack>) {
+          Handle(d.id, d.has_id, r);
+        } else if constexpr (std::is_same_v<T, protocol::Hello>) {
+          ReplyError(d.id, Errc::bad_request, "already authenticated");
+        } else {
+          Handle(d.id, r);
+        }
+      },
+      d.request);
+}
+
+void ClientSession::Handle(const json::value& id, protocol::Hello& r) {
+  state_ = State::authenticating;
+  std::optional<Seq> after = r.after;
+  service_.Authenticate(r.token, Bind([this, id, after](Result<ClientInfo> info) {
+    if (!info) {
+      pending_frames_.clear();
+      if (ToErrc(info.error()) == Errc::unauthorized) {
+        return CloseWith(close_code::kUnauthorized, "bad or revoked token");
+      }
+      return CloseWith(close_code::kUnavailable, "storage unavailable");
+    }
+    OnAuthenticated(id, after, std::move(*info));
+  }));
+}
+
+void ClientSession::OnAuthenticated(const json::value& id, std::optional<Seq> after,
+                                    ClientInfo client) {
+  client_ = std::move(client);
+  state_ = State::open;
+  Bus& bus = service_.bus();
+  // Subscribe before the first inbox read, so every entry committed from now
+  // on is either in that read or notified afterwards.
+  if (auto previous = service_.RegisterSession(client_.client_id, shared_from_this())) {
+    previous->CloseAsync(close_code::kReplaced, "replaced by a newer connection");
+  }
+  bus.Subscribe(UserChannel(client_.user));
+  bus.PresenceUp(client_.user);
+  bus.Publish(UserChannel(client_.user),
+              protocol::EncodeBus(protocol::BusKick{client_.client_id, conn_id_}));
+  service_.store().Submit([cid = client_.client_id, now = service_.clock().Now()](Store& s) {
+    (void)s.TouchClient(cid, now);
+  });
+
+  acked_ = client_.acked_seq;
+  head_ = client_.head_seq;
+  delivered_ = std::clamp(after.value_or(acked_), acked_, std::max(acked_, head_));
+  need_read_ = true;
+  log::Info("conn ", conn_id_, " hello user=", client_.user, " client=", client_.client_id,
+            " head=", head_, " after=", delivered_);
+
+  json::object fields;
+  fields["user"] = client_.user;
+  fields["clientId"] = client_.client_id;
+  fields["head"] = head_;
+  fields["epoch"] = client_.epoch;
+  Reply(protocol::OkReply(id, std::move(fields)));
+
+  next_ping_ = Clock::now() + std::chrono::milliseconds(service_.config().heartbeat_interval_ms);
+  ScheduleTimer();
+  Pump();
+
+  std::vector<std::string> pending;
+  pending.swap(pending_frames_);
+  for (const std::string& frame : pending) OnText(frame);
+}
+
+void ClientSession::OnClosed() {
+  if (state_ == State::closed) return;
+  bool was_open = state_ == State::open;
+  state_ = State::closed;
+  transport_ = nullptr;
+  if (!was_open) return;
+  service_.UnregisterSession(client_.client_id, this);
+  Bus& bus = service_.bus();
+  bus.Unsubscribe(UserChannel(client_.user));
+  bus.PresenceDown(client_.user);
+  Millis now = service_.clock().Now();
+  service_.store().Submit([user = client_.user, cid = client_.client_id, now](Store& s) {
+    (void)s.SetLastSeen(user, now);
+    (void)s.TouchClient(cid, now);
+  });
+}
+
+void ClientSession::CloseWith(std::uint16_t code, std::string_view reason) {
+  if (!transport_ || closing_) return;
+  closing_ = true;
+  log::Info("conn ", conn_id_, " closing code=", code, " reason=", reason);
+  transport_->Close(code, reason);
+}
+
+void ClientSession::CloseAsync(std::uint16_t code, std::string reason) {
+  post_([weak = weak_from_this(), code, reason = std::move(reason)] {
+    if (auto self = weak.lock()) self->CloseWith(code, reason);
+  });
+}
+
+void ClientSession::NotifyAsync(Seq seq, std::shared_ptr<const protocol::EncodedEntry> entry) {
+  post_([weak = weak_from_this(), seq, entry = std::move(entry)] {
+    if (auto self = weak.lock()) self->OnNotify(seq, *entry);
+  });
+}
+
+// ---- Replies ----
+
+void ClientSession::Reply(std::string frame) {
+  if (!transport_ || closing_) return;
+  transport_->Send(std::move(frame));
+  if (transport_->QueuedBytes() > service_.config().send_queue_max_bytes) {
+    CloseWith(close_code::kSlowConsumer, "send queue full");
+  }
+}
+
+void ClientSession::ReplyError(const json::value& id, Errc code, std::string_view message) {
+  service_.metrics().errors_total.fetch_add(1, std::memory_order_relaxed);
+  Reply(protocol::ErrorReply(id, code, message));
+}
+
+// ---- Requests ----
+
+namespace {
+
+// Validates and normalizes a member list: sorted, unique. Names that cannot
+// be users are unknown users (not_found).
+Errc NormalizeMembers(std::vector<std::string>& members, std::string* message) {
+  for (const std::string& m : members) {
+    if (!protocol::ValidUser(m)) {
+      *message = "unknown user '" + m + "'";
+      return Errc::not_found;
+    }
+  }
+  std::sort(members.begin(), members.end());
+  members.erase(std::unique(members.begin(), members.end()), members.end());
+  return Errc::ok;
+}
+
+}  // namespace
+
+void ClientSession::Handle(const json::value& id, protocol::CreateChat& r) {
+  std::string message;
+  r.members.push_back(client_.user);
+  if (Errc e = NormalizeMembers(r.members, &message); e != Errc::ok) {
+    return ReplyError(id, e, message);
+  }
+  if (r.members.size() < 2) return ReplyError(id, Errc::bad_request, "a chat needs 2 members");
+  if (r.members.size() > service_.config().max_members) {
+    return ReplyError(id, Errc::too_many_members, "too many members");
+  }
+  if (r.name.size() > kMaxChatName) return ReplyError(id, Errc::bad_request, "name too long");
+  auto op = std::make_shared<ChatOp>();
+  op->kind = ChatOp::Kind::create;
+  op->chat_id = RandomId();
+  op->name = std::move(r.name);
+  op->members = std::move(r.members);
+  SubmitChatOp(id, std::move(op));
+}
+
+void ClientSession::Handle(const json::value& id, protocol::ChangeMembers& r) {
+  std::string message;
+  if (Errc e = NormalizeMembers(r.members, &message); e != Errc::ok) {
+    return ReplyError(id, e, message);
+  }
+  auto op = std::make_shared<ChatOp>();
+  op->kind = r.add ? ChatOp::Kind::add : ChatOp::Kind::remove;
+  op->chat_id = std::move(r.chat_id);
+  op->members = std::move(r.members);
+  SubmitChatOp(id, std::move(op));
+}
+
+void ClientSession::SubmitChatOp(const json::value& id, std::shared_ptr<ChatOp> op) {
+  Millis now = service_.clock().Now();
+  op->actor_user = client_.user;
+  op->actor_client = client_.client_id;
+  op->max_members = service_.config().max_members;
+  op->now = now;
+  op->expires = now + service_.config().RetentionMs();
+  auto reply = Bind([this, id, op](Errc status) {
+    if (status != Errc::ok) return ReplyError(id, status, "storage unavailable");
+    if (op->status != Errc::ok) {
+      return ReplyError(id, op->status, std::string(ErrcName(op->status)));
+    }
+    json::object fields;
+    if (op->kind == ChatOp::Kind::create) fields["chatId"] = op->chat_id;
+    Reply(protocol::OkReply(id, std::move(fields)));
+  });
+  Service* service = &service_;
+  bool ok = service_.store().Write(op.get(), [service, op, reply](Errc status) {
+    if (status == Errc::ok && op->status == Errc::ok && op->event) {
+      service->metrics().entries_created_total.fetch_add(
+          static_cast<std::int64_t>(op->deliveries.size()), std::memory_order_relaxed);
+      service->PublishDeliveries(protocol::EncodeEntry(InboxEntry{0, *op->event}), op->deliveries);
+    }
+    reply(status);
+  });
+  if (!ok) ReplyError(id, Errc::unavailable, "server overloaded, retry later");
+}
+
+void ClientSession::Handle(const json::value& id, protocol::Send& r) {
+  if (r.body.size() > service_.config().max_body_bytes) {
+    return ReplyError(id, Errc::too_large, "body over the size limit");
+  }
+  if (!r.attachments.empty()) {
+    return ReplyError(id, Errc::not_found, "unknown attachment id");
+  }
+  Millis now = service_.clock().Now();
+  auto op = std::make_shared<SendOp>();
+  op->message.message_id = RandomId();
+  op->message.chat_id = std::move(r.chat_id);
+  op->message.sender = client_.user;
+  op->message.sender_client = client_.client_id;
+  op->message.client_msg_id = std::move(r.client_msg_id);
+  op->message.ts = now;
+  op->message.body = std::move(r.body);
+  op->expires = now + service_.config().RetentionMs();
+  auto started = Clock::now();
+  auto reply = Bind([this, id, op](Errc status) {
+    if (status != Errc::ok) return ReplyError(id, status, "storage unavailable");
+    if (op->status != Errc::ok) {
+      return ReplyError(id, op->status,
+                        op->status == Errc::forbidden ? "not a member of this chat"
+                                                      : "no such chat");
+    }
+    json::object fields;
+    fields["messageId"] = op->message.message_id;
+    fields["ts"] = op->message.ts;
+    Reply(protocol::OkReply(id, std::move(fields)));
+  });
+  Service* service = &service_;
+  bool ok = service_.store().Write(op.get(), [service, op, reply, started](Errc status) {
+    if (status == Errc::ok && op->status == Errc::ok) {
+      Metrics& m = service->metrics();
+      m.send_durable_seconds.Observe(
+          std::chrono::duration<double>(Clock::now() - started).count());
+      if (!op->duplicate) {
+        m.messages_sent_total.fetch_add(1, std::memory_order_relaxed);
+        m.entries_created_total.fetch_add(static_cast<std::int64_t>(op->deliveries.size()),
+                                          std::memory_order_relaxed);
+        service->PublishDeliveries(protocol::EncodeEntry(InboxEntry{0, op->message}),
+                                   op->deliveries);
+      }
+    }
+    reply(status);
+  });
+  if (!ok) ReplyError(id, Errc::unavailable, "server overloaded, retry later");
+}
+
+void ClientSession::Handle(const json::value& id, bool has_id, protocol::Ack& r) {
+  // "Values above head count as head": the head this connection knows.
+  Seq up_to = std::min(r.up_to, head_);
+  if (up_to <= acked_) {
+    if (has_id) Reply(protocol::OkReply(id));
+    return;
+  }
+  acked_ = up_to;
+  if (delivered_ < acked_) delivered_ = acked_;
+  retries_ = 0;
+  unacked_since_ = Clock::now();
+  service_.metrics().acks_total.fetch_add(1, std::memory_order_relaxed);
+
+  auto op = std::make_shared<AckOp>();
+  op->client_id = client_.client_id;
+  op->up_to = up_to;
+  std::function<void(Errc)> done = [op](Errc) {};
+  if (has_id) {
+    auto reply = Bind([this, id](Errc status) {
+      if (status != Errc::ok) return ReplyError(id, status, "storage unavailable");
+      Reply(protocol::OkReply(id));
+    });
+    done = [op, reply](Errc status) { reply(status); };
+  }
+  if (!service_.store().Write(op.get(), std::move(done)) && has_id) {
+    ReplyError(id, Errc::unavailable, "server overloaded, retry later");
+  }
+  Pump();
+}
+
+void ClientSession::Handle(const json::value& id, protocol::Sync& r) {
+  Rewind(r.after);
+  sync_replies_.push_back(id);
+  Pump();
+}
+
+void ClientSession::Handle(const json::value& id, protocol::AttachTarget&) {
+  ReplyError(id, Errc::bad_request, "attachments are not enabled on this server");
+}
+
+void ClientSession::Handle(const json::value& id, protocol::LastSeen& r) {
+  auto reply = Bind([this, id](Errc status, bool online, std::optional<Millis> last_seen) {
+    if (status != Errc::ok) {
+      return ReplyError(id, status,
+                        status == Errc::forbidden ? "you share no chat with this user"
+                                                  : "storage unavailable");
+    }
+    json::object fields;
+    fields["online"] = online;
+    fields["lastSeen"] = last_seen ? json::value(*last_seen) : json::value(nullptr);
+    Reply(protocol::OkReply(id, std::move(fields)));
+  });
+  if (r.user == client_.user) return reply(Errc::ok, true, std::nullopt);  // we are connected
+  if (!protocol::ValidUser(r.user)) return reply(Errc::forbidden, false, std::nullopt);
+  Service* service = &service_;
+  Submit(id, [service, me = client_.user, user = r.user, reply](Store& s) {
+    Result<bool> shares = s.SharesChat(me, user);
+    if (!shares) return reply(Errc::unavailable, false, std::nullopt);
+    if (!*shares) return reply(Errc::forbidden, false, std::nullopt);
+    service->bus().IsOnline(user, [service, user, reply](bool online) {
+      if (online) return reply(Errc::ok, true, std::nullopt);
+      bool ok = service->store().Submit([user, reply](Store& s2) {
+        Result<std::optional<Millis>> ts = s2.GetLastSeen(user);
+        if (!ts) return reply(Errc::unavailable, false, std::nullopt);
+        reply(Errc::ok, false, *ts);
+      });
+      if (!ok) reply(Errc::unavailable, false, std::nullopt);
+    });
+  });
+}
+
+void ClientSession::Handle(const json::value& id, protocol::ListChats&) {
+  auto reply = Bind([this, id](Result<std::vector<ChatInfo>> chats) {
+    if (!chats) return ReplyError(id, Errc::unavailable, "storage unavailable");
+    json::array list;
+    for (const ChatInfo& c : *chats) {
+      json::array members;
+      for (const auto& m : c.members) members.emplace_back(m);
+      list.push_back(json::object{{"chatId", c.chat_id}, {"name", c.name}, {"members", members}});
+    }
+    Reply(protocol::OkReply(id, json::object{{"chats", std::move(list)}}));
+  });
+  Submit(id, [user = client_.user, reply](Store& s) { reply(s.ListChats(user)); });
+}
+
+// ---- Delivery ----
+
+bool ClientSession::CanPush() const {
+  return transport_ && !closing_ &&
+         static_cast<std::size_t>(delivered_ - acked_) < service_.config().delivery_window &&
+         transport_->QueuedBytes() < service_.config().send_queue_high_bytes;
+}
+
+void ClientSession::Push(Seq seq, const protocol::EncodedEntry& entry) {
+  if (delivered_ == acked_) unacked_since_ = Clock::now();  // the ack clock starts
+  transport_->Send(protocol::Frame(entry, seq));
+  delivered_ = seq;
+  service_.metrics().entries_delivered_total.fetch_add(1, std::memory_order_relaxed);
+}
+
+void ClientSession::OnNotify(Seq seq, const protocol::EncodedEntry& entry) {
+  if (state_ != State::open) return;
+  head_ = std::max(head_, seq);
+  if (!reading_ && !need_read_ && seq == delivered_ + 1 && CanPush()) {
+    Push(seq, entry);
+    ScheduleTimer();
+  } else {
+    Pump();
+  }
+}
+
+void ClientSession::Rewind(Seq to) {
+  ++generation_;
+  delivered_ = std::max(acked_, std::min(to, head_));
+  unacked_since_ = Clock::now();
+  need_read_ = true;
+}
+
+void ClientSession::Pump() {
+  if (state_ != State::open || reading_) return;
+  if (delivered_ >= head_ && !need_read_) return;
+  if (!CanPush()) return;  // resumed by an ack or OnDrained
+  const Config& config = service_.config();
+  std::size_t room = config.delivery_window - static_cast<std::size_t>(delivered_ - acked_);
+  std::size_t limit = std::min(config.read_page, room);
+  reading_ = true;
+  need_read_ = false;
+  auto done = Bind([this, gen = generation_, limit](Result<InboxPage> page) {
+    OnInboxPage(gen, limit, std::move(page));
+  });
+  bool ok = service_.store().Submit([cid = client_.client_id, after = delivered_, limit,
+                                     done](Store& s) { done(s.ReadInbox(cid, after, limit)); });
+  if (!ok) {
+    reading_ = false;
+    CloseWith(close_code::kUnavailable, "server overloaded");
+  }
+}
+
+void ClientSession::OnInboxPage(std::uint64_t generation, std::size_t limit,
+                                Result<InboxPage> page) {
+  reading_ = false;
+  if (!page) {
+    if (ToErrc(page.error()) == Errc::not_found) {
+      return CloseWith(close_code::kUnauthorized, "client deleted");
+    }
+    return CloseWith(close_code::kUnavailable, "storage unavailable");
+  }
+  if (generation != generation_) return Pump();  // rewound meanwhile: read again
+  head_ = std::max(head_, page->head);
+  for (const json::value& id : sync_replies_) {
+    Reply(protocol::OkReply(id, json::object{{"head", head_}}));
+  }
+  sync_replies_.clear();
+  for (const InboxEntry& entry : page->entries) {
+    if (entry.seq > delivered_) Push(entry.seq, protocol::EncodeEntry(entry));
+  }
+  // A short page means nothing more was held as of the read: entries up to its
+  // head that were not returned expired or were dropped.
+  if (page->entries.size() < limit) delivered_ = std::max(delivered_, page->head);
+  ScheduleTimer();
+  Pump();
+}
+
+void ClientSession::OnDrained() { Pump(); }
+
+// ---- Timers ----
+
+void ClientSession::OnTimer() {
+  armed_for_.reset();
+  if (state_ == State::closed || closing_) return;
+  const Config& config = service_.config();
+  auto now = Clock::now();
+  if (state_ != State::open) {
+    if (now >= opened_at_ + std::chrono::milliseconds(config.hello_timeout_ms)) {
+      return CloseWith(close_code::kTimeout, "no hello in time");
+    }
+    return ScheduleTimer();
+  }
+  if (ping_sent_ && now >= *ping_sent_ + std::chrono::milliseconds(config.heartbeat_timeout_ms)) {
+    return CloseWith(close_code::kTimeout, "no pong in time");
+  }
+  if (delivered_ > acked_ && now >= unacked_since_ + std::chrono::milliseconds(config.ack_timeout_ms)) {
+    if (retries_ >= config.ack_retries) return CloseWith(close_code::kTimeout, "ack timeout");
+    ++retries_;
+    service_.metrics().entries_redelivered_total.fetch_add(delivered_ - acked_,
+                                                           std::memory_order_relaxed);
+    Rewind(acked_);
+    Pump();
+  }
+  if (!ping_sent_ && now >= next_ping_) {
+    ping_sent_ = now;
+    next_ping_ = now + std::chrono::milliseconds(config.heartbeat_interval_ms);
+    // The head comes from the store, the truth, so a lost bus notification
+    // shows up here and the client syncs.
+    auto send_ping = Bind([this](Result<InboxPage> page) {
+      if (!page) return;
+      head_ = std::max(head_, page->head);
+      Reply(protocol::PingFrame(head_));
+    });
+    service_.store().Submit([cid = client_.client_id, send_ping](Store& s) {
+      send_ping(s.ReadInbox(cid, INT64_MAX, 0));
+    });
+  }
+  ScheduleTimer();
+}
+
+void ClientSession::ScheduleTimer() {
+  if (state_ == State::closed || closing_ || !transport_) return;
+  const Config& config = service_.config();
+  Clock::time_point deadline;
+  if (state_ != State::open) {
+    deadline = opened_at_ + std::chrono::milliseconds(config.hello_timeout_ms);
+  } else {
+    deadline = ping_sent_ ? *ping_sent_ + std::chrono::milliseconds(config.heartbeat_timeout_ms)
+                          : next_ping_;
+    if (delivered_ > acked_) {
+      deadline = std::min(deadline,
+                          unacked_since_ + std::chrono::milliseconds(config.ack_timeout_ms));
+    }
+  }
+  // An earlier arming stays: when it fires, OnTimer re-computes.
+  if (armed_for_ && *armed_for_ <= deadline) return;
+  armed_for_ = deadline;
+  transport_->ArmTimer(MillisUntil(deadline));
+}
+
+}  // namespace ferry

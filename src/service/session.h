@@ -1,0 +1,142 @@
+// ClientSession: the chat logic of one WebSocket connection — the hello
+// handshake, the request table, and the delivery cursor that pushes the
+// client's inbox in seq order with a bounded window of unacked entries.
+//
+// Threading: confined to the connection's executor. Every method, and every
+// completion it schedules, runs there (completions from the store worker
+// come back through Service::Post). The Transport pointer is used only until
+// OnClosed().
+//
+// Delivery cursor: `acked_` <= `delivered_` <= `head_`. Entries are pushed
+// strictly in seq order. A live notification whose seq is delivered_+1 is
+// pushed directly; anything else (a gap, a full window, a busy socket) falls
+// back to reading the inbox from the store, which is the truth. Resending
+// after the ack timeout is a rewind of `delivered_` to `acked_`.
+#pragma once
+
+#include <boost/json/value.hpp>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "protocol/protocol.h"
+#include "service/service.h"
+
+namespace ferry {
+
+// The net layer's side of a connection. Called only on the connection's
+// executor.
+class Transport {
+ public:
+  virtual ~Transport() = default;
+  // Queues one text frame.
+  virtual void Send(std::string frame) = 0;
+  // Sends a close frame with `code` and shuts the connection down; the
+  // session then gets OnClosed().
+  virtual void Close(std::uint16_t code, std::string_view reason) = 0;
+  // Bytes queued for writing and not yet written.
+  virtual std::size_t QueuedBytes() const = 0;
+  // Calls the session's OnTimer() after `delay_ms`, replacing any earlier arming.
+  virtual void ArmTimer(std::int64_t delay_ms) = 0;
+};
+
+// WebSocket close codes used by Ferry (PROTOCOL.md).
+namespace close_code {
+constexpr std::uint16_t kPolicy = 1008;         // first frame not a valid hello
+constexpr std::uint16_t kUnauthorized = 4401;   // bad or revoked token
+constexpr std::uint16_t kTimeout = 4408;        // hello, pong or ack timeout
+constexpr std::uint16_t kReplaced = 4409;       // a newer connection of the client
+constexpr std::uint16_t kSlowConsumer = 4429;   // send queue over its hard cap
+constexpr std::uint16_t kUnavailable = 1013;    // server overloaded / storage down
+}  // namespace close_code
+
+class ClientSession : public std::enable_shared_from_this<ClientSession> {
+ public:
+  ClientSession(Service& service, Transport* transport, Service::Post post, std::string conn_id);
+
+  // The connection is open (after the WebSocket upgrade): arms the hello timer.
+  void OnOpen();
+  // One complete text message from the client.
+  void OnText(std::string_view text);
+  // The timer armed through Transport::ArmTimer fired.
+  void OnTimer();
+  // The send queue dropped below the high-water mark.
+  void OnDrained();
+  // The connection is gone; the transport must not be used any more.
+  void OnClosed();
+
+  // Thread-safe (called from the bus): post onto this session's executor.
+  void NotifyAsync(Seq seq, std::shared_ptr<const protocol::EncodedEntry> entry);
+  void CloseAsync(std::uint16_t code, std::string reason);
+
+  const std::string& conn_id() const { return conn_id_; }
+  const std::string& client_id() const { return client_.client_id; }
+
+ private:
+  using Clock = std::chrono::steady_clock;
+
+  // Request handlers, one per request type.
+  void Handle(const boost::json::value& id, protocol::Hello& r);
+  void Handle(const boost::json::value& id, protocol::CreateChat& r);
+  void Handle(const boost::json::value& id, protocol::ChangeMembers& r);
+  void Handle(const boost::json::value& id, protocol::Send& r);
+  void Handle(const boost::json::value& id, bool has_id, protocol::Ack& r);
+  void Handle(const boost::json::value& id, protocol::Sync& r);
+  void Handle(const boost::json::value& id, protocol::AttachTarget& r);
+  void Handle(const boost::json::value& id, protocol::LastSeen& r);
+  void Handle(const boost::json::value& id, protocol::ListChats& r);
+
+  void OnAuthenticated(const boost::json::value& id, std::optional<Seq> after, ClientInfo client);
+  void SubmitChatOp(const boost::json::value& id, std::shared_ptr<ChatOp> op);
+
+  // Delivery.
+  void OnNotify(Seq seq, const protocol::EncodedEntry& entry);
+  void CloseWith(std::uint16_t code, std::string_view reason);
+  void Pump();
+  void OnInboxPage(std::uint64_t generation, std::size_t limit, Result<InboxPage> page);
+  void Push(Seq seq, const protocol::EncodedEntry& entry);
+  void Rewind(Seq to);
+  bool CanPush() const;
+
+  // Replies and helpers.
+  void Reply(std::string frame);
+  void ReplyError(const boost::json::value& id, Errc code, std::string_view message);
+  // Runs `fn` on this session's executor if the session is still alive and open.
+  template <class F>
+  auto Bind(F fn);
+  // Submits a store job; on refusal replies `unavailable` to `id`.
+  bool Submit(const boost::json::value& id, std::function<void(Store&)> fn);
+  void ScheduleTimer();
+
+  Service& service_;
+  Transport* transport_;  // null after OnClosed
+  Service::Post post_;
+  const std::string conn_id_;
+
+  enum class State { awaiting_hello, authenticating, open, closed } state_ = State::awaiting_hello;
+  bool closing_ = false;  // Close() was called; ignore further frames
+  ClientInfo client_;
+  std::vector<std::string> pending_frames_;  // received while authenticating
+
+  // Delivery cursor (see file comment).
+  Seq acked_ = 0;
+  Seq delivered_ = 0;
+  Seq head_ = 0;
+  bool reading_ = false;    // an inbox read is in flight
+  bool need_read_ = false;  // read the inbox even if head_ says nothing is new
+  std::uint64_t generation_ = 0;  // bumped by every rewind; stale pages are dropped
+  std::vector<boost::json::value> sync_replies_;  // sync ids answered after the next page
+
+  // Timers.
+  Clock::time_point opened_at_;
+  Clock::time_point next_ping_;
+  std::optional<Clock::time_point> ping_sent_;  // a ping awaits its pong
+  Clock::time_point unacked_since_;             // when delivered_ > acked_ last made progress
+  int retries_ = 0;                             // resends of the entry after acked_
+  std::optional<Clock::time_point> armed_for_;
+};
+
+}  // namespace ferry

@@ -1,0 +1,87 @@
+#include "service/store_worker.h"
+
+#include "common/log.h"
+
+namespace ferry {
+
+StoreWorker::StoreWorker(std::unique_ptr<Store> store, std::size_t queue_max,
+                         std::size_t batch_max, Metrics& metrics)
+    : store_(std::move(store)), queue_max_(queue_max), batch_max_(batch_max), metrics_(metrics) {}
+
+StoreWorker::~StoreWorker() { Stop(); }
+
+void StoreWorker::Start() { thread_ = std::thread([this] { Loop(); }); }
+
+void StoreWorker::Stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  cv_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool StoreWorker::Submit(std::function<void(Store&)> fn) {
+  return Enqueue(Job{std::move(fn), {}, {}, false});
+}
+
+bool StoreWorker::Write(WriteOp op, std::function<void(Errc)> done) {
+  return Enqueue(Job{{}, op, std::move(done), true});
+}
+
+bool StoreWorker::Enqueue(Job job) {
+  {
+    std::lock_guard lock(mu_);
+    if (stopping_ || queue_.size() >= queue_max_) return false;
+    queue_.push_back(std::move(job));
+    metrics_.store_queue_depth.store(static_cast<std::int64_t>(queue_.size()),
+                                     std::memory_order_relaxed);
+  }
+  cv_.notify_one();
+  return true;
+}
+
+// Each round takes everything queued. Writes go first, in one transaction per
+// batch_max ops; then the other jobs run in arrival order. Running a read
+// after writes that arrived later is safe: it only sees newer data, and every
+// reader (delivery cursors) tolerates seeing more than it was told about.
+void StoreWorker::Loop() {
+  std::deque<Job> round;
+  std::vector<Job> writes;
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+      if (queue_.empty() && stopping_) return;
+      round.swap(queue_);
+      metrics_.store_queue_depth.store(0, std::memory_order_relaxed);
+    }
+    for (Job& job : round) {
+      if (job.is_write) {
+        writes.push_back(std::move(job));
+        if (writes.size() >= batch_max_) RunWrites(writes);
+      }
+    }
+    if (!writes.empty()) RunWrites(writes);
+    for (Job& job : round) {
+      if (!job.is_write) job.fn(*store_);
+    }
+    round.clear();
+  }
+}
+
+void StoreWorker::RunWrites(std::vector<Job>& writes) {
+  std::vector<WriteOp> ops;
+  ops.reserve(writes.size());
+  for (const Job& job : writes) ops.push_back(job.op);
+  Result<void> r = store_->WriteBatch(ops);
+  metrics_.store_batches_total.fetch_add(1, std::memory_order_relaxed);
+  metrics_.store_batch_ops_total.fetch_add(static_cast<std::int64_t>(ops.size()),
+                                           std::memory_order_relaxed);
+  Errc status = r ? Errc::ok : Errc::unavailable;
+  if (!r) log::Error("store: write batch of ", ops.size(), " failed: ", r.error().message());
+  for (Job& job : writes) job.done(status);
+  writes.clear();
+}
+
+}  // namespace ferry
