@@ -1,0 +1,309 @@
+// Service and ClientSession logic without sockets: sessions run on a test
+// executor (the test thread), talk to a FakeTransport, a LocalBus that can
+// drop notifications, and an in-memory SQLite store wrapped in a
+// FailingStore.
+#include "service/session.h"
+
+#include <gtest/gtest.h>
+
+#include <boost/json.hpp>
+#include <deque>
+#include <future>
+#include <mutex>
+
+#include "bus/local/local_bus.h"
+#include "common/random.h"
+#include "service/failing_store.h"
+#include "store/sqlite/sqlite_store.h"
+
+namespace ferry::testing {
+namespace {
+namespace json = boost::json;
+using namespace std::chrono_literals;
+
+// Runs posted functions on the test thread.
+class TestExecutor {
+ public:
+  Service::Post PostFn() {
+    return [this](std::function<void()> fn) {
+      std::lock_guard lock(mu_);
+      queue_.push_back(std::move(fn));
+    };
+  }
+  // Runs one posted function or fires `timers`; false if there was nothing.
+  bool RunOne() {
+    std::function<void()> fn;
+    {
+      std::lock_guard lock(mu_);
+      if (queue_.empty()) return false;
+      fn = std::move(queue_.front());
+      queue_.pop_front();
+    }
+    fn();
+    return true;
+  }
+
+ private:
+  std::mutex mu_;
+  std::deque<std::function<void()>> queue_;
+};
+
+class FakeTransport final : public Transport {
+ public:
+  void Send(std::string frame) override { sent.push_back(json::parse(frame).as_object()); }
+  void Close(std::uint16_t code, std::string_view) override { closed = code; }
+  std::size_t QueuedBytes() const override { return queued; }
+  void ArmTimer(std::int64_t delay_ms) override {
+    deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(delay_ms);
+  }
+
+  std::vector<json::object> sent;
+  std::optional<std::uint16_t> closed;
+  std::size_t queued = 0;
+  std::optional<std::chrono::steady_clock::time_point> deadline;
+};
+
+// A LocalBus that can lose notifications, as a real bus may.
+class DroppingBus final : public Bus {
+ public:
+  std::atomic<bool> drop{false};
+  void SetHandler(Handler h) override { inner.SetHandler(std::move(h)); }
+  void Subscribe(const std::string& c) override { inner.Subscribe(c); }
+  void Unsubscribe(const std::string& c) override { inner.Unsubscribe(c); }
+  void Publish(const std::string& c, std::string p) override {
+    if (!drop) inner.Publish(c, std::move(p));
+  }
+  void PresenceUp(const std::string& u) override { inner.PresenceUp(u); }
+  void PresenceDown(const std::string& u) override { inner.PresenceDown(u); }
+  void IsOnline(const std::string& u, std::function<void(bool)> done) override {
+    inner.IsOnline(u, std::move(done));
+  }
+  LocalBus inner;
+};
+
+struct Conn {
+  FakeTransport transport;
+  std::shared_ptr<ClientSession> session;
+  std::vector<json::object> Entries() const {
+    std::vector<json::object> out;
+    for (const auto& f : transport.sent) {
+      if (f.at("type") == "message" || f.at("type") == "chat") out.push_back(f);
+    }
+    return out;
+  }
+  const json::object* Reply(std::int64_t id) const {
+    for (const auto& f : transport.sent) {
+      if (f.contains("id") && f.at("id") == id) return &f;
+    }
+    return nullptr;
+  }
+};
+
+class SessionTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    InitCrypto();
+    config.password_strength = 0;
+    config.delivery_window = 4;
+    config.heartbeat_interval_ms = 50;
+    config.heartbeat_timeout_ms = 10'000;
+    auto sqlite = OpenSqliteStore(SqliteOptions{":memory:"});
+    ASSERT_TRUE(sqlite);
+    auto failing = std::make_unique<FailingStore>(std::move(*sqlite));
+    store = failing.get();
+    service = std::make_unique<Service>(config, std::move(failing), bus, SystemClock::Instance());
+    service->Start();
+  }
+  void TearDown() override { service->Stop(); }
+
+  // Runs the executor (and due timers) until `done()` or 10 s pass.
+  template <class Pred>
+  bool RunUntil(Pred done) {
+    auto deadline = std::chrono::steady_clock::now() + 10s;
+    while (!done()) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      bool ran = executor.RunOne();
+      for (auto& c : conns) {
+        auto& t = c->transport;
+        if (t.deadline && std::chrono::steady_clock::now() >= *t.deadline && !t.closed) {
+          t.deadline.reset();
+          c->session->OnTimer();
+          ran = true;
+        }
+      }
+      if (!ran) std::this_thread::yield();
+    }
+    return true;
+  }
+
+  std::string TokenFor(const std::string& user) {
+    std::promise<bool> registered;
+    service->Register(user, "password123", [&](Result<void> r) { registered.set_value(bool(r)); });
+    EXPECT_TRUE(registered.get_future().get());
+    std::promise<std::string> token;
+    service->Login(user, "password123", "phone",
+                   [&](Result<Service::LoginReply> r, std::vector<ClientInfo>) {
+                     token.set_value(r ? r->token : "");
+                   });
+    return token.get_future().get();
+  }
+
+  Conn& Connect(const std::string& user) {
+    std::string token = TokenFor(user);
+    conns.push_back(std::make_unique<Conn>());
+    Conn& c = *conns.back();
+    c.session = service->NewSession(&c.transport, executor.PostFn());
+    c.session->OnOpen();
+    c.session->OnText(json::serialize(json::object{{"type", "hello"}, {"id", 0}, {"token", token}}));
+    EXPECT_TRUE(RunUntil([&] { return c.Reply(0) != nullptr; }));
+    return c;
+  }
+
+  // Sends a request and runs until its reply.
+  json::object Call(Conn& c, json::object request) {
+    std::int64_t id = next_id++;
+    request["id"] = id;
+    c.session->OnText(json::serialize(request));
+    EXPECT_TRUE(RunUntil([&] { return c.Reply(id) != nullptr; }));
+    return c.Reply(id) ? *c.Reply(id) : json::object{};
+  }
+
+  json::object SendMsg(Conn& c, const std::string& chat, const std::string& body) {
+    return Call(c, {{"type", "send"}, {"chatId", chat}, {"clientMsgId", "m" + std::to_string(next_id)},
+                    {"body", body}});
+  }
+
+  std::string CreateChat(Conn& c, const char* other) {
+    json::object r = Call(c, {{"type", "createChat"}, {"members", json::array{other}}});
+    return std::string(r.at("chatId").as_string());
+  }
+
+  Config config;
+  DroppingBus bus;
+  FailingStore* store = nullptr;
+  std::unique_ptr<Service> service;
+  TestExecutor executor;
+  std::vector<std::unique_ptr<Conn>> conns;
+  std::int64_t next_id = 1;
+};
+
+TEST_F(SessionTest, StorageDownGivesUnavailableAndRecovers) {
+  Conn& alice = Connect("alice");
+  Conn& bob = Connect("bob");
+  std::string chat = CreateChat(alice, "bob");
+  store->fail_writes = true;
+  json::object r = SendMsg(alice, chat, "lost?");
+  EXPECT_EQ(r.at("type"), "error");
+  EXPECT_EQ(r.at("code"), "unavailable");
+  EXPECT_FALSE(alice.transport.closed);  // the connection survives
+  store->fail_writes = false;
+  EXPECT_EQ(SendMsg(alice, chat, "after recovery").at("type"), "ok");
+  ASSERT_TRUE(RunUntil([&] { return bob.Entries().size() == 2; }));
+  EXPECT_EQ(bob.Entries()[1].at("body"), "after recovery");
+  EXPECT_EQ(bob.Entries()[1].at("seq"), 2);  // nothing from the failed send
+}
+
+TEST_F(SessionTest, WindowBoundsUnackedEntries) {
+  Conn& alice = Connect("alice");
+  Conn& bob = Connect("bob");
+  std::string chat = CreateChat(alice, "bob");
+  for (int i = 0; i < 9; ++i) SendMsg(alice, chat, "m" + std::to_string(i));
+  ASSERT_TRUE(RunUntil([&] { return bob.Entries().size() == 4; }));
+  Call(bob, {{"type", "listChats"}});  // a full round trip through the store
+  EXPECT_EQ(bob.Entries().size(), 4u);  // window 4: nothing more until an ack
+  Call(bob, {{"type", "ack"}, {"upTo", 4}});
+  ASSERT_TRUE(RunUntil([&] { return bob.Entries().size() == 8; }));
+  for (std::size_t i = 0; i < 8; ++i) EXPECT_EQ(bob.Entries()[i].at("seq"), std::int64_t(i + 1));
+}
+
+TEST_F(SessionTest, FullSendQueuePausesPushesUntilDrained) {
+  Conn& alice = Connect("alice");
+  Conn& bob = Connect("bob");
+  std::string chat = CreateChat(alice, "bob");
+  ASSERT_TRUE(RunUntil([&] { return bob.Entries().size() == 1; }));
+  Call(bob, {{"type", "ack"}, {"upTo", 1}});
+  bob.transport.queued = config.send_queue_high_bytes + 1;  // a slow reader
+  SendMsg(alice, chat, "waits");
+  Call(bob, {{"type", "listChats"}});
+  EXPECT_EQ(bob.Entries().size(), 1u);
+  EXPECT_FALSE(bob.transport.closed);
+  bob.transport.queued = 0;
+  bob.session->OnDrained();
+  ASSERT_TRUE(RunUntil([&] { return bob.Entries().size() == 2; }));
+  EXPECT_EQ(bob.Entries()[1].at("body"), "waits");
+}
+
+TEST_F(SessionTest, SendQueueOverHardCapClosesSlowConsumer) {
+  Conn& bob = Connect("bob");
+  bob.transport.queued = config.send_queue_max_bytes + 1;
+  bob.session->OnText(R"({"type":"listChats","id":99})");
+  ASSERT_TRUE(RunUntil([&] { return bob.transport.closed.has_value(); }));
+  EXPECT_EQ(*bob.transport.closed, close_code::kSlowConsumer);
+}
+
+TEST_F(SessionTest, GapInNotificationsIsFilledFromTheStore) {
+  Conn& alice = Connect("alice");
+  Conn& bob = Connect("bob");
+  std::string chat = CreateChat(alice, "bob");
+  ASSERT_TRUE(RunUntil([&] { return bob.Entries().size() == 1; }));
+  bus.drop = true;
+  SendMsg(alice, chat, "lost notification");
+  bus.drop = false;
+  SendMsg(alice, chat, "arrives");
+  ASSERT_TRUE(RunUntil([&] { return bob.Entries().size() == 3; }));
+  EXPECT_EQ(bob.Entries()[1].at("body"), "lost notification");
+  EXPECT_EQ(bob.Entries()[1].at("seq"), 2);
+  EXPECT_EQ(bob.Entries()[2].at("seq"), 3);
+}
+
+TEST_F(SessionTest, PingCarriesStoreHeadAfterLostNotification) {
+  Conn& alice = Connect("alice");
+  Conn& bob = Connect("bob");
+  std::string chat = CreateChat(alice, "bob");
+  ASSERT_TRUE(RunUntil([&] { return bob.Entries().size() == 1; }));
+  bus.drop = true;
+  SendMsg(alice, chat, "only in the store");
+  auto ping = [&]() -> const json::object* {
+    for (const auto& f : bob.transport.sent) {
+      if (f.at("type") == "ping" && f.at("head") == 2) return &f;
+    }
+    return nullptr;
+  };
+  ASSERT_TRUE(RunUntil([&] { return ping() != nullptr; }));
+  // The client sees head 2 > its last seq 1 and syncs.
+  json::object ok = Call(bob, {{"type", "sync"}, {"after", 1}});
+  EXPECT_EQ(ok.at("head"), 2);
+  ASSERT_TRUE(RunUntil([&] { return bob.Entries().size() == 2; }));
+  EXPECT_EQ(bob.Entries()[1].at("body"), "only in the store");
+}
+
+TEST_F(SessionTest, RequestsPipelinedBehindHelloAreServedAfterIt) {
+  std::string token = TokenFor("alice");
+  conns.push_back(std::make_unique<Conn>());
+  Conn& c = *conns.back();
+  c.session = service->NewSession(&c.transport, executor.PostFn());
+  c.session->OnOpen();
+  c.session->OnText(json::serialize(json::object{{"type", "hello"}, {"id", 0}, {"token", token}}));
+  c.session->OnText(R"({"type":"listChats","id":1})");
+  c.session->OnText(R"({"type":"lastSeen","id":2,"user":"alice"})");
+  // Replies may come in any order (they carry ids); both come, after hello's.
+  ASSERT_TRUE(RunUntil([&] { return c.Reply(1) && c.Reply(2); }));
+  EXPECT_EQ(c.transport.sent[0].at("id"), 0);  // hello's ok first
+  EXPECT_EQ(c.Reply(1)->at("type"), "ok");
+  EXPECT_EQ(c.Reply(2)->at("online"), true);
+}
+
+TEST_F(SessionTest, StorageDownDuringHelloClosesUnavailable) {
+  std::string token = TokenFor("alice");
+  store->fail_reads = true;
+  conns.push_back(std::make_unique<Conn>());
+  Conn& c = *conns.back();
+  c.session = service->NewSession(&c.transport, executor.PostFn());
+  c.session->OnOpen();
+  c.session->OnText(json::serialize(json::object{{"type", "hello"}, {"id", 0}, {"token", token}}));
+  ASSERT_TRUE(RunUntil([&] { return c.transport.closed.has_value(); }));
+  EXPECT_EQ(*c.transport.closed, close_code::kUnavailable);
+}
+
+}  // namespace
+}  // namespace ferry::testing
