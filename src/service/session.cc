@@ -518,14 +518,16 @@ void ClientSession::OnTimer() {
     next_ping_ = now + std::chrono::milliseconds(config.heartbeat_interval_ms);
     // The head comes from the store, the truth, so a lost bus notification
     // shows up here and the client syncs.
+    // If the store cannot answer, the ping still goes out with the head this
+    // connection knows, so a healthy client is not closed for a missing ping.
     auto send_ping = Bind([this](Result<InboxPage> page) {
-      if (!page) return;
-      head_ = std::max(head_, page->head);
+      if (page) head_ = std::max(head_, page->head);
       Reply(protocol::PingFrame(head_));
     });
-    service_.store().Submit([cid = client_.client_id, send_ping](Store& s) {
+    bool queued = service_.store().Submit([cid = client_.client_id, send_ping](Store& s) {
       send_ping(s.ReadInbox(cid, INT64_MAX, 0));
     });
+    if (!queued) Reply(protocol::PingFrame(head_));
   }
   ScheduleTimer();
 }

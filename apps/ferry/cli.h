@@ -1,0 +1,98 @@
+// Shared pieces of the `ferry` command-line client: parsed options, the error
+// type every command throws, saved logins, and output helpers.
+#pragma once
+
+#include <boost/json/object.hpp>
+#include <cstdint>
+#include <filesystem>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "client/client.h"
+
+namespace ferry::cli {
+using namespace std::chrono_literals;
+
+// A failure reported as `ferry: CODE: MESSAGE` with exit status 1.
+struct CliError : std::runtime_error {
+  CliError(std::string code_, const std::string& message)
+      : std::runtime_error(message), code(std::move(code_)) {}
+  std::string code;
+};
+
+// A command-line mistake: exit status 2 and the command's usage line.
+struct UsageError : std::runtime_error {
+  using std::runtime_error::runtime_error;
+};
+
+struct Options {
+  std::optional<std::string> server, as, config_dir, password, device, name;
+  std::optional<std::int64_t> count;
+  std::optional<double> timeout;  // seconds
+  bool json = false;
+  std::vector<std::string> args;  // positional arguments after the command name
+};
+
+// One saved login: `<config-dir>/<user>.json`.
+struct Login {
+  std::string server;  // "http://HOST:PORT"
+  std::string user, token, client_id, device;
+  std::string epoch;                     // "" until the first hello
+  std::optional<std::int64_t> last_seq;  // highest acknowledged seq in `epoch`
+};
+
+// ---- state.cc ----
+std::filesystem::path ResolveConfigDir(const Options& opt);
+std::optional<Login> LoadLogin(const std::filesystem::path& dir, const std::string& user);
+void SaveLogin(const std::filesystem::path& dir, const Login& login);
+std::optional<std::string> LoadCurrentUser(const std::filesystem::path& dir);
+void SaveCurrentUser(const std::filesystem::path& dir, const std::string& user);
+// Writes `content` to `path` (mode 0600) via a temporary file and rename.
+void WriteFileAtomic(const std::filesystem::path& path, const std::string& content);
+// A user name safe to use as a file name.
+bool IsPlausibleUser(const std::string& user);
+
+// ---- format.cc ----
+std::string IsoUtc(std::int64_t ms);     // 2026-11-28T10:15:03Z
+std::string LocalTime(std::int64_t ms);  // 2026-11-28 10:15:03
+// One human-readable line for a message or chat event.
+std::string DescribeEntry(const boost::json::object& entry);
+// Prints one JSON object on its own line to stdout and flushes.
+void PrintJson(const boost::json::object& object);
+// Text of a string field, or "" when missing or not a string.
+std::string Str(const boost::json::object& object, const char* key);
+// Throws CliError for a WebSocket close from the server.
+[[noreturn]] void ThrowClosed(const client::CloseInfo& close);
+// True for close codes after which reconnecting cannot help.
+bool IsFatalClose(std::uint16_t code);
+
+// ---- commands.cc, listen.cc: the handlers of the command table ----
+struct Context;
+int CmdRegister(Context& ctx);
+int CmdLogin(Context& ctx);
+int CmdChats(Context& ctx);
+int CmdCreate(Context& ctx);
+int CmdAdd(Context& ctx);
+int CmdRemove(Context& ctx);
+int CmdSend(Context& ctx);
+int CmdLastSeen(Context& ctx);
+int CmdClients(Context& ctx);
+int CmdRevoke(Context& ctx);
+int RunListen(Context& ctx);
+
+// The state every command handler gets.
+struct Context {
+  Options opt;
+  std::filesystem::path config_dir;
+
+  // The login named by --as, else the current one; throws CliError if none.
+  Login RequireLogin() const;
+  // The server to talk to: --server, else the login's, else FERRY_SERVER,
+  // else http://127.0.0.1:8080.
+  std::string ServerUrl(const Login* login) const;
+  client::Endpoint Server(const Login* login) const;
+};
+
+}  // namespace ferry::cli

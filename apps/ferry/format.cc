@@ -1,0 +1,113 @@
+// Output helpers: times, one-line descriptions of inbox entries, close codes.
+#include <boost/json.hpp>
+#include <ctime>
+#include <iostream>
+
+#include "cli.h"
+
+namespace ferry::cli {
+namespace json = boost::json;
+
+namespace {
+
+std::string FormatTime(std::int64_t ms, const char* format, bool utc) {
+  std::time_t secs = static_cast<std::time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+  std::tm tm{};
+  if (utc) {
+    ::gmtime_r(&secs, &tm);
+  } else {
+    ::localtime_r(&secs, &tm);
+  }
+  char buf[64];
+  std::size_t n = std::strftime(buf, sizeof buf, format, &tm);
+  return std::string(buf, n);
+}
+
+std::string JoinMembers(const json::object& o) {
+  std::string out;
+  if (const json::value* m = o.if_contains("members"); m && m->is_array()) {
+    for (const json::value& v : m->get_array()) {
+      if (!out.empty()) out += ", ";
+      out += v.is_string() ? std::string(v.get_string()) : json::serialize(v);
+    }
+  }
+  return out;
+}
+
+std::int64_t Int(const json::object& o, const char* key) {
+  const json::value* v = o.if_contains(key);
+  if (!v) return 0;
+  if (v->is_int64()) return v->get_int64();
+  if (v->is_uint64()) return static_cast<std::int64_t>(v->get_uint64());
+  if (v->is_double()) return static_cast<std::int64_t>(v->get_double());
+  return 0;
+}
+
+}  // namespace
+
+std::string IsoUtc(std::int64_t ms) { return FormatTime(ms, "%Y-%m-%dT%H:%M:%SZ", true); }
+std::string LocalTime(std::int64_t ms) { return FormatTime(ms, "%Y-%m-%d %H:%M:%S", false); }
+
+std::string Str(const json::object& object, const char* key) {
+  const json::value* v = object.if_contains(key);
+  return v && v->is_string() ? std::string(v->get_string()) : std::string();
+}
+
+void PrintJson(const json::object& object) { std::cout << json::serialize(object) << std::endl; }
+
+std::string DescribeEntry(const json::object& e) {
+  std::string type = Str(e, "type");
+  std::string chat = Str(e, "chatId");
+  std::string line = "[" + LocalTime(Int(e, "ts")) + "] ";
+  if (type == "message") {
+    line += Str(e, "from") + " (chat " + chat + "): " + Str(e, "body");
+    if (const json::value* a = e.if_contains("attachments"); a && a->is_array()) {
+      for (const json::value& v : a->get_array()) {
+        if (!v.is_object()) continue;
+        const json::object& att = v.get_object();
+        line += " [attachment " + Str(att, "contentType") + ", " +
+                std::to_string(Int(att, "size")) + " bytes: " + Str(att, "url") + "]";
+      }
+    }
+    return line;
+  }
+  if (type == "chat") {
+    std::string by = Str(e, "by"), event = Str(e, "event"), members = JoinMembers(e);
+    if (event == "created") {
+      line += by + " created chat " + chat;
+      if (std::string name = Str(e, "name"); !name.empty()) line += " \"" + name + "\"";
+      return line + " with " + members;
+    }
+    if (event == "membersAdded") return line + by + " added " + members + " to chat " + chat;
+    if (event == "membersRemoved") {
+      if (members == by) return line + by + " left chat " + chat;
+      return line + by + " removed " + members + " from chat " + chat;
+    }
+    return line + by + " " + event + " chat " + chat + ": " + members;
+  }
+  return line + json::serialize(e);
+}
+
+bool IsFatalClose(std::uint16_t code) {
+  return code == 4401 || code == 1002 || code == 1003 || code == 1007 || code == 1008 ||
+         code == 1009;
+}
+
+void ThrowClosed(const client::CloseInfo& close) {
+  std::string detail = "(close " + std::to_string(close.code) +
+                       (close.reason.empty() ? "" : " " + close.reason) + ")";
+  switch (close.code) {
+    case 4401:
+      throw CliError("unauthorized", "token revoked or invalid — log in again " + detail);
+    case 4409:
+      throw CliError("replaced", "another connection of this client took over " + detail);
+    case 4408:
+      throw CliError("timeout", "the server closed the connection for inactivity " + detail);
+    case 1006:
+      throw CliError("connection", "connection lost " + detail);
+    default:
+      throw CliError("closed", "the server closed the connection " + detail);
+  }
+}
+
+}  // namespace ferry::cli

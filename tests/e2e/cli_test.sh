@@ -1,0 +1,189 @@
+#!/usr/bin/env bash
+# End-to-end test of the `ferry` CLI against a real ferryd on a free port.
+# Usage: cli_test.sh PATH/TO/ferryd PATH/TO/ferry
+set -euo pipefail
+
+if [[ $# -ne 2 ]]; then
+  echo "usage: $0 FERRYD FERRY" >&2
+  exit 2
+fi
+FERRYD=$(realpath "$1")
+FERRY=$(realpath "$2")
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/ferry-cli-test.XXXXXX")
+FERRYD_PID=""
+BG_PIDS=()
+PASSED=0
+FAILED=0
+
+cleanup() {
+  local status=$?
+  for pid in "${BG_PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  if [[ -n "$FERRYD_PID" ]]; then
+    kill "$FERRYD_PID" 2>/dev/null || true
+    wait "$FERRYD_PID" 2>/dev/null || true
+  fi
+  if [[ $status -ne 0 || $FAILED -ne 0 ]]; then
+    echo "--- ferryd log (kept in $TMP) ---"
+    tail -n 40 "$TMP/ferryd.log" 2>/dev/null || true
+  else
+    rm -rf "$TMP"
+  fi
+}
+trap cleanup EXIT
+trap 'echo "cli_test.sh: command failed at line $LINENO" >&2' ERR
+
+pass() {
+  PASSED=$((PASSED + 1))
+  echo "ok - $1"
+}
+fail() {
+  FAILED=$((FAILED + 1))
+  echo "FAIL - $1"
+  if [[ $# -gt 1 ]]; then printf '  %s\n' "$2"; fi
+}
+# check NAME CONDITION...: passes if the command succeeds.
+check() {
+  local name=$1
+  shift
+  if "$@"; then pass "$name"; else fail "$name" "condition: $*"; fi
+}
+contains() { [[ "$1" == *"$2"* ]]; }
+
+# ---- start ferryd on port 0 and wait (at most 10 s) for its port file ----
+"$FERRYD" --listen 127.0.0.1:0 --data-dir "$TMP/data" --port-file "$TMP/port" \
+  --password-cost min >"$TMP/ferryd.log" 2>&1 &
+FERRYD_PID=$!
+for _ in $(seq 100); do
+  [[ -s "$TMP/port" ]] && break
+  kill -0 "$FERRYD_PID" 2>/dev/null || { echo "ferryd exited early" >&2; exit 1; }
+  sleep 0.1
+done
+[[ -s "$TMP/port" ]] || { echo "ferryd wrote no port file within 10 s" >&2; exit 1; }
+SERVER="http://127.0.0.1:$(cat "$TMP/port")"
+
+# Ids are base64url and may start with "-": they go after `--`.
+# One config dir per login; --server only for register/login (later commands
+# use the server saved with the login).
+alice() { "$FERRY" --config-dir "$TMP/alice" "$@"; }
+bob() { "$FERRY" --config-dir "$TMP/bob" "$@"; }
+bob2() { "$FERRY" --config-dir "$TMP/bob2" "$@"; }
+# run VAR_PREFIX CMD...: captures stdout, stderr and the exit status.
+run() {
+  local prefix=$1
+  shift
+  local rc=0
+  "$@" >"$TMP/out" 2>"$TMP/err" || rc=$?
+  printf -v "${prefix}_out" '%s' "$(cat "$TMP/out")"
+  printf -v "${prefix}_err" '%s' "$(cat "$TMP/err")"
+  printf -v "${prefix}_rc" '%s' "$rc"
+}
+
+# ---- accounts ----
+run r alice --server "$SERVER" register alice --password alice-secret
+check "register alice (--password)" [ "$r_rc" = 0 ]
+run r bob --server "$SERVER" register bob <<<"bob-secret"
+check "register bob (password from stdin)" [ "$r_rc" = 0 ]
+run r alice --server "$SERVER" register alice --password alice-secret
+check "register twice fails with user_exists" \
+  bash -c '[ "$0" = 1 ] && [[ "$1" == "ferry: user_exists: "* ]]' "$r_rc" "$r_err"
+
+run r env FERRY_PASSWORD=alice-secret "$FERRY" --config-dir "$TMP/alice" --server "$SERVER" \
+  login alice --device laptop
+check "login alice (FERRY_PASSWORD)" [ "$r_rc" = 0 ]
+run r bob --server "$SERVER" login bob --device phone --password bob-secret
+check "login bob" [ "$r_rc" = 0 ]
+check "login file is mode 600" [ "$(stat -c %a "$TMP/bob/bob.json")" = 600 ]
+check "current names the user" [ "$(cat "$TMP/bob/current")" = bob ]
+run r bob2 --server "$SERVER" login bob --device tablet --password wrong-password
+check "wrong password: exit 1, unauthorized" \
+  bash -c '[ "$0" = 1 ] && [[ "$1" == "ferry: unauthorized: "* ]]' "$r_rc" "$r_err"
+run r alice send
+check "usage error exits 2" [ "$r_rc" = 2 ]
+
+# ---- chats ----
+CHAT=$(alice create bob --name "test chat")
+check "create prints a chatId" [ -n "$CHAT" ]
+run r alice --json chats
+check "chats lists the chat" contains "$r_out" "\"chatId\":\"$CHAT\""
+
+# Bob's inbox starts with the chat's "created" event.
+run r bob listen --count 1 --json --timeout 10
+check "bob gets the created event" \
+  bash -c '[ "$0" = 0 ] && [[ "$1" == *"\"event\":\"created\""* ]]' "$r_rc" "$r_out"
+
+# ---- live delivery: bob listens, alice sends ----
+# (background ferry itself, not a shell function, so $! is ferry's PID)
+"$FERRY" --config-dir "$TMP/bob" listen --count 1 --json --timeout 10 \
+  >"$TMP/listen1" 2>"$TMP/listen1.err" &
+LISTEN_PID=$!
+BG_PIDS+=("$LISTEN_PID")
+run r alice send -- "$CHAT" hello bob
+check "send prints messageId and ts" \
+  bash -c '[[ "$0" =~ ^[A-Za-z0-9_-]+\ [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]{12}Z$ ]]' "$r_out"
+rc=0
+wait "$LISTEN_PID" || rc=$?
+check "listen --count 1 exits 0" [ "$rc" = 0 ]
+check "bob receives the message" contains "$(cat "$TMP/listen1")" '"body":"hello bob"'
+
+# ---- offline delivery and resume: exactly the two new messages ----
+alice send -- "$CHAT" second message >/dev/null
+alice send -- "$CHAT" third message >/dev/null
+run r bob listen --count 2 --json --timeout 10
+check "listen --count 2 exits 0" [ "$r_rc" = 0 ]
+check "gets exactly 2 entries" [ "$(printf '%s\n' "$r_out" | wc -l)" = 2 ]
+check "gets the second message" contains "$r_out" '"body":"second message"'
+check "gets the third message" contains "$r_out" '"body":"third message"'
+check "does not get the first again" bash -c '[[ "$0" != *"hello bob"* ]]' "$r_out"
+run r bob listen --timeout 1
+check "nothing left: listen --timeout exits 1" \
+  bash -c '[ "$0" = 1 ] && [[ "$1" == "ferry: timeout: "* ]]' "$r_rc" "$r_err"
+
+# Human output.
+alice send -- "$CHAT" "human text" >/dev/null
+run r bob listen --count 1 --timeout 10
+check "human listen line" \
+  bash -c '[[ "$0" =~ ^\[[0-9]{4}-[0-9]{2}-[0-9]{2}\ [0-9:]{8}\]\ alice\ \(chat\ $1\):\ human\ text$ ]]' \
+  "$r_out" "$CHAT"
+
+# listen exits 0 on SIGTERM.
+"$FERRY" --config-dir "$TMP/bob" listen >/dev/null 2>&1 &
+LISTEN_PID=$!
+BG_PIDS+=("$LISTEN_PID")
+sleep 1
+kill -TERM "$LISTEN_PID"
+rc=0
+wait "$LISTEN_PID" || rc=$?
+check "listen exits 0 on SIGTERM" [ "$rc" = 0 ]
+
+# ---- last-seen ----
+run r alice last-seen bob
+check "last-seen of an offline user" \
+  bash -c '[[ "$0" =~ ^last\ seen\ [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:]{8}Z$ ]]' "$r_out"
+run r alice last-seen alice
+check "last-seen of yourself is online" [ "$r_out" = online ]
+run r alice last-seen nobody
+check "last-seen of a stranger: forbidden" \
+  bash -c '[ "$0" = 1 ] && [[ "$1" == "ferry: forbidden: "* ]]' "$r_rc" "$r_err"
+
+# ---- clients and revoke ----
+run r bob2 --server "$SERVER" login bob --device tablet --password bob-secret
+check "bob logs in a second device" [ "$r_rc" = 0 ]
+run r bob --json clients
+check "clients lists both devices" [ "$(printf '%s\n' "$r_out" | wc -l)" = 2 ]
+TABLET=$(printf '%s\n' "$r_out" | grep '"device":"tablet"' | sed 's/.*"clientId":"\([^"]*\)".*/\1/')
+check "found the tablet's clientId" [ -n "$TABLET" ]
+run r bob revoke -unknown-id
+check "an id starting with - is an argument (not_found, not a usage error)" \
+  bash -c '[ "$0" = 1 ] && [[ "$1" == "ferry: not_found: "* ]]' "$r_rc" "$r_err"
+run r bob revoke -- "$TABLET"
+check "revoke succeeds" [ "$r_rc" = 0 ]
+run r bob2 chats
+check "revoked token: WebSocket command fails with exit 1" \
+  bash -c '[ "$0" = 1 ] && [[ "$1" == "ferry: unauthorized: "* ]]' "$r_rc" "$r_err"
+run r bob2 clients
+check "revoked token: HTTP command fails with exit 1" [ "$r_rc" = 1 ]
+run r bob --json clients
+check "one client left" [ "$(printf '%s\n' "$r_out" | wc -l)" = 1 ]
+
+echo "$PASSED passed, $FAILED failed"
+[[ $FAILED -eq 0 ]]
