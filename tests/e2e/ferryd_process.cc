@@ -1,5 +1,7 @@
 #include "e2e/ferryd_process.h"
 
+#include <gtest/gtest.h>
+
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -29,7 +31,14 @@ FerrydProcess::FerrydProcess(std::vector<std::string> args) : args_(std::move(ar
 }
 
 FerrydProcess::~FerrydProcess() {
-  if (pid_ > 0) Stop();
+  // A clean shutdown is part of the contract (and where the sanitizers'
+  // leak check reports).
+  if (pid_ > 0) {
+    int status = Stop();
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+      ADD_FAILURE() << "ferryd did not exit cleanly (status " << status << "):\n" << LogTail();
+    }
+  }
   std::error_code ec;
   fs::remove_all(dir_, ec);
 }

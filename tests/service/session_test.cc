@@ -111,7 +111,7 @@ class SessionTest : public ::testing::Test {
     ASSERT_TRUE(sqlite);
     auto failing = std::make_unique<FailingStore>(std::move(*sqlite));
     store = failing.get();
-    service = std::make_unique<Service>(config, std::move(failing), bus, SystemClock::Instance());
+    service = std::make_unique<Service>(config, std::move(failing), bus, clock);
     service->Start();
   }
   void TearDown() override { service->Stop(); }
@@ -179,6 +179,7 @@ class SessionTest : public ::testing::Test {
   }
 
   Config config;
+  ManualClock clock{SystemClock::Instance().Now()};
   DroppingBus bus;
   FailingStore* store = nullptr;
   std::unique_ptr<Service> service;
@@ -303,6 +304,41 @@ TEST_F(SessionTest, StorageDownDuringHelloClosesUnavailable) {
   c.session->OnText(json::serialize(json::object{{"type", "hello"}, {"id", 0}, {"token", token}}));
   ASSERT_TRUE(RunUntil([&] { return c.transport.closed.has_value(); }));
   EXPECT_EQ(*c.transport.closed, close_code::kUnavailable);
+}
+
+TEST_F(SessionTest, SweepExpiresEntriesPastRetention) {
+  Conn& alice = Connect("alice");
+  std::string token = TokenFor("bob");  // bob stays offline
+  {
+    json::object r = Call(alice, {{"type", "createChat"}, {"members", json::array{"bob"}}});
+    std::string chat(r.at("chatId").as_string());
+    SendMsg(alice, chat, "old");
+  }
+  auto inbox_depth = [&] {
+    service->Tick();
+    std::promise<std::int64_t> depth;
+    service->store().Submit([&](Store& s) { depth.set_value(s.Stats()->entries); });
+    return depth.get_future().get();
+  };
+  EXPECT_EQ(inbox_depth(), 2);  // bob's chat event and message
+  clock.Advance(config.RetentionMs() + 1);
+  // Tick() sweeps at most once per sweep interval; the clock jump covers it.
+  EXPECT_EQ(inbox_depth(), 0);
+
+  // bob connects and gets nothing; a new message still flows.
+  conns.push_back(std::make_unique<Conn>());
+  Conn& bob = *conns.back();
+  bob.session = service->NewSession(&bob.transport, executor.PostFn());
+  bob.session->OnOpen();
+  bob.session->OnText(json::serialize(json::object{{"type", "hello"}, {"id", 0}, {"token", token}}));
+  ASSERT_TRUE(RunUntil([&] { return bob.Reply(0) != nullptr; }));
+  EXPECT_EQ(bob.Reply(0)->at("head"), 2);
+  json::object chats = Call(bob, {{"type", "listChats"}});
+  std::string chat(chats.at("chats").as_array()[0].at("chatId").as_string());
+  SendMsg(alice, chat, "new");
+  ASSERT_TRUE(RunUntil([&] { return bob.Entries().size() == 1; }));
+  EXPECT_EQ(bob.Entries()[0].at("body"), "new");
+  EXPECT_EQ(bob.Entries()[0].at("seq"), 3);
 }
 
 }  // namespace

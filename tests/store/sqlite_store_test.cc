@@ -1,0 +1,205 @@
+// Runs the Store conformance suite against the SQLite backend, each test on
+// a fresh database file in its own temporary directory, plus the things only
+// a file-backed store has: reopening, WAL mode, schema version, bad paths.
+#include "store/sqlite/sqlite_store.h"
+
+#include <gtest/gtest.h>
+#include <sqlite3.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "conformance.h"
+
+namespace ferry::store_test {
+namespace {
+
+namespace fs = std::filesystem;
+
+// A unique, empty directory under the system temp dir, removed on destruction.
+class TempDir {
+ public:
+  TempDir() {
+    static std::atomic<int> counter{0};
+    path_ = fs::temp_directory_path() /
+            ("ferry-store-test-" + std::to_string(::getpid()) + "-" + std::to_string(++counter));
+    fs::remove_all(path_);
+    fs::create_directories(path_);
+  }
+  ~TempDir() {
+    std::error_code ignored;
+    fs::remove_all(path_, ignored);
+  }
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const fs::path& path() const { return path_; }
+
+ private:
+  fs::path path_;
+};
+
+std::unique_ptr<Store> OpenAt(const fs::path& file) {
+  auto store = OpenSqliteStore(SqliteOptions{file.string()});
+  EXPECT_TRUE(store) << file;
+  return store ? std::move(*store) : nullptr;
+}
+
+// A Store that owns the directory its database lives in: forwards every
+// call, then deletes the directory once the database is closed.
+class TempFileStore final : public Store {
+ public:
+  TempFileStore() : inner_(OpenAt(dir_.path() / "ferry.db")) {}
+  ~TempFileStore() override { inner_.reset(); }  // close before dir_ goes
+  bool ok() const { return inner_ != nullptr; }
+
+  Result<void> CreateUser(const std::string& user, const std::string& hash, Millis now) override {
+    return inner_->CreateUser(user, hash, now);
+  }
+  Result<std::string> PasswordHash(const std::string& user) override {
+    return inner_->PasswordHash(user);
+  }
+  Result<LoginResult> Login(const LoginRequest& request) override {
+    return inner_->Login(request);
+  }
+  Result<ClientInfo> Authenticate(const std::string& token_hash) override {
+    return inner_->Authenticate(token_hash);
+  }
+  Result<std::vector<ClientInfo>> ListClients(const std::string& user) override {
+    return inner_->ListClients(user);
+  }
+  Result<void> DeleteClient(const std::string& user, const std::string& client_id) override {
+    return inner_->DeleteClient(user, client_id);
+  }
+  Result<void> TouchClient(const std::string& client_id, Millis now) override {
+    return inner_->TouchClient(client_id, now);
+  }
+  Result<std::vector<ChatInfo>> ListChats(const std::string& user) override {
+    return inner_->ListChats(user);
+  }
+  Result<bool> SharesChat(const std::string& a, const std::string& b) override {
+    return inner_->SharesChat(a, b);
+  }
+  Result<InboxPage> ReadInbox(const std::string& client_id, Seq after,
+                              std::size_t limit) override {
+    return inner_->ReadInbox(client_id, after, limit);
+  }
+  Result<void> SetLastSeen(const std::string& user, Millis ts) override {
+    return inner_->SetLastSeen(user, ts);
+  }
+  Result<std::optional<Millis>> GetLastSeen(const std::string& user) override {
+    return inner_->GetLastSeen(user);
+  }
+  Result<void> WriteBatch(std::span<const WriteOp> ops) override {
+    return inner_->WriteBatch(ops);
+  }
+  Result<SweepResult> Sweep(Millis now) override { return inner_->Sweep(now); }
+  Result<InboxStats> Stats() override { return inner_->Stats(); }
+
+ private:
+  TempDir dir_;  // declared first: removed after inner_ is closed
+  std::unique_ptr<Store> inner_;
+};
+
+std::unique_ptr<Store> MakeSqliteStore() {
+  auto store = std::make_unique<TempFileStore>();
+  return store->ok() ? std::move(store) : nullptr;
+}
+
+INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformance,
+                         ::testing::Values(StoreFactory(&MakeSqliteStore)));
+
+// Runs one single-value query on a separate raw connection.
+std::string QueryText(const fs::path& file, const char* sql) {
+  sqlite3* db = nullptr;
+  std::string value;
+  if (sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db, sql, -1, &stmt, nullptr) == SQLITE_OK &&
+        sqlite3_step(stmt) == SQLITE_ROW) {
+      value = reinterpret_cast<const char*>(sqlite3_column_text(stmt, 0));
+    }
+    sqlite3_finalize(stmt);
+  }
+  sqlite3_close(db);
+  return value;
+}
+
+TEST(SqliteStore, DataSurvivesReopen) {
+  TempDir dir;
+  fs::path file = dir.path() / "ferry.db";
+  std::string client;
+  {
+    auto store = OpenAt(file);
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->CreateUser("alice", "h", kNow));
+    ASSERT_TRUE(store->CreateUser("bob", "h", kNow));
+    LoginRequest login{"bob", "phone", "tok", "bob-phone", "e1", 3, kNow};
+    client = store->Login(login)->client_id;
+    ChatOp create;
+    create.chat_id = "c1";
+    create.actor_user = "alice";
+    create.actor_client = "none";
+    create.members = {"alice", "bob"};
+    create.now = kNow;
+    create.expires = kExpires;
+    SendOp send;
+    send.message = Message{"m1", "c1", "alice", "alice-x", "cm1", kNow, "hello", ""};
+    send.expires = kExpires;
+    ASSERT_TRUE(store->WriteBatch(std::vector<WriteOp>{&create, &send}));
+    ASSERT_EQ(send.status, Errc::ok);
+  }
+  auto store = OpenAt(file);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(*store->PasswordHash("alice"), "h");
+  EXPECT_EQ(store->Authenticate("tok")->client_id, client);
+  auto page = store->ReadInbox(client, 0, 10);
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->entries.size(), 2u);
+  EXPECT_EQ(std::get<Message>(page->entries[1].item).body, "hello");
+  EXPECT_EQ(page->head, 2);
+}
+
+TEST(SqliteStore, UsesWalAndRecordsSchemaVersion) {
+  TempDir dir;
+  fs::path file = dir.path() / "ferry.db";
+  auto store = OpenAt(file);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(QueryText(file, "PRAGMA journal_mode"), "wal");
+  EXPECT_EQ(QueryText(file, "PRAGMA user_version"), "1");
+}
+
+TEST(SqliteStore, RefusesNewerSchema) {
+  TempDir dir;
+  fs::path file = dir.path() / "ferry.db";
+  ASSERT_NE(OpenAt(file), nullptr);
+  QueryText(file, "PRAGMA user_version=99");
+  auto store = OpenSqliteStore(SqliteOptions{file.string()});
+  ASSERT_FALSE(store);
+  EXPECT_EQ(ToErrc(store.error()), Errc::unavailable);
+}
+
+TEST(SqliteStore, UnopenablePathIsUnavailable) {
+  TempDir dir;
+  auto missing_dir = OpenSqliteStore(SqliteOptions{(dir.path() / "no/such/dir.db").string()});
+  ASSERT_FALSE(missing_dir);
+  EXPECT_EQ(ToErrc(missing_dir.error()), Errc::unavailable);
+
+  fs::path junk = dir.path() / "junk.db";
+  std::ofstream(junk) << std::string(4096, 'x');
+  auto not_a_db = OpenSqliteStore(SqliteOptions{junk.string()});
+  ASSERT_FALSE(not_a_db);
+  EXPECT_EQ(ToErrc(not_a_db.error()), Errc::unavailable);
+}
+
+TEST(SqliteStore, InMemoryDatabaseWorks) {
+  auto store = OpenSqliteStore(SqliteOptions{":memory:"});
+  ASSERT_TRUE(store);
+  EXPECT_TRUE((*store)->CreateUser("alice", "h", kNow));
+  EXPECT_EQ(*(*store)->PasswordHash("alice"), "h");
+}
+
+}  // namespace
+}  // namespace ferry::store_test
