@@ -451,8 +451,8 @@ void ClientSession::Pump() {
   std::size_t limit = std::min(config.read_page, room);
   reading_ = true;
   need_read_ = false;
-  auto done = Bind([this, gen = generation_, limit](Result<InboxPage> page) {
-    OnInboxPage(gen, limit, std::move(page));
+  auto done = Bind([this, gen = generation_](Result<InboxPage> page) {
+    OnInboxPage(gen, std::move(page));
   });
   bool ok = service_.store().Submit([cid = client_.client_id, after = delivered_, limit,
                                      done](Store& s) { done(s.ReadInbox(cid, after, limit)); });
@@ -462,8 +462,7 @@ void ClientSession::Pump() {
   }
 }
 
-void ClientSession::OnInboxPage(std::uint64_t generation, std::size_t limit,
-                                Result<InboxPage> page) {
+void ClientSession::OnInboxPage(std::uint64_t generation, Result<InboxPage> page) {
   reading_ = false;
   if (!page) {
     if (ToErrc(page.error()) == Errc::not_found) {
@@ -480,9 +479,10 @@ void ClientSession::OnInboxPage(std::uint64_t generation, std::size_t limit,
   for (const InboxEntry& entry : page->entries) {
     if (entry.seq > delivered_) Push(entry.seq, protocol::EncodeEntry(entry));
   }
-  // A short page means nothing more was held as of the read: entries up to its
-  // head that were not returned expired or were dropped.
-  if (page->entries.size() < limit) delivered_ = std::max(delivered_, page->head);
+  // An empty page means nothing more is held as of the read: entries up to
+  // its head that were not returned expired or were dropped. (A short page
+  // proves nothing: the store may skip entries whose message expired.)
+  if (page->entries.empty()) delivered_ = std::max(delivered_, page->head);
   ScheduleTimer();
   Pump();
 }

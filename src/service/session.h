@@ -96,7 +96,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void OnNotify(Seq seq, const protocol::EncodedEntry& entry);
   void CloseWith(std::uint16_t code, std::string_view reason);
   void Pump();
-  void OnInboxPage(std::uint64_t generation, std::size_t limit, Result<InboxPage> page);
+  void OnInboxPage(std::uint64_t generation, Result<InboxPage> page);
   void Push(Seq seq, const protocol::EncodedEntry& entry);
   void Rewind(Seq to);
   bool CanPush() const;

@@ -189,6 +189,8 @@ class Store {
   virtual Result<bool> SharesChat(const std::string& a, const std::string& b) = 0;
 
   // Inbox: up to `limit` entries with seq > after, ascending, plus the head.
+  // Entries whose message already expired may be skipped, so a short page
+  // does not mean the end; an empty page does. limit 0 reads just the head.
   // not_found if the client is unknown or deleted.
   virtual Result<InboxPage> ReadInbox(const std::string& client_id, Seq after,
                                       std::size_t limit) = 0;

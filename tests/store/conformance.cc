@@ -16,7 +16,7 @@ using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
 using Kind = ChatOp::Kind;
 
-// (client_id, user, seq) of a delivery, for matchers.
+// The (client_id, user) pairs of deliveries, order-independent.
 std::set<std::pair<std::string, std::string>> Recipients(const std::vector<Delivery>& ds) {
   std::set<std::pair<std::string, std::string>> out;
   for (const Delivery& d : ds) out.emplace(d.client_id, d.user);
@@ -77,9 +77,9 @@ SendOp StoreConformance::MakeSend(const std::string& chat_id, const std::string&
   return op;
 }
 
-ChatOp StoreConformance::MakeChat(Kind kind, const std::string& chat_id,
-                                  const std::string& actor, const std::string& actor_client,
-                                  std::vector<std::string> members, std::size_t max_members) {
+ChatOp StoreConformance::MakeChat(Kind kind, const std::string& chat_id, const std::string& actor,
+                                  const std::string& actor_client, std::vector<std::string> members,
+                                  std::size_t max_members) {
   ChatOp op;
   op.kind = kind;
   op.chat_id = chat_id;
@@ -203,8 +203,8 @@ TEST_P(StoreConformance, LoginLimitsActiveClients) {
   EXPECT_EQ(refused->status, Errc::too_many_clients);
   std::vector<std::string> listed;
   for (const ClientInfo& c : refused->clients) listed.push_back(c.client_id + "/" + c.device);
-  EXPECT_THAT(listed, UnorderedElementsAre(phone + "/phone", laptop + "/laptop",
-                                           tablet + "/tablet"));
+  EXPECT_THAT(listed,
+              UnorderedElementsAre(phone + "/phone", laptop + "/laptop", tablet + "/tablet"));
   EXPECT_EQ(CodeOf(store_->Authenticate(last_token())), Errc::not_found);
   EXPECT_EQ(store_->ListClients("alice")->size(), 3u);
 
@@ -283,9 +283,8 @@ TEST_P(StoreConformance, SendReachesEveryOtherClientOfEveryMember) {
   SendOp sent = Send("c1", "alice", alice_phone_, "m1");
   EXPECT_EQ(sent.status, Errc::ok);
   EXPECT_FALSE(sent.duplicate);
-  EXPECT_EQ(Recipients(sent.deliveries),
-            (std::set<std::pair<std::string, std::string>>{{alice_laptop_, "alice"},
-                                                           {bob_phone_, "bob"}}));
+  EXPECT_EQ(Recipients(sent.deliveries), (std::set<std::pair<std::string, std::string>>{
+                                             {alice_laptop_, "alice"}, {bob_phone_, "bob"}}));
   for (const Delivery& d : sent.deliveries) EXPECT_EQ(d.seq, 2) << d.client_id;
 
   InboxPage bob = Read(bob_phone_);

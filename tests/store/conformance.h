@@ -64,8 +64,8 @@ class StoreConformance : public ::testing::TestWithParam<StoreFactory> {
   void Write(std::vector<WriteOp> ops);
   // Build + run in a batch of one.
   SendOp Send(const std::string& chat_id, const std::string& sender,
-              const std::string& sender_client, const std::string& client_msg_id,
-              Millis ts = kNow, Millis expires = kExpires);
+              const std::string& sender_client, const std::string& client_msg_id, Millis ts = kNow,
+              Millis expires = kExpires);
   ChatOp Chat(ChatOp::Kind kind, const std::string& chat_id, const std::string& actor,
               const std::string& actor_client, std::vector<std::string> members,
               std::size_t max_members = 100);

@@ -92,9 +92,9 @@ TEST_P(StoreConformance, AddMembersAnnouncesOnlyNewMembers) {
   EXPECT_EQ(op.event->event, "membersAdded");
   EXPECT_THAT(op.event->members, ElementsAre("carol"));
   EXPECT_EQ(op.event->by, "bob");
-  EXPECT_EQ(RecipientsOf(op.deliveries), (Recipients{{alice_phone_, "alice"},
-                                                     {alice_laptop_, "alice"},
-                                                     {carol_phone_, "carol"}}));
+  EXPECT_EQ(
+      RecipientsOf(op.deliveries),
+      (Recipients{{alice_phone_, "alice"}, {alice_laptop_, "alice"}, {carol_phone_, "carol"}}));
   InboxPage carol = Read(carol_phone_);
   ASSERT_EQ(carol.entries.size(), 1u);
   EXPECT_THAT(std::get<ChatEvent>(carol.entries[0].item).members, ElementsAre("carol"));
@@ -161,9 +161,8 @@ TEST_P(StoreConformance, RemoveMembersChecksActorAndUsers) {
   ChatOp leave = Chat(Kind::remove, "c1", "bob", bob_phone_, {"bob"});
   ASSERT_EQ(leave.status, Errc::ok);
   EXPECT_THAT(leave.event->members, ElementsAre("bob"));
-  EXPECT_EQ(RecipientsOf(leave.deliveries), (Recipients{{alice_phone_, "alice"},
-                                                        {alice_laptop_, "alice"},
-                                                        {bob_laptop, "bob"}}));
+  EXPECT_EQ(RecipientsOf(leave.deliveries),
+            (Recipients{{alice_phone_, "alice"}, {alice_laptop_, "alice"}, {bob_laptop, "bob"}}));
   EXPECT_EQ(Head(bob_phone_), 1);
   EXPECT_THAT((*store_->ListChats("alice"))[0].members, ElementsAre("alice"));
 }
@@ -218,7 +217,7 @@ TEST_P(StoreConformance, LastSeenOnlyIncreases) {
 TEST_P(StoreConformance, SweepRemovesExpiredEntriesMessagesAndSendIds) {
   ASSERT_NO_FATAL_FAILURE(SetUpCast());
   const Millis early = kNow + kMillisPerDay;
-  Send("c1", "alice", alice_phone_, "m1", kNow, early);  // seq 2
+  Send("c1", "alice", alice_phone_, "m1", kNow, early);     // seq 2
   Send("c1", "alice", alice_phone_, "m2", kNow, kExpires);  // seq 3
 
   auto none = store_->Sweep(early - 1);

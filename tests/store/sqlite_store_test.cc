@@ -3,11 +3,14 @@
 // a file-backed store has: reopening, WAL mode, schema version, bad paths.
 #include "store/sqlite/sqlite_store.h"
 
+#include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sqlite3.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -61,9 +64,7 @@ class TempFileStore final : public Store {
   Result<std::string> PasswordHash(const std::string& user) override {
     return inner_->PasswordHash(user);
   }
-  Result<LoginResult> Login(const LoginRequest& request) override {
-    return inner_->Login(request);
-  }
+  Result<LoginResult> Login(const LoginRequest& request) override { return inner_->Login(request); }
   Result<ClientInfo> Authenticate(const std::string& token_hash) override {
     return inner_->Authenticate(token_hash);
   }
@@ -82,8 +83,7 @@ class TempFileStore final : public Store {
   Result<bool> SharesChat(const std::string& a, const std::string& b) override {
     return inner_->SharesChat(a, b);
   }
-  Result<InboxPage> ReadInbox(const std::string& client_id, Seq after,
-                              std::size_t limit) override {
+  Result<InboxPage> ReadInbox(const std::string& client_id, Seq after, std::size_t limit) override {
     return inner_->ReadInbox(client_id, after, limit);
   }
   Result<void> SetLastSeen(const std::string& user, Millis ts) override {
@@ -92,9 +92,7 @@ class TempFileStore final : public Store {
   Result<std::optional<Millis>> GetLastSeen(const std::string& user) override {
     return inner_->GetLastSeen(user);
   }
-  Result<void> WriteBatch(std::span<const WriteOp> ops) override {
-    return inner_->WriteBatch(ops);
-  }
+  Result<void> WriteBatch(std::span<const WriteOp> ops) override { return inner_->WriteBatch(ops); }
   Result<SweepResult> Sweep(Millis now) override { return inner_->Sweep(now); }
   Result<InboxStats> Stats() override { return inner_->Stats(); }
 
@@ -160,6 +158,73 @@ TEST(SqliteStore, DataSurvivesReopen) {
   ASSERT_EQ(page->entries.size(), 2u);
   EXPECT_EQ(std::get<Message>(page->entries[1].item).body, "hello");
   EXPECT_EQ(page->head, 2);
+}
+
+// A committed batch must survive the process dying without closing the
+// database (kill -9): the child commits and kills itself, the parent reopens.
+TEST(SqliteStore, CommittedBatchSurvivesKill) {
+  TempDir dir;
+  fs::path file = dir.path() / "ferry.db";
+  {
+    auto store = OpenAt(file);
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->CreateUser("alice", "h", kNow));
+    ASSERT_TRUE(store->CreateUser("bob", "h", kNow));
+    ASSERT_EQ(store->Login({"bob", "phone", "tok", "bob-phone", "e1", 3, kNow})->status, Errc::ok);
+  }
+  pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    auto store = OpenSqliteStore(SqliteOptions{file.string()});
+    ChatOp create;
+    create.chat_id = "c1";
+    create.actor_user = "alice";
+    create.members = {"alice", "bob"};
+    SendOp send;
+    send.message = Message{"m1", "c1", "alice", "alice-x", "cm1", kNow, "kept", ""};
+    send.expires = kExpires;
+    bool ok = store && (*store)->WriteBatch(std::vector<WriteOp>{&create, &send}) &&
+              send.status == Errc::ok;
+    if (ok) ::kill(::getpid(), SIGKILL);
+    ::_exit(1);  // only reached if the batch failed
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << "child failed to commit";
+  auto store = OpenAt(file);
+  ASSERT_NE(store, nullptr);
+  auto page = store->ReadInbox("bob-phone", 0, 10);
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->entries.size(), 2u);
+  EXPECT_EQ(std::get<Message>(page->entries[1].item).body, "kept");
+}
+
+// A SQLite error inside a batch (here a message id collision) rolls back
+// every op of it and reports unavailable; the store stays usable.
+TEST(SqliteStore, FailedBatchRollsBackEveryOp) {
+  TempDir dir;
+  auto store = OpenAt(dir.path() / "ferry.db");
+  ASSERT_NE(store, nullptr);
+  ASSERT_TRUE(store->CreateUser("alice", "h", kNow));
+  ASSERT_TRUE(store->CreateUser("bob", "h", kNow));
+  ASSERT_EQ(store->Login({"bob", "phone", "tok", "bob-phone", "e1", 3, kNow})->status, Errc::ok);
+  ChatOp create;
+  create.chat_id = "c1";
+  create.actor_user = "alice";
+  create.members = {"alice", "bob"};
+  SendOp first, second;
+  first.message = Message{"same-id", "c1", "alice", "alice-x", "cm1", kNow, "one", ""};
+  second.message = Message{"same-id", "c1", "alice", "alice-x", "cm2", kNow, "two", ""};
+  auto failed = store->WriteBatch(std::vector<WriteOp>{&create, &first, &second});
+  ASSERT_FALSE(failed);
+  EXPECT_EQ(ToErrc(failed.error()), Errc::unavailable);
+  EXPECT_THAT(*store->ListChats("alice"), ::testing::IsEmpty());
+  EXPECT_EQ(store->ReadInbox("bob-phone", 0, 10)->head, 0);
+
+  second.message.message_id = "other-id";
+  ASSERT_TRUE(store->WriteBatch(std::vector<WriteOp>{&create, &first, &second}));
+  EXPECT_FALSE(first.duplicate);  // not recorded by the failed batch
+  EXPECT_EQ(store->ReadInbox("bob-phone", 0, 10)->head, 3);
 }
 
 TEST(SqliteStore, UsesWalAndRecordsSchemaVersion) {

@@ -1,0 +1,143 @@
+// The embedded store's SQL, in one place so the schema and its uses can be
+// read side by side (schema: sqlite_schema.cc).
+#include "store/sqlite/sqlite_queries.h"
+
+// Column list shared by every query that returns a ClientInfo
+// (see ReadClient in sqlite_store.cc).
+#define FERRY_CLIENT_COLUMNS "client_id, user, device, epoch, head_seq, acked_seq, last_active"
+
+namespace ferry::sqlite {
+
+Queries::Queries(sqlite3* db)
+    : begin(db, "BEGIN IMMEDIATE"),
+      commit(db, "COMMIT"),
+      rollback(db, "ROLLBACK"),
+
+      // ?1 user, ?2 hash, ?3 created
+      insert_user(db,
+                  "INSERT INTO users(user, password_hash, created) VALUES(?1, ?2, ?3) "
+                  "ON CONFLICT DO NOTHING"),
+      password_hash(db, "SELECT password_hash FROM users WHERE user = ?1"),
+      user_exists(db, "SELECT 1 FROM users WHERE user = ?1"),
+
+      // ?1 user, ?2 device
+      client_by_device(db,
+                       "SELECT client_id FROM clients "
+                       "WHERE user = ?1 AND device = ?2 AND active = 1"),
+      count_active_clients(db, "SELECT count(*) FROM clients WHERE user = ?1 AND active = 1"),
+      // ?1 client_id, ?2 user, ?3 device, ?4 epoch, ?5 last_active
+      insert_client(db,
+                    "INSERT INTO clients(client_id, user, device, head_seq, acked_seq, epoch, "
+                    "last_active, active) VALUES(?1, ?2, ?3, 0, 0, ?4, ?5, 1)"),
+      // ?1 client_id, ?2 now
+      touch_client(db,
+                   "UPDATE clients SET last_active = max(last_active, ?2) "
+                   "WHERE client_id = ?1 AND active = 1"),
+      // ?1 token_hash, ?2 client_id
+      insert_token(db, "INSERT INTO tokens(token_hash, client_id) VALUES(?1, ?2)"),
+      authenticate(db, "SELECT " FERRY_CLIENT_COLUMNS
+                       " FROM clients WHERE active = 1 AND client_id = "
+                       "(SELECT client_id FROM tokens WHERE token_hash = ?1)"),
+      list_clients(db, "SELECT " FERRY_CLIENT_COLUMNS
+                       " FROM clients WHERE user = ?1 AND active = 1 ORDER BY rowid"),
+      // ?1 client_id, ?2 user
+      client_of_user(db, "SELECT 1 FROM clients WHERE client_id = ?1 AND user = ?2 AND active = 1"),
+      deactivate_client(db, "UPDATE clients SET active = 0 WHERE client_id = ?1"),
+      delete_tokens(db, "DELETE FROM tokens WHERE client_id = ?1"),
+      client_seqs(db,
+                  "SELECT head_seq, acked_seq FROM clients WHERE client_id = ?1 AND active = 1"),
+      // ?1 client_id, ?2 acked_seq
+      set_acked(db, "UPDATE clients SET acked_seq = ?2 WHERE client_id = ?1"),
+      // ?1 client_id, ?2 head_seq. Not "head_seq + 1 ... RETURNING": SQLite
+      // runs RETURNING through a temporary table, which made it the most
+      // expensive statement of a send. The caller read head_seq in the same
+      // transaction, so there is no race.
+      set_head(db, "UPDATE clients SET head_seq = ?2 WHERE client_id = ?1"),
+      // ?1 user
+      active_clients_of_user(db,
+                             "SELECT client_id, head_seq FROM clients "
+                             "WHERE user = ?1 AND active = 1"),
+
+      // ?1 client_id, ?2 after, ?3 limit. A message row may be gone (expired
+      // earlier than this entry); the LEFT JOIN lets the reader skip it.
+      read_inbox(db,
+                 "SELECT i.seq, i.kind, i.event, m.message_id, m.chat_id, m.sender, "
+                 "m.sender_client, m.client_msg_id, m.ts, m.body, m.attachments "
+                 "FROM inbox i LEFT JOIN messages m ON m.message_id = i.message_id "
+                 "WHERE i.client_id = ?1 AND i.seq > ?2 ORDER BY i.seq LIMIT ?3"),
+      client_head(db, "SELECT head_seq FROM clients WHERE client_id = ?1 AND active = 1"),
+      // ?1 client_id, ?2 seq, ?3 kind, ?4 message_id, ?5 event, ?6 created, ?7 expires
+      insert_inbox(db,
+                   "INSERT INTO inbox(client_id, seq, kind, message_id, event, created, expires) "
+                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+      // ?1 client_id, ?2 up_to. Releasing row by row is deliberate: the
+      // set-based form (UPDATE ... WHERE message_id IN (SELECT ...)) builds a
+      // temporary table per call and cost several times more for the usual
+      // ack of a few entries.
+      inbox_messages_up_to(db,
+                           "SELECT message_id FROM inbox "
+                           "WHERE client_id = ?1 AND seq <= ?2 AND kind = 0"),
+      delete_inbox_up_to(db, "DELETE FROM inbox WHERE client_id = ?1 AND seq <= ?2"),
+      // ?1 message_id, ?2 number of references released. The message goes
+      // if no reference remains, else its count drops.
+      delete_unreferenced(db, "DELETE FROM messages WHERE message_id = ?1 AND refs <= ?2"),
+      drop_refs(db, "UPDATE messages SET refs = refs - ?2 WHERE message_id = ?1"),
+
+      // ?1 sender_client, ?2 client_msg_id
+      send_id(db,
+              "SELECT message_id, ts FROM send_ids "
+              "WHERE sender_client = ?1 AND client_msg_id = ?2"),
+      // ?1 sender_client, ?2 client_msg_id, ?3 message_id, ?4 ts, ?5 expires
+      insert_send_id(db,
+                     "INSERT INTO send_ids(sender_client, client_msg_id, message_id, ts, expires) "
+                     "VALUES(?1, ?2, ?3, ?4, ?5)"),
+      // ?1 chat_id: one row per (member, active client); client_id is NULL
+      // for a member without active clients, so membership is visible too.
+      chat_recipients(db,
+                      "SELECT m.user, c.client_id, c.head_seq FROM members m "
+                      "LEFT JOIN clients c ON c.user = m.user AND c.active = 1 "
+                      "WHERE m.chat_id = ?1"),
+      chat_exists(db, "SELECT 1 FROM chats WHERE chat_id = ?1"),
+      // ?1 message_id .. ?8 attachments, ?9 refs, ?10 expires
+      insert_message(db,
+                     "INSERT INTO messages(message_id, chat_id, sender, sender_client, "
+                     "client_msg_id, ts, body, attachments, refs, expires) "
+                     "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"),
+
+      // ?1 chat_id, ?2 name, ?3 created_by, ?4 created
+      insert_chat(db,
+                  "INSERT INTO chats(chat_id, name, created_by, created) VALUES(?1, ?2, ?3, ?4)"),
+      // ?1 chat_id, ?2 user
+      insert_member(db, "INSERT OR IGNORE INTO members(chat_id, user) VALUES(?1, ?2)"),
+      delete_member(db, "DELETE FROM members WHERE chat_id = ?1 AND user = ?2"),
+      chat_members(db, "SELECT user FROM members WHERE chat_id = ?1 ORDER BY user"),
+      is_member(db, "SELECT 1 FROM members WHERE chat_id = ?1 AND user = ?2"),
+      // ?1 user
+      list_chats(db,
+                 "SELECT c.chat_id, c.name, o.user FROM members m "
+                 "JOIN chats c ON c.chat_id = m.chat_id "
+                 "JOIN members o ON o.chat_id = m.chat_id "
+                 "WHERE m.user = ?1 ORDER BY c.chat_id, o.user"),
+      // ?1 user a, ?2 user b
+      shares_chat(db,
+                  "SELECT 1 FROM members a JOIN members b ON b.chat_id = a.chat_id "
+                  "WHERE a.user = ?1 AND b.user = ?2 LIMIT 1"),
+
+      // ?1 user, ?2 ts
+      upsert_last_seen(db,
+                       "INSERT INTO last_seen(user, ts) VALUES(?1, ?2) "
+                       "ON CONFLICT(user) DO UPDATE SET ts = max(ts, excluded.ts)"),
+      last_seen(db, "SELECT ts FROM last_seen WHERE user = ?1"),
+
+      // ?1 now
+      expired_refs(db,
+                   "SELECT message_id, count(*) FROM inbox WHERE expires <= ?1 AND kind = 0 "
+                   "GROUP BY message_id"),
+      delete_expired_inbox(db, "DELETE FROM inbox WHERE expires <= ?1"),
+      delete_expired_messages(db, "DELETE FROM messages WHERE expires <= ?1"),
+      delete_expired_send_ids(db, "DELETE FROM send_ids WHERE expires <= ?1"),
+      stats(db, "SELECT count(*), coalesce(min(created), 0) FROM inbox") {}
+
+}  // namespace ferry::sqlite
+
+#undef FERRY_CLIENT_COLUMNS

@@ -1,0 +1,50 @@
+// Every SQL statement the embedded store runs, prepared once per connection
+// and reused (no SQL text is built at run time). Parameters are numbered
+// (?1, ?2...) as documented beside each statement in sqlite_queries.cc.
+//
+// Threading: belongs to one connection; single-threaded.
+#pragma once
+
+#include <sqlite3.h>
+
+#include "store/sqlite/sqlite_statement.h"
+
+namespace ferry::sqlite {
+
+struct Queries {
+  // Throws SqliteError if a statement does not compile (schema mismatch).
+  explicit Queries(sqlite3* db);
+
+  // Transactions.
+  Statement begin, commit, rollback;
+
+  // Users.
+  Statement insert_user, password_hash, user_exists;
+
+  // Clients and tokens.
+  Statement client_by_device, count_active_clients, insert_client, touch_client;
+  Statement insert_token, authenticate, list_clients, client_of_user;
+  Statement deactivate_client, delete_tokens, client_seqs, set_acked, set_head;
+  Statement active_clients_of_user;
+
+  // Inbox.
+  Statement read_inbox, client_head, insert_inbox;
+  Statement inbox_messages_up_to, delete_inbox_up_to, delete_unreferenced, drop_refs;
+
+  // Send.
+  Statement send_id, insert_send_id, chat_recipients, chat_exists, insert_message;
+
+  // Chats.
+  Statement insert_chat, insert_member, delete_member, chat_members, is_member;
+  Statement list_chats, shares_chat;
+
+  // Last seen.
+  Statement upsert_last_seen, last_seen;
+
+  // Sweep and stats.
+  Statement expired_refs;
+  Statement delete_expired_inbox, delete_expired_messages, delete_expired_send_ids;
+  Statement stats;
+};
+
+}  // namespace ferry::sqlite

@@ -1,0 +1,117 @@
+// SqliteStore: the Store implementation behind OpenSqliteStore. Internal to
+// src/store/sqlite; split over sqlite_store.cc (accounts, reads, sweep) and
+// sqlite_write_batch.cc (WriteBatch: send, chat changes, ack).
+//
+// Threading: as store.h, one caller at a time; the connection is opened
+// with SQLITE_OPEN_NOMUTEX.
+#pragma once
+
+#include <sqlite3.h>
+
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "common/log.h"
+#include "store/sqlite/sqlite_queries.h"
+#include "store/sqlite/sqlite_statement.h"
+#include "store/store.h"
+
+namespace ferry::sqlite {
+
+// Owns a sqlite3 handle; closes it last, after every statement is finalized.
+class Connection {
+ public:
+  explicit Connection(sqlite3* db) : db_(db) {}
+  ~Connection() { sqlite3_close_v2(db_); }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+  sqlite3* get() const { return db_; }
+
+ private:
+  sqlite3* db_;
+};
+
+class SqliteStore final : public Store {
+ public:
+  // Takes a configured connection whose schema is current. Throws
+  // SqliteError if a statement cannot be prepared.
+  explicit SqliteStore(std::unique_ptr<Connection> connection);
+
+  Result<void> CreateUser(const std::string& user, const std::string& password_hash,
+                          Millis now) override;
+  Result<std::string> PasswordHash(const std::string& user) override;
+  Result<LoginResult> Login(const LoginRequest& request) override;
+  Result<ClientInfo> Authenticate(const std::string& token_hash) override;
+  Result<std::vector<ClientInfo>> ListClients(const std::string& user) override;
+  Result<void> DeleteClient(const std::string& user, const std::string& client_id) override;
+  Result<void> TouchClient(const std::string& client_id, Millis now) override;
+  Result<std::vector<ChatInfo>> ListChats(const std::string& user) override;
+  Result<bool> SharesChat(const std::string& a, const std::string& b) override;
+  Result<InboxPage> ReadInbox(const std::string& client_id, Seq after, std::size_t limit) override;
+  Result<void> SetLastSeen(const std::string& user, Millis ts) override;
+  Result<std::optional<Millis>> GetLastSeen(const std::string& user) override;
+  Result<void> WriteBatch(std::span<const WriteOp> ops) override;
+  Result<SweepResult> Sweep(Millis now) override;
+  Result<InboxStats> Stats() override;
+
+ private:
+  // Runs `body`, turning a SqliteError into a logged Errc::unavailable.
+  template <class Body>
+  auto Guarded(const char* what, Body&& body) -> decltype(body());
+
+  Transaction Begin() { return Transaction(db(), q_.begin, q_.commit, q_.rollback); }
+  sqlite3* db() const { return connection_->get(); }
+  std::int64_t Changes() const { return sqlite3_changes64(db()); }
+
+  // Shared helpers (sqlite_store.cc).
+  bool UserExists(std::string_view user);
+  bool ChatExists(std::string_view chat_id);
+  std::vector<ClientInfo> ActiveClients(std::string_view user);
+  // Deletes the client's inbox entries with seq <= up_to and releases the
+  // messages they referred to (deleted once no entry refers to them).
+  void ReleaseInbox(std::string_view client_id, Seq up_to);
+  // Drops `count` references to a message, deleting it at zero. Returns
+  // true if it was deleted.
+  bool ReleaseMessage(std::string_view message_id, std::int64_t count);
+
+  // WriteBatch ops (sqlite_write_batch.cc). Each checks everything before
+  // writing anything, so a failed op leaves no trace in the transaction.
+  void Apply(SendOp& op);
+  void Apply(ChatOp& op);
+  void Apply(AckOp& op);
+  void CreateChat(ChatOp& op);
+  void AddMembers(ChatOp& op);
+  void RemoveMembers(ChatOp& op);
+  // Checks shared by add/remove: chat exists, actor is a member, every
+  // named user exists. Returns the chat's current members (sorted).
+  Errc CheckMemberChange(const ChatOp& op, std::vector<std::string>* current);
+  // Appends op.event to the inbox of every active client of `users` except
+  // op.actor_client, filling op.deliveries.
+  void DeliverEvent(ChatOp& op, const std::vector<std::string>& users);
+  // Inserts the client's entry `seq` (its head_seq + 1, read by the caller
+  // in this transaction) and advances head_seq to it.
+  void AppendInbox(std::string_view client_id, Seq seq, int kind, std::string_view message_id,
+                   std::string_view event, Millis created, Millis expires);
+
+  std::unique_ptr<Connection> connection_;  // declared first: closed last
+  Queries q_;
+};
+
+// SQLite failures surface as SqliteError from deep inside a statement
+// sequence; catching them here, once per public call, keeps every op a
+// straight line of statements. An open Transaction has already rolled back
+// during unwinding, so the store is consistent when this returns.
+template <class Body>
+auto SqliteStore::Guarded(const char* what, Body&& body) -> decltype(body()) {
+  try {
+    return body();
+  } catch (const SqliteError& e) {
+    log::Error("sqlite store: ", what, " failed: ", e.what());
+    // in_place_error: Result<bool> cannot tell an error_code from a bool.
+    return decltype(body())(boost::system::in_place_error, make_error_code(Errc::unavailable));
+  }
+}
+
+}  // namespace ferry::sqlite
