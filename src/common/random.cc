@@ -13,7 +13,11 @@ void InitCrypto() {
 
 std::string RandomId(std::size_t bytes) {
   std::vector<unsigned char> raw(bytes);
-  randombytes_buf(raw.data(), raw.size());
+  // An id never starts with '-', so command lines never mistake it for an
+  // option (costs 1/64 of one character's entropy).
+  do {
+    randombytes_buf(raw.data(), raw.size());
+  } while ((raw[0] >> 2) == 62);  // the first base64url digit would be '-'
   std::string out(sodium_base64_ENCODED_LEN(bytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING), '\0');
   sodium_bin2base64(out.data(), out.size(), raw.data(), raw.size(),
                     sodium_base64_VARIANT_URLSAFE_NO_PADDING);

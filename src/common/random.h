@@ -11,7 +11,8 @@ namespace ferry {
 // Initializes libsodium; throws std::runtime_error if it cannot.
 void InitCrypto();
 
-// `bytes` random bytes as unpadded base64url (22 chars for 16 bytes).
+// `bytes` random bytes as unpadded base64url (22 chars for 16 bytes), never
+// starting with '-'.
 std::string RandomId(std::size_t bytes = 16);
 
 // A bearer token: 32 random bytes, base64url.

@@ -16,6 +16,7 @@ TEST(Random, IdsAreUrlSafeAndDistinct) {
     EXPECT_EQ(id.find_first_not_of(
                   "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"),
               std::string::npos);
+    EXPECT_NE(id[0], '-');
     EXPECT_TRUE(seen.insert(id).second);
   }
 }
