@@ -9,6 +9,7 @@ packages=(
   libboost-program-options1.81-dev
   libsqlite3-dev libsodium-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
+  python3-botocore
 )
 
 missing=()

@@ -8,10 +8,13 @@
 
 #include <boost/program_options.hpp>
 #include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 
+#include "blob/builtin/builtin_blob_store.h"
+#include "blob/s3/s3_blob_store.h"
 #include "bus/local/local_bus.h"
 #include "common/log.h"
 #include "common/random.h"
@@ -31,8 +34,15 @@ std::int64_t SecondsToMs(double seconds, const char* flag) {
   return static_cast<std::int64_t>(std::llround(seconds * 1000));
 }
 
+struct BlobFlags {
+  std::string backend = "builtin";
+  std::string public_url;  // builtin: how clients reach ferryd ("" = the listen address)
+  S3Options s3;
+};
+
 // Returns false (after printing help or an error) if ferryd should exit.
-bool ParseArgs(int argc, char** argv, Config& config, std::string& port_file, int& exit_code) {
+bool ParseArgs(int argc, char** argv, Config& config, BlobFlags& blob, std::string& port_file,
+               int& exit_code) {
   std::string listen = "127.0.0.1:8080", level = "info", strength = "interactive";
   double heartbeat_interval = 20, heartbeat_timeout = 10, hello_timeout = 10;
   po::options_description desc("ferryd — the Ferry chat server\n\nOptions");
@@ -53,7 +63,18 @@ bool ParseArgs(int argc, char** argv, Config& config, std::string& port_file, in
       ("io-threads", po::value(&config.io_threads)->default_value(0), "I/O threads (0: one per core)")
       ("password-cost", po::value(&strength)->default_value(strength), "Argon2id cost: interactive | min (tests only)")
       ("log-level", po::value(&level)->default_value(level), "debug | info | warn | error")
-      ("port-file", po::value(&port_file), "write the bound port to this file once listening");
+      ("port-file", po::value(&port_file), "write the bound port to this file once listening")
+      ("max-attachment-bytes", po::value(&config.max_attachment_bytes)->default_value(config.max_attachment_bytes), "bytes of one attachment")
+      ("upload-url-ttl", po::value(&config.upload_url_ttl_s)->default_value(config.upload_url_ttl_s), "SECONDS an upload URL works")
+      ("blob-backend", po::value(&blob.backend)->default_value(blob.backend), "builtin (files in the data dir) | s3")
+      ("public-url", po::value(&blob.public_url), "builtin: URL clients reach ferryd at, for blob URLs (default http://LISTEN)")
+      ("s3-endpoint", po::value(&blob.s3.endpoint), "s3: scheme://host[:port] of the S3-compatible store")
+      ("s3-bucket", po::value(&blob.s3.bucket), "s3: bucket")
+      ("s3-region", po::value(&blob.s3.region)->default_value(blob.s3.region), "s3: region")
+      ("s3-access-key", po::value(&blob.s3.access_key), "s3: access key id")
+      ("s3-secret-key", po::value(&blob.s3.secret_key), "s3: secret key (or env FERRY_S3_SECRET_KEY)")
+      ("s3-path-style", po::value(&blob.s3.path_style)->default_value(true), "s3: path-style URLs (false: virtual-hosted)")
+      ("s3-prefix", po::value(&blob.s3.prefix), "s3: key prefix inside the bucket");
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -80,6 +101,16 @@ bool ParseArgs(int argc, char** argv, Config& config, std::string& port_file, in
       throw po::error("--password-cost must be interactive or min");
     }
     config.password_strength = strength == "min" ? 0 : 1;
+    if (config.max_attachment_bytes < 0) throw po::error("--max-attachment-bytes must be >= 0");
+    if (config.upload_url_ttl_s < 1 || config.upload_url_ttl_s > 604800) {
+      throw po::error("--upload-url-ttl must be 1..604800 seconds");
+    }
+    if (blob.backend != "builtin" && blob.backend != "s3") {
+      throw po::error("--blob-backend must be builtin or s3");
+    }
+    if (blob.s3.secret_key.empty()) {
+      if (const char* env = std::getenv("FERRY_S3_SECRET_KEY")) blob.s3.secret_key = env;
+    }
     log::Level lvl;
     if (!log::ParseLevel(level, &lvl)) throw po::error("--log-level: debug|info|warn|error");
     log::SetLevel(lvl);
@@ -102,9 +133,10 @@ bool LockDataDir(const std::string& dir) {
 
 int main(int argc, char** argv) {
   Config config;
+  BlobFlags blob_flags;
   std::string port_file;
   int exit_code = 0;
-  if (!ParseArgs(argc, argv, config, port_file, exit_code)) return exit_code;
+  if (!ParseArgs(argc, argv, config, blob_flags, port_file, exit_code)) return exit_code;
   try {
     InitCrypto();
     std::filesystem::create_directories(config.data_dir);
@@ -117,10 +149,28 @@ int main(int argc, char** argv) {
       log::Error("cannot open the store in ", config.data_dir, ": ", store.error().message());
       return 1;
     }
+    std::unique_ptr<BuiltinBlobStore> builtin;
+    std::unique_ptr<BlobStore> s3;
+    if (blob_flags.backend == "s3") {
+      s3 = std::make_unique<S3BlobStore>(blob_flags.s3);
+    } else {
+      builtin = std::make_unique<BuiltinBlobStore>(config.data_dir + "/blobs");
+    }
+    BlobStore& blobs = builtin ? static_cast<BlobStore&>(*builtin) : *s3;
     LocalBus bus;
-    Service service(config, std::move(*store), bus, SystemClock::Instance());
+    Service service(config, std::move(*store), bus, blobs, SystemClock::Instance());
     service.Start();
-    net::Server server(config, service);
+    net::Server server(config, service, builtin.get());
+    if (builtin) {
+      std::string url = blob_flags.public_url.empty()
+                            ? "http://" + config.listen_host + ":" + std::to_string(server.port())
+                            : blob_flags.public_url;
+      auto sep = url.find("://");
+      if (sep == std::string::npos) throw std::invalid_argument("--public-url needs a scheme");
+      std::string host = url.substr(sep + 3);
+      while (!host.empty() && host.back() == '/') host.pop_back();
+      builtin->SetPublicBase(url.substr(0, sep), host);
+    }
     log::Info("ferryd listening on ", config.listen_host, ":", server.port(), " data-dir ",
               config.data_dir);
     if (!port_file.empty()) {

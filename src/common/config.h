@@ -44,6 +44,14 @@ struct Config {
   std::size_t store_queue_max = 100'000;  // pending store jobs; beyond: unavailable
   std::size_t store_batch_max = 2'048;    // write ops per transaction (group commit)
 
+  // Attachments.
+  std::int64_t max_attachment_bytes = 100LL * 1024 * 1024;
+  std::size_t max_attachments_per_message = 10;
+  std::int64_t upload_url_ttl_s = 3600;
+  std::int64_t download_url_ttl_s = 7 * 24 * 3600;  // SigV4's maximum
+  std::int64_t unsent_blob_ms = 24LL * 3600 * 1000;  // uploaded, never sent: deleted
+  std::int64_t blob_sweep_interval_ms = 5'000;
+
   // Password hashing: 1 = Argon2id interactive, 0 = minimum cost (tests).
   int password_strength = 1;
   int hash_threads = 2;

@@ -13,20 +13,20 @@
 #include <boost/json.hpp>
 
 #include "common/log.h"
-#include "net/sessions.h"
+#include "net/http_session.h"
 
 namespace ferry::net {
 namespace asio = boost::asio;
 namespace beast = boost::beast;
-namespace http = beast::http;
 namespace json = boost::json;
 
 namespace {
 
-using Response = http::response<http::string_body>;
 using Respond = std::function<void(Response)>;
 
 constexpr auto kIdleTimeout = std::chrono::seconds(30);
+
+}  // namespace
 
 Response JsonResponse(int status, const json::value& body) {
   Response res{static_cast<http::status>(status), 11};
@@ -39,7 +39,9 @@ Response ErrorResponse(Errc code, std::string_view message) {
   return JsonResponse(HttpStatus(code), json::object{{"error", ErrcName(code)}, {"message", message}});
 }
 
-Response ErrorResponse(const boost::system::error_code& ec) {
+namespace {
+
+Response ErrorResponseFor(const boost::system::error_code& ec) {
   Errc code = ToErrc(ec);
   return ErrorResponse(code, ec.message());
 }
@@ -139,7 +141,7 @@ void HandleLogin(Service& service, const HttpRequest& req, Respond respond) {
 
 void HandleListClients(Service& service, const HttpRequest& req, Respond respond) {
   service.ListClients(BearerToken(req), [respond](Result<std::vector<ClientInfo>> r) {
-    if (!r) return respond(ErrorResponse(r.error()));
+    if (!r) return respond(ErrorResponseFor(r.error()));
     respond(JsonResponse(200, json::object{{"clients", ClientsJson(*r)}}));
   });
 }
@@ -203,90 +205,106 @@ void Dispatch(Service& service, const HttpRequest& req, Respond respond) {
   respond(ErrorResponse(Errc::not_found, "no such resource"));
 }
 
-class HttpSession : public std::enable_shared_from_this<HttpSession> {
- public:
-  HttpSession(tcp::socket socket, const Config& config, Service& service)
-      : stream_(std::move(socket)), config_(config), service_(service) {}
-
-  void Start() { DoRead(); }
-
- private:
-  void DoRead() {
-    parser_.emplace();
-    parser_->body_limit(config_.max_http_body_bytes);
-    stream_.expires_after(kIdleTimeout);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                       self->OnRead(ec);
-                     });
-  }
-
-  void OnRead(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-        ec == asio::error::connection_reset || ec == asio::error::operation_aborted) {
-      return Shutdown();
-    }
-    if (ec) {
-      keep_alive_ = false;
-      if (ec == http::error::body_limit) {
-        return Write(ErrorResponse(Errc::too_large, "request body too large"));
-      }
-      return Write(ErrorResponse(Errc::bad_request, "malformed HTTP request: " + ec.message()));
-    }
-    HttpRequest req = parser_->release();
-    service_.metrics().http_requests_total.fetch_add(1, std::memory_order_relaxed);
-    if (beast::websocket::is_upgrade(req)) {
-      std::string_view path = req.target();
-      if (path.substr(0, path.find('?')) == "/v1/ws") {
-        return StartWebSocketSession(std::move(stream_), std::move(req), config_, service_);
-      }
-      keep_alive_ = false;
-      return Write(ErrorResponse(Errc::not_found, "no WebSocket endpoint here"));
-    }
-    keep_alive_ = req.keep_alive();
-    if (req.target() == "/v1/ws") {
-      return Write(ErrorResponse(Errc::bad_request, "WebSocket upgrade required"));
-    }
-    stream_.expires_never();  // the handler may wait on storage
-    auto executor = stream_.get_executor();
-    Dispatch(service_, req, [self = shared_from_this(), executor](Response res) {
-      asio::post(executor, [self, res = std::move(res)]() mutable { self->Write(std::move(res)); });
-    });
-  }
-
-  void Write(Response res) {
-    res.set(http::field::server, "ferryd");
-    res.keep_alive(keep_alive_);
-    res.prepare_payload();
-    response_ = std::make_shared<Response>(std::move(res));
-    stream_.expires_after(kIdleTimeout);
-    http::async_write(stream_, *response_,
-                      [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                        self->response_.reset();
-                        if (ec || !self->keep_alive_) return self->Shutdown();
-                        self->DoRead();
-                      });
-  }
-
-  void Shutdown() {
-    beast::error_code ignored;
-    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-    stream_.close();
-  }
-
-  beast::tcp_stream stream_;
-  const Config& config_;
-  Service& service_;
-  beast::flat_buffer buffer_{8192};
-  std::optional<http::request_parser<http::string_body>> parser_;
-  std::shared_ptr<Response> response_;
-  bool keep_alive_ = true;
-};
-
 }  // namespace
 
-void StartHttpSession(tcp::socket socket, const Config& config, Service& service) {
-  std::make_shared<HttpSession>(std::move(socket), config, service)->Start();
+// ---- HttpSession (the blob members are in blob_http.cc) ----
+
+HttpSession::HttpSession(tcp::socket socket, const Config& config, Service& service,
+                         BuiltinBlobStore* blobs)
+    : stream_(std::move(socket)), config_(config), service_(service), blobs_(blobs) {}
+
+void HttpSession::DoRead() {
+  header_parser_.emplace();
+  header_parser_->header_limit(16 * 1024);
+  stream_.expires_after(kIdleTimeout);
+  http::async_read_header(stream_, buffer_, *header_parser_,
+                          [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                            self->OnHeader(ec);
+                          });
+}
+
+void HttpSession::ReadFailed(beast::error_code ec) {
+  if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
+      ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
+      ec == asio::error::eof) {
+    return Shutdown();
+  }
+  keep_alive_ = false;
+  if (ec == http::error::body_limit) {
+    return Write(ErrorResponse(Errc::too_large, "request body too large"));
+  }
+  Write(ErrorResponse(Errc::bad_request, "malformed HTTP request: " + ec.message()));
+}
+
+void HttpSession::OnHeader(beast::error_code ec) {
+  if (ec) return ReadFailed(ec);
+  service_.metrics().http_requests_total.fetch_add(1, std::memory_order_relaxed);
+  std::string_view target = header_parser_->get().target();
+  if (target.starts_with(BuiltinBlobStore::kPathPrefix)) return HandleBlob();
+  // Everything else has a small JSON body (or none): read it into memory.
+  // The limit must be checked here: a converted parser has already passed
+  // the point where beast compares Content-Length with body_limit.
+  if (auto length = header_parser_->content_length(); length && *length > config_.max_http_body_bytes) {
+    keep_alive_ = false;
+    return Write(ErrorResponse(Errc::too_large, "request body too large"));
+  }
+  parser_.emplace(std::move(*header_parser_));
+  header_parser_.reset();
+  parser_->body_limit(config_.max_http_body_bytes);
+  http::async_read(stream_, buffer_, *parser_,
+                   [self = shared_from_this()](beast::error_code e, std::size_t) {
+                     self->OnRead(e);
+                   });
+}
+
+void HttpSession::OnRead(beast::error_code ec) {
+  if (ec) return ReadFailed(ec);
+  HttpRequest req = parser_->release();
+  parser_.reset();
+  if (beast::websocket::is_upgrade(req)) {
+    std::string_view path = req.target();
+    if (path.substr(0, path.find('?')) == "/v1/ws") {
+      return StartWebSocketSession(std::move(stream_), std::move(req), config_, service_);
+    }
+    keep_alive_ = false;
+    return Write(ErrorResponse(Errc::not_found, "no WebSocket endpoint here"));
+  }
+  keep_alive_ = req.keep_alive();
+  if (req.target() == "/v1/ws") {
+    return Write(ErrorResponse(Errc::bad_request, "WebSocket upgrade required"));
+  }
+  stream_.expires_never();  // the handler may wait on storage
+  auto executor = stream_.get_executor();
+  Dispatch(service_, req, [self = shared_from_this(), executor](Response res) {
+    asio::post(executor, [self, res = std::move(res)]() mutable { self->Write(std::move(res)); });
+  });
+}
+
+void HttpSession::Write(Response res) {
+  res.set(http::field::server, "ferryd");
+  res.keep_alive(keep_alive_);
+  res.prepare_payload();
+  auto response = std::make_shared<Response>(std::move(res));
+  response_ = response;
+  stream_.expires_after(kIdleTimeout);
+  http::async_write(stream_, *response,
+                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
+                      self->response_.reset();
+                      if (ec || !self->keep_alive_) return self->Shutdown();
+                      self->DoRead();
+                    });
+}
+
+void HttpSession::Shutdown() {
+  beast::error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream_.close();
+}
+
+
+void StartHttpSession(tcp::socket socket, const Config& config, Service& service,
+                      BuiltinBlobStore* blobs) {
+  std::make_shared<HttpSession>(std::move(socket), config, service, blobs)->Start();
 }
 
 }  // namespace ferry::net

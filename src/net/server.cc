@@ -17,9 +17,10 @@ namespace ferry::net {
 namespace asio = boost::asio;
 
 struct Server::Impl {
-  Impl(const Config& c, Service& s)
+  Impl(const Config& c, Service& s, BuiltinBlobStore* b)
       : config(c),
         service(s),
+        blobs(b),
         ioc(c.io_threads > 0 ? c.io_threads : std::max(1u, std::thread::hardware_concurrency())),
         acceptor(ioc),
         signals(ioc, SIGINT, SIGTERM),
@@ -44,7 +45,7 @@ struct Server::Impl {
       }
       boost::system::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      StartHttpSession(std::move(socket), config, service);
+      StartHttpSession(std::move(socket), config, service, blobs);
       Accept();
     });
   }
@@ -59,14 +60,15 @@ struct Server::Impl {
 
   const Config& config;
   Service& service;
+  BuiltinBlobStore* blobs;
   asio::io_context ioc;
   tcp::acceptor acceptor;
   asio::signal_set signals;
   asio::steady_timer tick;
 };
 
-Server::Server(const Config& config, Service& service)
-    : impl_(std::make_unique<Impl>(config, service)) {}
+Server::Server(const Config& config, Service& service, BuiltinBlobStore* blobs)
+    : impl_(std::make_unique<Impl>(config, service, blobs)) {}
 
 Server::~Server() = default;
 

@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "blob/builtin/builtin_blob_store.h"
 #include "common/config.h"
 #include "service/service.h"
 
@@ -18,7 +19,8 @@ namespace ferry::net {
 
 class Server {
  public:
-  Server(const Config& config, Service& service);
+  // `blobs`: the built-in blob store to serve under /blobs/, or null.
+  Server(const Config& config, Service& service, BuiltinBlobStore* blobs);
   ~Server();
 
   std::uint16_t port() const;  // the bound port (useful with port 0)

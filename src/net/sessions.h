@@ -7,6 +7,7 @@
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 
+#include "blob/builtin/builtin_blob_store.h"
 #include "common/config.h"
 #include "service/service.h"
 
@@ -17,7 +18,9 @@ using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>
 
 // Serves HTTP/1.1 on an accepted socket (keep-alive), upgrading to
 // WebSocket on GET /v1/ws. Runs on the socket's (strand) executor.
-void StartHttpSession(tcp::socket socket, const Config& config, Service& service);
+// `blobs` is the built-in blob store served under /blobs/ (null: none).
+void StartHttpSession(tcp::socket socket, const Config& config, Service& service,
+                      BuiltinBlobStore* blobs);
 
 // Takes over `stream` after an upgrade request `request` and runs the
 // WebSocket session until it closes.

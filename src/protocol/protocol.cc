@@ -217,6 +217,7 @@ std::string Tail(const json::object& o) {
 
 EncodedEntry EncodeEntry(const InboxEntry& entry) {
   if (const auto* m = std::get_if<Message>(&entry.item)) {
+    // "attachments" is left out of the tail: Frame() writes it per recipient.
     json::object o;
     o["chatId"] = m->chat_id;
     o["messageId"] = m->message_id;
@@ -224,11 +225,8 @@ EncodedEntry EncodeEntry(const InboxEntry& entry) {
     o["from"] = m->sender;
     o["fromClient"] = m->sender_client;
     o["body"] = m->body;
-    boost::system::error_code ec;
-    json::value att = m->attachments.empty() ? json::array() : json::parse(m->attachments, ec);
-    o["attachments"] = ec ? json::value(json::array()) : std::move(att);
     o["clientMsgId"] = m->client_msg_id;
-    return {"message", Tail(o)};
+    return {"message", Tail(o), m->attachments};
   }
   const auto& e = std::get<ChatEvent>(entry.item);
   json::object o;
@@ -237,14 +235,24 @@ EncodedEntry EncodeEntry(const InboxEntry& entry) {
   o["members"] = ToArray(e.members);
   o["by"] = e.by;
   o["ts"] = e.ts;
-  return {"chat", Tail(o)};
+  return {"chat", Tail(o), {}};
 }
 
-std::string Frame(const EncodedEntry& entry, Seq seq) {
+std::string Frame(const EncodedEntry& entry, Seq seq, const UrlMinter& mint) {
   std::string out;
-  out.reserve(entry.tail.size() + entry.type.size() + 32);
+  out.reserve(entry.tail.size() + entry.type.size() + 48 + 320 * entry.attachments.size());
   out.append("{\"type\":\"").append(entry.type).append("\",\"seq\":");
   out.append(std::to_string(seq));
+  if (entry.type == "message") {
+    json::array list;
+    for (const AttachmentRef& a : entry.attachments) {
+      list.push_back(json::object{{"attachmentId", a.attachment_id},
+                                  {"contentType", a.content_type},
+                                  {"size", a.size},
+                                  {"url", mint ? mint(a.attachment_id) : std::string()}});
+    }
+    out.append(",\"attachments\":").append(json::serialize(list));
+  }
   if (entry.tail.size() > 1) out.push_back(',');  // tail "}" alone: no members
   out.append(entry.tail);
   return out;
@@ -256,7 +264,8 @@ std::string PingFrame(Seq head) {
 
 // Bus payloads are line-oriented text: ids never contain spaces or newlines,
 // and the entry tail (JSON) comes last, so it needs no escaping.
-//   E\n<type>\n<n>\n<clientId> <seq>\n...(n lines)<tail>
+//   E\n<type>\n<a>\n<attachmentId> <size> <contentType>\n...(a lines)
+//     <n>\n<clientId> <seq>\n...(n lines)<tail>
 //   K\n<clientId>\n<connId>
 //   R\n<clientId>
 std::string EncodeBus(const BusMessage& message) {
@@ -264,6 +273,11 @@ std::string EncodeBus(const BusMessage& message) {
   if (const auto* e = std::get_if<BusEntries>(&message)) {
     out.reserve(e->entry.tail.size() + 64 * e->deliveries.size() + 32);
     out.append("E\n").append(e->entry.type).append("\n");
+    out.append(std::to_string(e->entry.attachments.size())).append("\n");
+    for (const AttachmentRef& a : e->entry.attachments) {
+      out.append(a.attachment_id).append(" ").append(std::to_string(a.size)).append(" ");
+      out.append(a.content_type).append("\n");
+    }
     out.append(std::to_string(e->deliveries.size())).append("\n");
     for (const auto& [client, seq] : e->deliveries) {
       out.append(client).append(" ").append(std::to_string(seq)).append("\n");
@@ -303,6 +317,20 @@ std::optional<BusMessage> DecodeBus(std::string_view payload) {
     std::int64_t n = 0;
     if (!NextLine(rest, &line)) return std::nullopt;
     e.entry.type = std::string(line);
+    if (!NextLine(rest, &line) || !ParseInt(line, &n) || n < 0) return std::nullopt;
+    for (std::int64_t i = 0; i < n; ++i) {
+      // "<id> <size> <content type>"; the content type may contain spaces.
+      if (!NextLine(rest, &line)) return std::nullopt;
+      auto sp1 = line.find(' ');
+      auto sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+      AttachmentRef a;
+      if (sp2 == std::string_view::npos || !ParseInt(line.substr(sp1 + 1, sp2 - sp1 - 1), &a.size)) {
+        return std::nullopt;
+      }
+      a.attachment_id = std::string(line.substr(0, sp1));
+      a.content_type = std::string(line.substr(sp2 + 1));
+      e.entry.attachments.push_back(std::move(a));
+    }
     if (!NextLine(rest, &line) || !ParseInt(line, &n) || n < 0) return std::nullopt;
     for (std::int64_t i = 0; i < n; ++i) {
       if (!NextLine(rest, &line)) return std::nullopt;

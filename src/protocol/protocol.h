@@ -9,6 +9,7 @@
 
 #include <boost/json/value.hpp>
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -82,11 +83,16 @@ std::string ErrorReply(const boost::json::value& id, Errc code, std::string_view
 // ---- Events (server -> client) ----
 struct EncodedEntry {
   std::string type;  // "message" | "chat"
-  std::string tail;  // the JSON object's members after type/seq, ending in '}'
+  std::string tail;  // the JSON object's members after type/seq(/attachments), ending in '}'
+  std::vector<AttachmentRef> attachments;  // messages: written per recipient by Frame()
 };
 EncodedEntry EncodeEntry(const InboxEntry& entry);
-// {"type":T,"seq":seq,<tail>
-std::string Frame(const EncodedEntry& entry, Seq seq);
+// Mints the pre-signed GET URL of one attachment for the recipient at hand.
+using UrlMinter = std::function<std::string(const std::string& attachment_id)>;
+// {"type":T,"seq":seq[,"attachments":[...]],<tail>. Messages always carry
+// "attachments" (each with the url `mint` gives; mint may be empty when the
+// message has none).
+std::string Frame(const EncodedEntry& entry, Seq seq, const UrlMinter& mint = {});
 std::string PingFrame(Seq head);
 
 // ---- Bus payloads (node <-> node), see docs/protocol.md "Bus" ----

@@ -9,12 +9,15 @@
 
 namespace ferry {
 
-Service::Service(const Config& config, std::unique_ptr<Store> store, Bus& bus, Clock& clock)
+Service::Service(const Config& config, std::unique_ptr<Store> store, Bus& bus, BlobStore& blobs,
+                 Clock& clock)
     : config_(config),
       bus_(bus),
+      blobs_(blobs),
       clock_(clock),
       store_(std::move(store), config.store_queue_max, config.store_batch_max, metrics_),
-      hash_pool_(config.hash_threads, config.hash_queue_max) {}
+      hash_pool_(config.hash_threads, config.hash_queue_max),
+      blob_pool_(2, 64) {}
 
 Service::~Service() { Stop(); }
 
@@ -147,7 +150,10 @@ void Service::Tick() {
   Millis now = clock_.Now();
   bool sweep = now - last_sweep_ >= config_.sweep_interval_ms;
   if (sweep) last_sweep_ = now;
-  bool ok = store_.Submit([this, now, sweep](Store& store) {
+  bool blob_sweep = now - last_blob_sweep_ >= config_.blob_sweep_interval_ms;
+  if (blob_sweep) last_blob_sweep_ = now;
+  bool ok = store_.Submit([this, now, sweep, blob_sweep](Store& store) {
+    if (blob_sweep) SweepBlobs(store, now);
     if (sweep) {
       Result<SweepResult> r = store.Sweep(now);
       if (!r) {
@@ -168,6 +174,88 @@ void Service::Tick() {
     std::lock_guard lock(mu_);
     tick_busy_ = false;
   }
+}
+
+// ---- Blobs ----
+
+// Runs on the store worker: deletes the blobs nobody needs any more, then
+// their records (in that order, so a crash in between only repeats work).
+void Service::SweepBlobs(Store& store, Millis now) {
+  for (int round = 0; round < 10; ++round) {
+    Result<std::vector<std::string>> dead = store.DeadAttachments(now, 1000);
+    if (!dead || dead->empty()) return;
+    for (const std::string& key : *dead) blobs_.Delete(key);
+    if (!store.DeleteAttachments(*dead)) return;
+    log::Info("blobs: deleted ", dead->size(), " attachments");
+    if (dead->size() < 1000) return;
+  }
+}
+
+void Service::BeginUpload(const std::string& key, Done<Attachment> done) {
+  {
+    std::lock_guard lock(mu_);
+    if (!uploading_.insert(key).second) return done(make_error_code(Errc::rate_limited));
+  }
+  bool ok = store_.Submit([this, key, done](Store& store) {
+    Result<Attachment> a = store.GetAttachment(key);
+    if (a && a->state != AttachmentState::pending) a = make_error_code(Errc::forbidden);
+    if (!a) FinishUpload(key, false, {});
+    done(std::move(a));
+  });
+  if (!ok) {
+    FinishUpload(key, false, {});
+    done(make_error_code(Errc::unavailable));
+  }
+}
+
+void Service::FinishUpload(const std::string& key, bool stored, Done<void> done) {
+  if (!stored) {
+    std::lock_guard lock(mu_);
+    uploading_.erase(key);
+    if (done) done(make_error_code(Errc::unavailable));
+    return;
+  }
+  Millis expires = clock_.Now() + config_.unsent_blob_ms;
+  bool ok = store_.Submit([this, key, expires, done](Store& store) {
+    Result<void> r = store.MarkUploaded(key, expires);
+    if (!r && ToErrc(r.error()) == Errc::bad_request) r = make_error_code(Errc::forbidden);
+    {
+      std::lock_guard lock(mu_);
+      uploading_.erase(key);
+    }
+    done(std::move(r));
+  });
+  if (!ok) {
+    std::lock_guard lock(mu_);
+    uploading_.erase(key);
+    done(make_error_code(Errc::unavailable));
+  }
+}
+
+void Service::CheckFetch(const std::string& key, const std::string& client_id,
+                         Done<Attachment> done) {
+  bool ok = store_.Submit([key, client_id, done](Store& store) {
+    Result<Attachment> a = store.GetAttachment(key);
+    if (!a) return done(std::move(a));
+    if (a->state != AttachmentState::sent) return done(make_error_code(Errc::forbidden));
+    Result<bool> recipient = store.IsRecipient(key, client_id);
+    if (!recipient) return done(recipient.error());
+    if (!*recipient) return done(make_error_code(Errc::forbidden));
+    done(std::move(a));
+  });
+  if (!ok) done(make_error_code(Errc::unavailable));
+}
+
+void Service::RecordFetch(const std::string& key, const std::string& client_id) {
+  store_.Submit([this, key, client_id](Store& store) {
+    Result<bool> all = store.RecordFetch(key, client_id);
+    if (all && *all) {
+      // Every recipient has it: the blob goes now, not at the next sweep.
+      blobs_.Delete(key);
+      (void)store.DeleteAttachments({key});
+      log::Info("blob ", key, " fetched by every recipient: deleted");
+    }
+  });
 }
 
 // ---- Sessions and the bus ----

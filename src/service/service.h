@@ -14,8 +14,10 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
+#include "blob/blob_store.h"
 #include "bus/bus.h"
 #include "common/clock.h"
 #include "common/config.h"
@@ -35,8 +37,9 @@ class Service {
   template <class T>
   using Done = std::function<void(Result<T>)>;
 
-  // `bus` must outlive the Service. Start() before use.
-  Service(const Config& config, std::unique_ptr<Store> store, Bus& bus, Clock& clock);
+  // `bus` and `blobs` must outlive the Service. Start() before use.
+  Service(const Config& config, std::unique_ptr<Store> store, Bus& bus, BlobStore& blobs,
+          Clock& clock);
   ~Service();  // Stop()s
 
   void Start();
@@ -62,6 +65,24 @@ class Service {
   // ok | unauthorized | not_found. Closes the client's connections with 4401.
   void DeleteClient(const std::string& token, std::string client_id, Done<void> done);
 
+  // ---- Blob HTTP (the built-in store's PUT/GET); `done` on any thread ----
+  // A PUT may start: the attachment exists, is pending, and no other upload
+  // of it runs (it is reserved until FinishUpload). not_found | forbidden
+  // (already uploaded, or an upload in progress) | unavailable.
+  void BeginUpload(const std::string& key, Done<Attachment> done);
+  // Ends a reserved upload. `stored`: the file is in place, mark it uploaded
+  // (ok | forbidden if it was not pending | unavailable); otherwise only
+  // releases the reservation (done may be empty).
+  void FinishUpload(const std::string& key, bool stored, Done<void> done);
+  // A GET may be served: the attachment was sent and `client_id` is a
+  // recipient. not_found | forbidden | unavailable.
+  void CheckFetch(const std::string& key, const std::string& client_id, Done<Attachment> done);
+  // A recipient received every byte; deletes the blob once all have.
+  void RecordFetch(const std::string& key, const std::string& client_id);
+  // Runs slow file work (hashing, fsync) off the I/O threads. False if the
+  // pool's queue is full.
+  bool RunBlocking(std::function<void()> fn) { return blob_pool_.Submit(std::move(fn)); }
+
   bool Ready() const;
   std::string MetricsText() const { return metrics_.Render(); }
 
@@ -80,6 +101,7 @@ class Service {
   const Config& config() const { return config_; }
   StoreWorker& store() { return store_; }
   Bus& bus() { return bus_; }
+  BlobStore& blobs() { return blobs_; }
   Clock& clock() { return clock_; }
   Metrics& metrics() { return metrics_; }
 
@@ -94,18 +116,23 @@ class Service {
 
  private:
   void OnBusMessage(std::string_view channel, std::string_view payload);
+  void SweepBlobs(Store& store, Millis now);
   std::shared_ptr<ClientSession> FindSession(const std::string& client_id);
 
   const Config config_;
   Bus& bus_;
+  BlobStore& blobs_;
   Clock& clock_;
   Metrics metrics_;
   StoreWorker store_;
   WorkPool hash_pool_;
+  WorkPool blob_pool_;
 
   std::mutex mu_;
   std::unordered_map<std::string, std::weak_ptr<ClientSession>> sessions_;  // GUARDED_BY(mu_)
-  Millis last_sweep_ = 0;  // only touched by Tick()
+  std::unordered_set<std::string> uploading_;  // GUARDED_BY(mu_)
+  Millis last_sweep_ = 0;       // only touched by Tick()
+  Millis last_blob_sweep_ = 0;  // likewise
   bool tick_busy_ = false; // GUARDED_BY(mu_)
 };
 

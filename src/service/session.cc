@@ -279,11 +279,12 @@ void ClientSession::Handle(const json::value& id, protocol::Send& r) {
   if (r.body.size() > service_.config().max_body_bytes) {
     return ReplyError(id, Errc::too_large, "body over the size limit");
   }
-  if (!r.attachments.empty()) {
-    return ReplyError(id, Errc::not_found, "unknown attachment id");
+  if (r.attachments.size() > service_.config().max_attachments_per_message) {
+    return ReplyError(id, Errc::bad_request, "too many attachments");
   }
   Millis now = service_.clock().Now();
   auto op = std::make_shared<SendOp>();
+  op->attachment_ids = std::move(r.attachments);
   op->message.message_id = RandomId();
   op->message.chat_id = std::move(r.chat_id);
   op->message.sender = client_.user;
@@ -297,8 +298,9 @@ void ClientSession::Handle(const json::value& id, protocol::Send& r) {
     if (status != Errc::ok) return ReplyError(id, status, "storage unavailable");
     if (op->status != Errc::ok) {
       return ReplyError(id, op->status,
-                        op->status == Errc::forbidden ? "not a member of this chat"
-                                                      : "no such chat");
+                        op->status == Errc::forbidden     ? "not a member of this chat"
+                        : op->status == Errc::bad_request ? "attachment not uploaded or already sent"
+                                                          : "no such chat or attachment");
     }
     json::object fields;
     fields["messageId"] = op->message.message_id;
@@ -360,8 +362,61 @@ void ClientSession::Handle(const json::value& id, protocol::Sync& r) {
   Pump();
 }
 
-void ClientSession::Handle(const json::value& id, protocol::AttachTarget&) {
-  ReplyError(id, Errc::bad_request, "attachments are not enabled on this server");
+namespace {
+
+bool ValidContentType(std::string_view t) {
+  if (t.empty() || t.size() > 255) return false;
+  for (char c : t) {
+    if (c < 0x20 || c > 0x7e) return false;  // printable ASCII: safe in headers and bus lines
+  }
+  return true;
+}
+
+// 64 hex digits, returned lowercase; "" if invalid.
+std::string NormalizeSha256(std::string_view hex) {
+  if (hex.size() != 64) return {};
+  std::string out(hex);
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'F') c = static_cast<char>(c - 'A' + 'a');
+    if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) return {};
+  }
+  return out;
+}
+
+}  // namespace
+
+void ClientSession::Handle(const json::value& id, protocol::AttachTarget& r) {
+  const Config& config = service_.config();
+  if (!ValidContentType(r.content_type)) {
+    return ReplyError(id, Errc::bad_request, "contentType must be 1-255 printable ASCII characters");
+  }
+  if (r.size > config.max_attachment_bytes) {
+    return ReplyError(id, Errc::too_large, "attachment over the size limit");
+  }
+  Attachment a;
+  if (!r.sha256.empty() && (a.sha256 = NormalizeSha256(r.sha256)).empty()) {
+    return ReplyError(id, Errc::bad_request, "sha256 must be 64 hex digits");
+  }
+  Millis now = service_.clock().Now();
+  a.attachment_id = RandomId();
+  a.owner = client_.user;
+  a.content_type = std::move(r.content_type);
+  a.size = r.size;
+  a.created = now;
+  // Never uploaded: the record goes a day after the URL stops working.
+  a.expires = now + config.upload_url_ttl_s * 1000 + config.unsent_blob_ms;
+  std::string url = service_.blobs().PresignPut(a.attachment_id, now, config.upload_url_ttl_s);
+  // SigV4 dates have whole seconds: the URL stops working at the signing
+  // second plus the TTL.
+  Millis expires_at = now / 1000 * 1000 + config.upload_url_ttl_s * 1000;
+  auto reply = Bind([this, id, key = a.attachment_id, url, expires_at](Errc status) {
+    if (status != Errc::ok) return ReplyError(id, status, "storage unavailable");
+    Reply(protocol::OkReply(
+        id, json::object{{"attachmentId", key}, {"uploadUrl", url}, {"expiresAt", expires_at}}));
+  });
+  Submit(id, [a = std::move(a), reply](Store& s) {
+    reply(s.CreateAttachment(a) ? Errc::ok : Errc::unavailable);
+  });
 }
 
 void ClientSession::Handle(const json::value& id, protocol::LastSeen& r) {
@@ -419,7 +474,17 @@ bool ClientSession::CanPush() const {
 
 void ClientSession::Push(Seq seq, const protocol::EncodedEntry& entry) {
   if (delivered_ == acked_) unacked_since_ = Clock::now();  // the ack clock starts
-  transport_->Send(protocol::Frame(entry, seq));
+  if (entry.attachments.empty()) {
+    transport_->Send(protocol::Frame(entry, seq));
+  } else {
+    // Download URLs are minted per recipient client at each push, so a
+    // resend or a sync also refreshes them.
+    Millis now = service_.clock().Now();
+    transport_->Send(protocol::Frame(entry, seq, [&](const std::string& key) {
+      return service_.blobs().PresignGet(key, client_.client_id, now,
+                                         service_.config().download_url_ttl_s);
+    }));
+  }
   delivered_ = seq;
   service_.metrics().entries_delivered_total.fetch_add(1, std::memory_order_relaxed);
 }

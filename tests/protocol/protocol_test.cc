@@ -95,7 +95,7 @@ TEST(Encode, Replies) {
 }
 
 TEST(Encode, MessageFrameIsValidJsonWithSeq) {
-  Message m{"m1", "c1", "alice", "cl1", "x\"1", 1234, "hi \"there\"\n", ""};
+  Message m{"m1", "c1", "alice", "cl1", "x\"1", 1234, "hi \"there\"\n", {}};
   EncodedEntry e = EncodeEntry(InboxEntry{0, m});
   json::value v = json::parse(Frame(e, 42));
   EXPECT_EQ(v.at("type"), "message");
@@ -106,6 +106,24 @@ TEST(Encode, MessageFrameIsValidJsonWithSeq) {
   EXPECT_TRUE(v.at("attachments").as_array().empty());
   // The same encoding serves every recipient.
   EXPECT_EQ(json::parse(Frame(e, 7)).at("seq"), 7);
+}
+
+TEST(Encode, AttachmentUrlsAreMintedPerRecipient) {
+  Message m{"m1", "c1", "alice", "cl1", "x", 1, "look",
+            {{"att1", "image/png", 10}, {"att2", "text/plain; charset=utf-8", 3}}};
+  EncodedEntry e = EncodeEntry(InboxEntry{0, m});
+  auto frame_for = [&](const std::string& client) {
+    return json::parse(Frame(e, 1, [&](const std::string& id) { return "u/" + id + "/" + client; }));
+  };
+  json::value a = frame_for("A"), b = frame_for("B");
+  auto& atts = a.at("attachments").as_array();
+  ASSERT_EQ(atts.size(), 2u);
+  EXPECT_EQ(atts[0].at("attachmentId"), "att1");
+  EXPECT_EQ(atts[0].at("contentType"), "image/png");
+  EXPECT_EQ(atts[0].at("size"), 10);
+  EXPECT_EQ(atts[0].at("url"), "u/att1/A");
+  EXPECT_EQ(b.at("attachments").as_array()[1].at("url"), "u/att2/B");
+  EXPECT_EQ(b.at("body"), "look");
 }
 
 TEST(Encode, ChatEventAndPing) {
@@ -119,13 +137,17 @@ TEST(Encode, ChatEventAndPing) {
 }
 
 TEST(Bus, RoundTrip) {
-  BusEntries e{{"message", "\"body\":\"line1\\nline2\"}"}, {{"clientA", 5}, {"clientB", 9}}};
+  BusEntries e{{"message", "\"body\":\"line1\\nline2\"}", {{"a1", "text/plain; x=y", 7}}},
+               {{"clientA", 5}, {"clientB", 9}}};
   auto decoded = DecodeBus(EncodeBus(e));
   ASSERT_TRUE(decoded);
   auto& d = std::get<BusEntries>(*decoded);
   EXPECT_EQ(d.entry.type, "message");
   EXPECT_EQ(d.entry.tail, e.entry.tail);
   EXPECT_EQ(d.deliveries, e.deliveries);
+  ASSERT_EQ(d.entry.attachments.size(), 1u);
+  EXPECT_EQ(d.entry.attachments[0].content_type, "text/plain; x=y");
+  EXPECT_EQ(d.entry.attachments[0].size, 7);
 
   auto k = DecodeBus(EncodeBus(BusKick{"c1", "conn9"}));
   ASSERT_TRUE(k);
@@ -136,8 +158,9 @@ TEST(Bus, RoundTrip) {
 
   EXPECT_FALSE(DecodeBus(""));
   EXPECT_FALSE(DecodeBus("X\n"));
-  EXPECT_FALSE(DecodeBus("E\nmessage\n2\nc1 5\n"));
-  EXPECT_FALSE(DecodeBus("E\nmessage\n1\nc1 notanumber\n{}"));
+  EXPECT_FALSE(DecodeBus("E\nmessage\n0\n2\nc1 5\n"));
+  EXPECT_FALSE(DecodeBus("E\nmessage\n0\n1\nc1 notanumber\n{}"));
+  EXPECT_FALSE(DecodeBus("E\nmessage\n1\na1 x text/plain\n0\n{}"));
 }
 
 }  // namespace

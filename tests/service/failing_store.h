@@ -69,6 +69,34 @@ class FailingStore final : public Store {
     if (fail_writes) return Down();
     return inner_->WriteBatch(ops);
   }
+  Result<void> CreateAttachment(const Attachment& a) override {
+    if (fail_writes) return Down();
+    return inner_->CreateAttachment(a);
+  }
+  Result<Attachment> GetAttachment(const std::string& id) override {
+    if (fail_reads) return Down();
+    return inner_->GetAttachment(id);
+  }
+  Result<void> MarkUploaded(const std::string& id, Millis expires) override {
+    if (fail_writes) return Down();
+    return inner_->MarkUploaded(id, expires);
+  }
+  Result<bool> IsRecipient(const std::string& id, const std::string& client) override {
+    if (fail_reads) return Result<bool>(boost::system::in_place_error, Down());
+    return inner_->IsRecipient(id, client);
+  }
+  Result<bool> RecordFetch(const std::string& id, const std::string& client) override {
+    if (fail_writes) return Result<bool>(boost::system::in_place_error, Down());
+    return inner_->RecordFetch(id, client);
+  }
+  Result<std::vector<std::string>> DeadAttachments(Millis now, std::size_t limit) override {
+    if (fail_reads) return Down();
+    return inner_->DeadAttachments(now, limit);
+  }
+  Result<void> DeleteAttachments(const std::vector<std::string>& ids) override {
+    if (fail_writes) return Down();
+    return inner_->DeleteAttachments(ids);
+  }
   Result<SweepResult> Sweep(Millis now) override {
     if (fail_writes) return Down();
     return inner_->Sweep(now);

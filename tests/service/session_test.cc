@@ -81,6 +81,24 @@ class DroppingBus final : public Bus {
   LocalBus inner;
 };
 
+// Mints recognizable URLs and records deletions.
+class FakeBlobStore final : public BlobStore {
+ public:
+  std::string PresignPut(const std::string& key, Millis, std::int64_t) override {
+    return "http://blobs/put/" + key;
+  }
+  std::string PresignGet(const std::string& key, const std::string& client, Millis,
+                         std::int64_t) override {
+    return "http://blobs/get/" + key + "/" + client;
+  }
+  void Delete(const std::string& key) override {
+    std::lock_guard lock(mu);
+    deleted.push_back(key);
+  }
+  std::mutex mu;
+  std::vector<std::string> deleted;
+};
+
 struct Conn {
   FakeTransport transport;
   std::shared_ptr<ClientSession> session;
@@ -111,7 +129,7 @@ class SessionTest : public ::testing::Test {
     ASSERT_TRUE(sqlite);
     auto failing = std::make_unique<FailingStore>(std::move(*sqlite));
     store = failing.get();
-    service = std::make_unique<Service>(config, std::move(failing), bus, clock);
+    service = std::make_unique<Service>(config, std::move(failing), bus, blobs, clock);
     service->Start();
   }
   void TearDown() override { service->Stop(); }
@@ -181,6 +199,7 @@ class SessionTest : public ::testing::Test {
   Config config;
   ManualClock clock{SystemClock::Instance().Now()};
   DroppingBus bus;
+  FakeBlobStore blobs;
   FailingStore* store = nullptr;
   std::unique_ptr<Service> service;
   TestExecutor executor;
@@ -339,6 +358,65 @@ TEST_F(SessionTest, SweepExpiresEntriesPastRetention) {
   ASSERT_TRUE(RunUntil([&] { return bob.Entries().size() == 1; }));
   EXPECT_EQ(bob.Entries()[0].at("body"), "new");
   EXPECT_EQ(bob.Entries()[0].at("seq"), 3);
+}
+
+// Simulates the blob store's PUT handler for `key` (reserve, store, mark).
+bool Upload(Service& service, const std::string& key) {
+  std::promise<bool> began, done;
+  service.BeginUpload(key, [&](Result<Attachment> a) { began.set_value(bool(a)); });
+  if (!began.get_future().get()) return false;
+  service.FinishUpload(key, true, [&](Result<void> r) { done.set_value(bool(r)); });
+  return done.get_future().get();
+}
+
+// Waits until the store worker ran everything queued before this call.
+void DrainStore(Service& service) {
+  std::promise<void> ran;
+  service.store().Submit([&](Store&) { ran.set_value(); });
+  ran.get_future().get();
+}
+
+TEST_F(SessionTest, AttachmentUrlsAreMintedPerRecipientClient) {
+  Conn& alice = Connect("alice");
+  Conn& bob = Connect("bob");
+  std::string chat = CreateChat(alice, "bob");
+  json::object t = Call(alice, {{"type", "attachTarget"}, {"contentType", "text/plain"}, {"size", 3}});
+  std::string key(t.at("attachmentId").as_string());
+  EXPECT_EQ(t.at("uploadUrl"), json::value("http://blobs/put/" + key));
+  ASSERT_TRUE(Upload(*service, key));
+  json::object ok = Call(alice, {{"type", "send"}, {"chatId", chat}, {"clientMsgId", "f"},
+                                 {"body", ""}, {"attachments", json::array{json::value(key)}}});
+  ASSERT_EQ(ok.at("type"), "ok") << json::serialize(ok);
+  ASSERT_TRUE(RunUntil([&] { return bob.Entries().size() == 2; }));
+  std::vector<json::object> entries = bob.Entries();
+  const json::array& atts = entries[1].at("attachments").as_array();
+  ASSERT_EQ(atts.size(), 1u);
+  EXPECT_EQ(atts[0].at("size"), 3);
+  EXPECT_EQ(atts[0].at("contentType"), "text/plain");
+  EXPECT_EQ(atts[0].at("url"),
+            json::value("http://blobs/get/" + key + "/" + bob.session->client_id()));
+  // A second upload of the same id is refused.
+  std::promise<bool> again;
+  service->BeginUpload(key, [&](Result<Attachment> a) { again.set_value(bool(a)); });
+  EXPECT_FALSE(again.get_future().get());
+}
+
+TEST_F(SessionTest, UnsentUploadIsDeletedAfterADay) {
+  Conn& alice = Connect("alice");
+  json::object t = Call(alice, {{"type", "attachTarget"}, {"contentType", "text/plain"}, {"size", 3}});
+  std::string key(t.at("attachmentId").as_string());
+  ASSERT_TRUE(Upload(*service, key));
+  service->Tick();
+  DrainStore(*service);
+  {
+    std::lock_guard lock(blobs.mu);
+    EXPECT_TRUE(blobs.deleted.empty());
+  }
+  clock.Advance(config.unsent_blob_ms + 1000);
+  service->Tick();
+  DrainStore(*service);
+  std::lock_guard lock(blobs.mu);
+  EXPECT_EQ(blobs.deleted, std::vector<std::string>{key});
 }
 
 }  // namespace

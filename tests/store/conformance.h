@@ -70,6 +70,10 @@ class StoreConformance : public ::testing::TestWithParam<StoreFactory> {
               const std::string& actor_client, std::vector<std::string> members,
               std::size_t max_members = 100);
   AckOp Ack(const std::string& client_id, Seq up_to);
+  // Send with attachment_ids = ids, in a batch of one.
+  SendOp SendWith(const std::string& chat_id, const std::string& sender,
+                  const std::string& sender_client, const std::string& client_msg_id,
+                  std::vector<std::string> ids, Millis ts = kNow, Millis expires = kExpires);
 
   // ReadInbox that fails the test on error.
   InboxPage Read(const std::string& client_id, Seq after = 0, std::size_t limit = 1000);

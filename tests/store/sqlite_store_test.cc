@@ -14,8 +14,12 @@
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <vector>
 
 #include "conformance.h"
+#include "store/sqlite/sqlite_queries.h"
+#include "store/sqlite/sqlite_schema.h"
+#include "store/sqlite/sqlite_statement.h"
 
 namespace ferry::store_test {
 namespace {
@@ -93,6 +97,29 @@ class TempFileStore final : public Store {
     return inner_->GetLastSeen(user);
   }
   Result<void> WriteBatch(std::span<const WriteOp> ops) override { return inner_->WriteBatch(ops); }
+  Result<void> CreateAttachment(const Attachment& attachment) override {
+    return inner_->CreateAttachment(attachment);
+  }
+  Result<Attachment> GetAttachment(const std::string& attachment_id) override {
+    return inner_->GetAttachment(attachment_id);
+  }
+  Result<void> MarkUploaded(const std::string& attachment_id, Millis expires) override {
+    return inner_->MarkUploaded(attachment_id, expires);
+  }
+  Result<bool> IsRecipient(const std::string& attachment_id,
+                           const std::string& client_id) override {
+    return inner_->IsRecipient(attachment_id, client_id);
+  }
+  Result<bool> RecordFetch(const std::string& attachment_id,
+                           const std::string& client_id) override {
+    return inner_->RecordFetch(attachment_id, client_id);
+  }
+  Result<std::vector<std::string>> DeadAttachments(Millis now, std::size_t limit) override {
+    return inner_->DeadAttachments(now, limit);
+  }
+  Result<void> DeleteAttachments(const std::vector<std::string>& attachment_ids) override {
+    return inner_->DeleteAttachments(attachment_ids);
+  }
   Result<SweepResult> Sweep(Millis now) override { return inner_->Sweep(now); }
   Result<InboxStats> Stats() override { return inner_->Stats(); }
 
@@ -125,6 +152,33 @@ std::string QueryText(const fs::path& file, const char* sql) {
   return value;
 }
 
+// Runs `sql` (any number of statements) on a separate raw connection.
+bool ExecSql(const fs::path& file, const char* sql) {
+  sqlite3* db = nullptr;
+  bool ok = sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK &&
+            sqlite3_exec(db, sql, nullptr, nullptr, nullptr) == SQLITE_OK;
+  sqlite3_close(db);
+  return ok;
+}
+
+// Column `column` of every row `sql` returns, on a separate raw connection.
+std::vector<std::string> QueryColumn(const fs::path& file, const std::string& sql, int column) {
+  sqlite3* db = nullptr;
+  std::vector<std::string> values;
+  if (sqlite3_open_v2(file.c_str(), &db, SQLITE_OPEN_READWRITE, nullptr) == SQLITE_OK) {
+    sqlite3_stmt* stmt = nullptr;
+    if (sqlite3_prepare_v2(db, sql.c_str(), -1, &stmt, nullptr) == SQLITE_OK) {
+      while (sqlite3_step(stmt) == SQLITE_ROW) {
+        const auto* text = sqlite3_column_text(stmt, column);
+        values.emplace_back(text != nullptr ? reinterpret_cast<const char*>(text) : "");
+      }
+    }
+    sqlite3_finalize(stmt);
+  }
+  sqlite3_close(db);
+  return values;
+}
+
 TEST(SqliteStore, DataSurvivesReopen) {
   TempDir dir;
   fs::path file = dir.path() / "ferry.db";
@@ -144,7 +198,7 @@ TEST(SqliteStore, DataSurvivesReopen) {
     create.now = kNow;
     create.expires = kExpires;
     SendOp send;
-    send.message = Message{"m1", "c1", "alice", "alice-x", "cm1", kNow, "hello", ""};
+    send.message = Message{"m1", "c1", "alice", "alice-x", "cm1", kNow, "hello", {}};
     send.expires = kExpires;
     ASSERT_TRUE(store->WriteBatch(std::vector<WriteOp>{&create, &send}));
     ASSERT_EQ(send.status, Errc::ok);
@@ -181,7 +235,7 @@ TEST(SqliteStore, CommittedBatchSurvivesKill) {
     create.actor_user = "alice";
     create.members = {"alice", "bob"};
     SendOp send;
-    send.message = Message{"m1", "c1", "alice", "alice-x", "cm1", kNow, "kept", ""};
+    send.message = Message{"m1", "c1", "alice", "alice-x", "cm1", kNow, "kept", {}};
     send.expires = kExpires;
     bool ok = store && (*store)->WriteBatch(std::vector<WriteOp>{&create, &send}) &&
               send.status == Errc::ok;
@@ -213,8 +267,8 @@ TEST(SqliteStore, FailedBatchRollsBackEveryOp) {
   create.actor_user = "alice";
   create.members = {"alice", "bob"};
   SendOp first, second;
-  first.message = Message{"same-id", "c1", "alice", "alice-x", "cm1", kNow, "one", ""};
-  second.message = Message{"same-id", "c1", "alice", "alice-x", "cm2", kNow, "two", ""};
+  first.message = Message{"same-id", "c1", "alice", "alice-x", "cm1", kNow, "one", {}};
+  second.message = Message{"same-id", "c1", "alice", "alice-x", "cm2", kNow, "two", {}};
   auto failed = store->WriteBatch(std::vector<WriteOp>{&create, &first, &second});
   ASSERT_FALSE(failed);
   EXPECT_EQ(ToErrc(failed.error()), Errc::unavailable);
@@ -233,7 +287,97 @@ TEST(SqliteStore, UsesWalAndRecordsSchemaVersion) {
   auto store = OpenAt(file);
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(QueryText(file, "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(QueryText(file, "PRAGMA user_version"), "1");
+  EXPECT_EQ(QueryText(file, "PRAGMA user_version"), "2");
+}
+
+// A version 1 database (no attachment tables, messages.attachments as
+// opaque JSON) is migrated on open: the tables appear and the legacy JSON
+// reads as "no attachments".
+TEST(SqliteStore, MigratesSchemaVersion1) {
+  TempDir dir;
+  fs::path file = dir.path() / "ferry.db";
+  {
+    auto store = OpenAt(file);
+    ASSERT_NE(store, nullptr);
+    ASSERT_TRUE(store->CreateUser("alice", "h", kNow));
+    ASSERT_TRUE(store->CreateUser("bob", "h", kNow));
+    ASSERT_EQ(store->Login({"bob", "phone", "tok", "bob-phone", "e1", 3, kNow})->status, Errc::ok);
+    ChatOp create;
+    create.chat_id = "c1";
+    create.actor_user = "alice";
+    create.members = {"alice", "bob"};
+    SendOp with_json, without;
+    with_json.message = Message{"m1", "c1", "alice", "alice-x", "cm1", kNow, "old", {}};
+    with_json.expires = kExpires;
+    without.message = Message{"m2", "c1", "alice", "alice-x", "cm2", kNow, "plain", {}};
+    without.expires = kExpires;
+    ASSERT_TRUE(store->WriteBatch(std::vector<WriteOp>{&create, &with_json, &without}));
+  }
+  // Turn it into what version 1 wrote.
+  ASSERT_TRUE(ExecSql(file,
+                      "DROP TABLE attachment_recipients; DROP TABLE attachments;"
+                      "UPDATE messages SET attachments = '[{\"attachmentId\":\"a1\"}]' "
+                      "WHERE message_id = 'm1';"
+                      "PRAGMA user_version=1;"));
+  ASSERT_EQ(QueryText(file, "PRAGMA user_version"), "1");
+
+  auto store = OpenAt(file);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(QueryText(file, "PRAGMA user_version"), "2");
+  auto page = store->ReadInbox("bob-phone", 0, 10);
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->entries.size(), 3u);
+  EXPECT_EQ(std::get<Message>(page->entries[1].item).body, "old");
+  EXPECT_THAT(std::get<Message>(page->entries[1].item).attachments, ::testing::IsEmpty());
+  EXPECT_EQ(std::get<Message>(page->entries[2].item).body, "plain");
+  EXPECT_THAT(std::get<Message>(page->entries[2].item).attachments, ::testing::IsEmpty());
+
+  Attachment a;
+  a.attachment_id = "att-1";
+  a.owner = "alice";
+  a.content_type = "image/png";
+  a.expires = kExpires;
+  ASSERT_TRUE(store->CreateAttachment(a));
+  EXPECT_EQ(store->GetAttachment("att-1")->owner, "alice");
+  EXPECT_THAT(QueryColumn(file,
+                          "SELECT name FROM sqlite_master WHERE type = 'index' AND "
+                          "name LIKE 'attachment%' ORDER BY name",
+                          0),
+              ::testing::ElementsAre("attachment_recipients_by_client", "attachments_by_expiry",
+                                     "attachments_by_unfetched"));
+}
+
+// DeadAttachments runs on every sweep tick; it must search its two indexes,
+// never scan the attachments table.
+TEST(SqliteStore, DeadAttachmentsUsesIndexes) {
+  TempDir dir;
+  fs::path file = dir.path() / "ferry.db";
+  ASSERT_NE(OpenAt(file), nullptr);
+  std::vector<std::string> plan =
+      QueryColumn(file, std::string("EXPLAIN QUERY PLAN ") + sqlite::kDeadAttachmentsSql, 3);
+  std::string text;
+  for (const std::string& line : plan) text += line + "\n";
+  EXPECT_THAT(text, ::testing::HasSubstr("attachments_by_expiry")) << text;
+  EXPECT_THAT(text, ::testing::HasSubstr("attachments_by_unfetched")) << text;
+  EXPECT_THAT(text, ::testing::Not(::testing::HasSubstr("SCAN"))) << text;
+}
+
+TEST(SqliteStore, AttachmentListEncoding) {
+  std::vector<AttachmentRef> refs = {
+      {"aB-_1", "text/plain; charset=\"utf-8\"", 12}, {"x", "a b  c ", 0}, {"y", "", 1LL << 40}};
+  std::string text = sqlite::EncodeAttachments(refs);
+  std::vector<AttachmentRef> back = sqlite::DecodeAttachments(text);
+  ASSERT_EQ(back.size(), refs.size());
+  for (std::size_t i = 0; i < refs.size(); ++i) {
+    EXPECT_EQ(back[i].attachment_id, refs[i].attachment_id) << i;
+    EXPECT_EQ(back[i].content_type, refs[i].content_type) << i;
+    EXPECT_EQ(back[i].size, refs[i].size) << i;
+  }
+  EXPECT_EQ(sqlite::EncodeAttachments({}), "");
+  EXPECT_TRUE(sqlite::DecodeAttachments("").empty());
+  EXPECT_THROW(sqlite::DecodeAttachments("[{\"attachmentId\":\"a1\"}]"), sqlite::SqliteError);
+  EXPECT_THROW(sqlite::DecodeAttachments("id notanumber type"), sqlite::SqliteError);
+  EXPECT_THROW(sqlite::DecodeAttachments("id 1 type\nbroken"), sqlite::SqliteError);
 }
 
 TEST(SqliteStore, RefusesNewerSchema) {

@@ -8,6 +8,15 @@
 
 namespace ferry::sqlite {
 
+// ?1 now, ?2 limit. "expires <= now" covers every state (pending, uploaded
+// and sent all die at their expiry), so the store.h condition reduces to two
+// index searches, attachments_by_expiry and attachments_by_unfetched, which
+// SQLite runs as a MULTI-INDEX OR (the literal per-state form would search
+// the state index for every row of each state instead).
+const char* const kDeadAttachmentsSql =
+    "SELECT attachment_id FROM attachments "
+    "WHERE expires <= ?1 OR (state = 2 AND unfetched = 0) LIMIT ?2";
+
 Queries::Queries(sqlite3* db)
     : begin(db, "BEGIN IMMEDIATE"),
       commit(db, "COMMIT"),
@@ -122,6 +131,49 @@ Queries::Queries(sqlite3* db)
       shares_chat(db,
                   "SELECT 1 FROM members a JOIN members b ON b.chat_id = a.chat_id "
                   "WHERE a.user = ?1 AND b.user = ?2 LIMIT 1"),
+
+      // Attachments. state: 0 pending, 1 uploaded, 2 sent (kState* in
+      // sqlite_schema.h). ?1 attachment_id .. ?5 sha256, ?6 created, ?7 expires
+      insert_attachment(db,
+                        "INSERT INTO attachments(attachment_id, owner, content_type, size, "
+                        "sha256, state, message_id, created, expires, unfetched) "
+                        "VALUES(?1, ?2, ?3, ?4, ?5, 0, '', ?6, ?7, 0)"),
+      // ?1 attachment_id
+      get_attachment(db,
+                     "SELECT attachment_id, owner, content_type, size, sha256, state, "
+                     "message_id, created, expires FROM attachments WHERE attachment_id = ?1"),
+      // ?1 attachment_id, ?2 expires
+      mark_uploaded(db,
+                    "UPDATE attachments SET state = 1, expires = ?2 "
+                    "WHERE attachment_id = ?1 AND state = 0"),
+      attachment_exists(db, "SELECT 1 FROM attachments WHERE attachment_id = ?1"),
+      // ?1 attachment_id, ?2 message_id, ?3 expires, ?4 unfetched (recipients)
+      send_attachment(db,
+                      "UPDATE attachments SET state = 2, message_id = ?2, expires = ?3, "
+                      "unfetched = ?4 WHERE attachment_id = ?1"),
+      // ?1 attachment_id, ?2 client_id
+      insert_recipient(db,
+                       "INSERT INTO attachment_recipients(attachment_id, client_id, fetched) "
+                       "VALUES(?1, ?2, 0)"),
+      is_recipient(db,
+                   "SELECT 1 FROM attachment_recipients "
+                   "WHERE attachment_id = ?1 AND client_id = ?2"),
+      mark_fetched(db,
+                   "UPDATE attachment_recipients SET fetched = 1 "
+                   "WHERE attachment_id = ?1 AND client_id = ?2 AND fetched = 0"),
+      // ?1 attachment_id: one recipient fewer left to fetch it
+      drop_unfetched(db,
+                     "UPDATE attachments SET unfetched = unfetched - 1 WHERE attachment_id = ?1"),
+      attachment_unfetched(db, "SELECT unfetched FROM attachments WHERE attachment_id = ?1"),
+      // ?1 client_id
+      unfetched_of_client(db,
+                          "SELECT attachment_id FROM attachment_recipients "
+                          "WHERE client_id = ?1 AND fetched = 0"),
+      delete_client_recipients(db, "DELETE FROM attachment_recipients WHERE client_id = ?1"),
+      dead_attachments(db, kDeadAttachmentsSql),
+      // ?1 attachment_id
+      delete_attachment(db, "DELETE FROM attachments WHERE attachment_id = ?1"),
+      delete_recipients(db, "DELETE FROM attachment_recipients WHERE attachment_id = ?1"),
 
       // ?1 user, ?2 ts
       upsert_last_seen(db,

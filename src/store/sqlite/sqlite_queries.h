@@ -11,6 +11,10 @@
 
 namespace ferry::sqlite {
 
+// The text of Queries::dead_attachments, public so a test can check that its
+// plan searches indexes rather than scanning the table.
+extern const char* const kDeadAttachmentsSql;
+
 struct Queries {
   // Throws SqliteError if a statement does not compile (schema mismatch).
   explicit Queries(sqlite3* db);
@@ -37,6 +41,12 @@ struct Queries {
   // Chats.
   Statement insert_chat, insert_member, delete_member, chat_members, is_member;
   Statement list_chats, shares_chat;
+
+  // Attachments.
+  Statement insert_attachment, get_attachment, mark_uploaded, attachment_exists;
+  Statement send_attachment, insert_recipient, is_recipient, mark_fetched;
+  Statement drop_unfetched, attachment_unfetched, unfetched_of_client, delete_client_recipients;
+  Statement dead_attachments, delete_attachment, delete_recipients;
 
   // Last seen.
   Statement upsert_last_seen, last_seen;

@@ -11,6 +11,13 @@
 // - inbox rows carry either a message_id (kind 0) or an encoded chat event
 //   (kind 1; see EncodeChatEvent in sqlite_write_batch.cc), plus created and
 //   expires for Stats and Sweep.
+// - messages.attachments holds the message's AttachmentRefs in the text form
+//   of EncodeAttachments (sqlite_schema.h).
+// - attachments.unfetched counts the recipient rows not yet fetched, kept in
+//   step with attachment_recipients by every writer, so DeadAttachments is
+//   two index searches (expires; state + unfetched) rather than a scan with
+//   a join. attachment_recipients is keyed by attachment for RecordFetch and
+//   DeleteAttachments and indexed by client for DeleteClient.
 #include "store/sqlite/sqlite_schema.h"
 
 #include <charconv>
@@ -104,6 +111,32 @@ CREATE TABLE last_seen(
 ) WITHOUT ROWID;
 )sql";
 
+// Added in version 2; also what a version 1 database gains on migration.
+constexpr const char* kAttachmentSchema = R"sql(
+CREATE TABLE attachments(
+  attachment_id TEXT PRIMARY KEY,
+  owner         TEXT NOT NULL,
+  content_type  TEXT NOT NULL,
+  size          INTEGER NOT NULL,
+  sha256        TEXT NOT NULL,
+  state         INTEGER NOT NULL,
+  message_id    TEXT NOT NULL,
+  created       INTEGER NOT NULL,
+  expires       INTEGER NOT NULL,
+  unfetched     INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX attachments_by_expiry ON attachments(expires);
+CREATE INDEX attachments_by_unfetched ON attachments(state, unfetched);
+
+CREATE TABLE attachment_recipients(
+  attachment_id TEXT NOT NULL,
+  client_id     TEXT NOT NULL,
+  fetched       INTEGER NOT NULL,
+  PRIMARY KEY(attachment_id, client_id)
+) WITHOUT ROWID;
+CREATE INDEX attachment_recipients_by_client ON attachment_recipients(client_id);
+)sql";
+
 int UserVersion(sqlite3* db) {
   Statement statement(db, "PRAGMA user_version");
   Cursor cursor(statement);
@@ -137,7 +170,15 @@ void EnsureSchema(sqlite3* db) {
     int version = UserVersion(db);
     if (version == 0) {
       Exec(db, kSchema);
+      Exec(db, kAttachmentSchema);
       Exec(db, ("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
+    } else if (version == 1) {
+      // Version 1 kept messages.attachments as opaque JSON from service/;
+      // those references are dropped (there was no blob store behind them).
+      Exec(db, kAttachmentSchema);
+      Exec(db, "UPDATE messages SET attachments = '' WHERE attachments <> ''");
+      Exec(db, ("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
+      log::Info("sqlite: migrated schema 1 -> ", kSchemaVersion);
     } else if (version != kSchemaVersion) {
       throw SqliteError(SQLITE_ERROR, "schema version " + std::to_string(version) +
                                           " is not supported (this build knows " +
@@ -185,6 +226,42 @@ ChatEvent DecodeChatEvent(std::string_view text) {
   event.by = fields[2];
   event.members.assign(fields.begin() + 4, fields.end());
   return event;
+}
+
+std::string EncodeAttachments(const std::vector<AttachmentRef>& attachments) {
+  std::string text;
+  for (const AttachmentRef& a : attachments) {
+    if (!text.empty()) text += '\n';
+    text += a.attachment_id;
+    text += ' ';
+    text += std::to_string(a.size);
+    text += ' ';
+    text += a.content_type;
+  }
+  return text;
+}
+
+std::vector<AttachmentRef> DecodeAttachments(std::string_view text) {
+  std::vector<AttachmentRef> attachments;
+  if (text.empty()) return attachments;
+  for (std::size_t start = 0;;) {
+    std::size_t end = text.find('\n', start);
+    std::string_view line = text.substr(start, end == std::string_view::npos ? end : end - start);
+    std::size_t id_end = line.find(' ');
+    std::size_t size_end = id_end == std::string_view::npos ? id_end : line.find(' ', id_end + 1);
+    AttachmentRef ref;
+    if (size_end == std::string_view::npos ||
+        std::from_chars(line.data() + id_end + 1, line.data() + size_end, ref.size).ec !=
+            std::errc()) {
+      throw SqliteError(SQLITE_CORRUPT, "malformed attachment list in messages");
+    }
+    ref.attachment_id = line.substr(0, id_end);
+    ref.content_type = line.substr(size_end + 1);
+    attachments.push_back(std::move(ref));
+    if (end == std::string_view::npos) break;
+    start = end + 1;
+  }
+  return attachments;
 }
 
 }  // namespace ferry::sqlite

@@ -1,5 +1,6 @@
 // SqliteStore: opening the database, accounts, reads, sweep and stats.
-// WriteBatch lives in sqlite_write_batch.cc. Single-threaded (store.h).
+// WriteBatch lives in sqlite_write_batch.cc, attachments in
+// sqlite_attachments.cc. Single-threaded (store.h).
 //
 // Every public method runs inside Guarded(), which maps SQLite failures to
 // Errc::unavailable; methods that write more than one row do so inside one
@@ -191,6 +192,9 @@ Result<void> SqliteStore::DeleteClient(const std::string& user, const std::strin
     // The row stays (inactive) so its id is never handed out again and a
     // later login of the same device gets a fresh client and epoch.
     ReleaseInbox(client_id, std::numeric_limits<Seq>::max());
+    // Its unfetched attachments stop waiting for it; any it was the last
+    // one to owe a fetch become dead.
+    DropRecipient(client_id);
     Cursor(q_.delete_tokens).Bind(1, client_id).Exec();
     Cursor(q_.deactivate_client).Bind(1, client_id).Exec();
     tx.Commit();
@@ -253,7 +257,7 @@ Result<InboxPage> SqliteStore::ReadInbox(const std::string& client_id, Seq after
         continue;  // the message expired before this entry; it is no longer held
       } else {
         entry.item = Message{c.Text(3), c.Text(4), c.Text(5), c.Text(6),
-                             c.Text(7), c.Int(8),  c.Text(9), c.Text(10)};
+                             c.Text(7), c.Int(8),  c.Text(9), DecodeAttachments(c.TextView(10))};
       }
       page.entries.push_back(std::move(entry));
     }

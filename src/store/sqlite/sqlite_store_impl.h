@@ -1,6 +1,7 @@
 // SqliteStore: the Store implementation behind OpenSqliteStore. Internal to
 // src/store/sqlite; split over sqlite_store.cc (accounts, reads, sweep) and
-// sqlite_write_batch.cc (WriteBatch: send, chat changes, ack).
+// sqlite_write_batch.cc (WriteBatch: send, chat changes, ack) and
+// sqlite_attachments.cc (attachment records).
 //
 // Threading: as store.h, one caller at a time; the connection is opened
 // with SQLITE_OPEN_NOMUTEX.
@@ -53,6 +54,13 @@ class SqliteStore final : public Store {
   Result<void> SetLastSeen(const std::string& user, Millis ts) override;
   Result<std::optional<Millis>> GetLastSeen(const std::string& user) override;
   Result<void> WriteBatch(std::span<const WriteOp> ops) override;
+  Result<void> CreateAttachment(const Attachment& attachment) override;
+  Result<Attachment> GetAttachment(const std::string& attachment_id) override;
+  Result<void> MarkUploaded(const std::string& attachment_id, Millis expires) override;
+  Result<bool> IsRecipient(const std::string& attachment_id, const std::string& client_id) override;
+  Result<bool> RecordFetch(const std::string& attachment_id, const std::string& client_id) override;
+  Result<std::vector<std::string>> DeadAttachments(Millis now, std::size_t limit) override;
+  Result<void> DeleteAttachments(const std::vector<std::string>& attachment_ids) override;
   Result<SweepResult> Sweep(Millis now) override;
   Result<InboxStats> Stats() override;
 
@@ -75,6 +83,15 @@ class SqliteStore final : public Store {
   // Drops `count` references to a message, deleting it at zero. Returns
   // true if it was deleted.
   bool ReleaseMessage(std::string_view message_id, std::int64_t count);
+
+  // Removes the client's attachment recipient rows, counting each one it
+  // had not fetched off its attachment's `unfetched` (sqlite_attachments.cc).
+  void DropRecipient(std::string_view client_id);
+  // Send's attachment checks (sqlite_attachments.cc): ok with op.message.
+  // attachments filled in, or the status the send fails with. Writes nothing.
+  Errc CheckAttachments(SendOp& op);
+  // Marks op's (checked) attachments sent to op.deliveries.
+  void SendAttachments(const SendOp& op);
 
   // WriteBatch ops (sqlite_write_batch.cc). Each checks everything before
   // writing anything, so a failed op leaves no trace in the transaction.

@@ -73,6 +73,7 @@ void SqliteStore::Apply(SendOp& op) {
   op.duplicate = false;
   op.deliveries.clear();
   Message& m = op.message;
+  m.attachments.clear();  // filled in from op.attachment_ids once they pass
 
   // Duplicate first: a retried send must get its original ids back even if
   // the sender has left the chat since.
@@ -104,10 +105,16 @@ void SqliteStore::Apply(SendOp& op) {
     op.status = ChatExists(m.chat_id) ? Errc::forbidden : Errc::not_found;
     return;
   }
+  op.status = CheckAttachments(op);
+  if (op.status != Errc::ok) {
+    op.deliveries.clear();
+    return;
+  }
 
   // A message nobody else receives would never be acked or released, so it
   // is not stored; its idempotency record still is.
   if (!op.deliveries.empty()) {
+    std::string attachments = EncodeAttachments(m.attachments);
     Cursor(q_.insert_message)
         .Bind(1, m.message_id)
         .Bind(2, m.chat_id)
@@ -116,7 +123,7 @@ void SqliteStore::Apply(SendOp& op) {
         .Bind(5, m.client_msg_id)
         .Bind(6, m.ts)
         .Bind(7, m.body)
-        .Bind(8, m.attachments)
+        .Bind(8, attachments)
         .Bind(9, static_cast<std::int64_t>(op.deliveries.size()))
         .Bind(10, op.expires)
         .Exec();
@@ -131,6 +138,9 @@ void SqliteStore::Apply(SendOp& op) {
   for (const Delivery& d : op.deliveries) {
     AppendInbox(d.client_id, d.seq, kKindMessage, m.message_id, {}, m.ts, op.expires);
   }
+  // With no deliveries the attachments are sent to nobody: no unfetched
+  // recipient, so DeadAttachments reports them at once.
+  SendAttachments(op);
 }
 
 void SqliteStore::Apply(ChatOp& op) {

@@ -1,0 +1,65 @@
+// HttpSession: HTTP/1.1 on one accepted connection. Private to net/: its
+// members live in http.cc (reading, routing the JSON API, the WebSocket
+// hand-off) and blob_http.cc (the built-in blob store's PUT/GET).
+//
+// A request's header is read first; the target decides how the body is
+// read: into memory (the JSON API, size-limited) or streamed to a file (a
+// blob upload). One request at a time; everything runs on the connection's
+// strand; pending handlers hold the session alive.
+#pragma once
+
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <memory>
+#include <optional>
+
+#include "blob/builtin/builtin_blob_store.h"
+#include "net/sessions.h"
+
+namespace ferry::net {
+
+namespace http = boost::beast::http;
+using Response = http::response<http::string_body>;
+
+Response JsonResponse(int status, const boost::json::value& body);
+Response ErrorResponse(Errc code, std::string_view message);
+
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(tcp::socket socket, const Config& config, Service& service,
+              BuiltinBlobStore* blobs);
+
+  void Start() { DoRead(); }
+
+ private:
+  // http.cc
+  void DoRead();
+  void OnHeader(boost::beast::error_code ec);
+  void OnRead(boost::beast::error_code ec);
+  void ReadFailed(boost::beast::error_code ec);
+  void Write(Response res);
+  void Shutdown();
+
+  // blob_http.cc
+  void HandleBlob();
+  void StartUpload(std::string key);
+  void OnUploadChecked(std::string key, Result<Attachment> attachment);
+  void OnUploadBody(std::string key, Attachment attachment, std::string temp_path,
+                    boost::beast::error_code ec);
+  void StartDownload(std::string key, std::string client_id);
+  void OnDownloadChecked(std::string key, std::string client_id, bool head,
+                         Result<Attachment> attachment);
+
+  boost::beast::tcp_stream stream_;
+  const Config& config_;
+  Service& service_;
+  BuiltinBlobStore* blobs_;  // null when blobs live elsewhere (S3)
+  boost::beast::flat_buffer buffer_{8192};
+  std::optional<http::request_parser<http::empty_body>> header_parser_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  std::optional<http::request_parser<http::file_body>> upload_parser_;
+  std::shared_ptr<void> response_;  // the response being written, kept alive
+  bool keep_alive_ = true;
+};
+
+}  // namespace ferry::net
