@@ -246,10 +246,12 @@ std::string Frame(const EncodedEntry& entry, Seq seq, const UrlMinter& mint) {
   if (entry.type == "message") {
     json::array list;
     for (const AttachmentRef& a : entry.attachments) {
-      list.push_back(json::object{{"attachmentId", a.attachment_id},
-                                  {"contentType", a.content_type},
-                                  {"size", a.size},
-                                  {"url", mint ? mint(a.attachment_id) : std::string()}});
+      json::object o{{"attachmentId", a.attachment_id},
+                     {"contentType", a.content_type},
+                     {"size", a.size},
+                     {"url", mint ? mint(a.attachment_id) : std::string()}};
+      if (!a.sha256.empty()) o["sha256"] = a.sha256;  // Ferry addition: lets clients verify
+      list.push_back(std::move(o));
     }
     out.append(",\"attachments\":").append(json::serialize(list));
   }
@@ -264,7 +266,7 @@ std::string PingFrame(Seq head) {
 
 // Bus payloads are line-oriented text: ids never contain spaces or newlines,
 // and the entry tail (JSON) comes last, so it needs no escaping.
-//   E\n<type>\n<a>\n<attachmentId> <size> <contentType>\n...(a lines)
+//   E\n<type>\n<a>\n<attachmentId> <size> <sha256|-> <contentType>\n...(a lines)
 //     <n>\n<clientId> <seq>\n...(n lines)<tail>
 //   K\n<clientId>\n<connId>
 //   R\n<clientId>
@@ -276,6 +278,7 @@ std::string EncodeBus(const BusMessage& message) {
     out.append(std::to_string(e->entry.attachments.size())).append("\n");
     for (const AttachmentRef& a : e->entry.attachments) {
       out.append(a.attachment_id).append(" ").append(std::to_string(a.size)).append(" ");
+      out.append(a.sha256.empty() ? "-" : a.sha256).append(" ");
       out.append(a.content_type).append("\n");
     }
     out.append(std::to_string(e->deliveries.size())).append("\n");
@@ -319,16 +322,19 @@ std::optional<BusMessage> DecodeBus(std::string_view payload) {
     e.entry.type = std::string(line);
     if (!NextLine(rest, &line) || !ParseInt(line, &n) || n < 0) return std::nullopt;
     for (std::int64_t i = 0; i < n; ++i) {
-      // "<id> <size> <content type>"; the content type may contain spaces.
+      // "<id> <size> <sha256 or -> <content type>"; the type may contain spaces.
       if (!NextLine(rest, &line)) return std::nullopt;
       auto sp1 = line.find(' ');
       auto sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
+      auto sp3 = sp2 == std::string_view::npos ? sp2 : line.find(' ', sp2 + 1);
       AttachmentRef a;
-      if (sp2 == std::string_view::npos || !ParseInt(line.substr(sp1 + 1, sp2 - sp1 - 1), &a.size)) {
+      if (sp3 == std::string_view::npos || !ParseInt(line.substr(sp1 + 1, sp2 - sp1 - 1), &a.size)) {
         return std::nullopt;
       }
       a.attachment_id = std::string(line.substr(0, sp1));
-      a.content_type = std::string(line.substr(sp2 + 1));
+      std::string_view sha = line.substr(sp2 + 1, sp3 - sp2 - 1);
+      if (sha != "-") a.sha256 = std::string(sha);
+      a.content_type = std::string(line.substr(sp3 + 1));
       e.entry.attachments.push_back(std::move(a));
     }
     if (!NextLine(rest, &line) || !ParseInt(line, &n) || n < 0) return std::nullopt;

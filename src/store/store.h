@@ -48,6 +48,7 @@ struct AttachmentRef {
   std::string attachment_id;
   std::string content_type;
   std::int64_t size = 0;
+  std::string sha256;  // lowercase hex, "" if the uploader announced none
 };
 
 // A stored message (the part shared by every recipient's inbox entry).

@@ -110,7 +110,7 @@ TEST(Encode, MessageFrameIsValidJsonWithSeq) {
 
 TEST(Encode, AttachmentUrlsAreMintedPerRecipient) {
   Message m{"m1", "c1", "alice", "cl1", "x", 1, "look",
-            {{"att1", "image/png", 10}, {"att2", "text/plain; charset=utf-8", 3}}};
+            {{"att1", "image/png", 10, "ff00"}, {"att2", "text/plain; charset=utf-8", 3, ""}}};
   EncodedEntry e = EncodeEntry(InboxEntry{0, m});
   auto frame_for = [&](const std::string& client) {
     return json::parse(Frame(e, 1, [&](const std::string& id) { return "u/" + id + "/" + client; }));
@@ -122,6 +122,8 @@ TEST(Encode, AttachmentUrlsAreMintedPerRecipient) {
   EXPECT_EQ(atts[0].at("contentType"), "image/png");
   EXPECT_EQ(atts[0].at("size"), 10);
   EXPECT_EQ(atts[0].at("url"), "u/att1/A");
+  EXPECT_EQ(atts[0].at("sha256"), "ff00");
+  EXPECT_FALSE(atts[1].as_object().contains("sha256"));
   EXPECT_EQ(b.at("attachments").as_array()[1].at("url"), "u/att2/B");
   EXPECT_EQ(b.at("body"), "look");
 }
@@ -137,7 +139,8 @@ TEST(Encode, ChatEventAndPing) {
 }
 
 TEST(Bus, RoundTrip) {
-  BusEntries e{{"message", "\"body\":\"line1\\nline2\"}", {{"a1", "text/plain; x=y", 7}}},
+  BusEntries e{{"message", "\"body\":\"line1\\nline2\"}",
+                {{"a1", "text/plain; x=y", 7, "ab12"}, {"a2", "image/png", 1, ""}}},
                {{"clientA", 5}, {"clientB", 9}}};
   auto decoded = DecodeBus(EncodeBus(e));
   ASSERT_TRUE(decoded);
@@ -145,9 +148,11 @@ TEST(Bus, RoundTrip) {
   EXPECT_EQ(d.entry.type, "message");
   EXPECT_EQ(d.entry.tail, e.entry.tail);
   EXPECT_EQ(d.deliveries, e.deliveries);
-  ASSERT_EQ(d.entry.attachments.size(), 1u);
+  ASSERT_EQ(d.entry.attachments.size(), 2u);
   EXPECT_EQ(d.entry.attachments[0].content_type, "text/plain; x=y");
   EXPECT_EQ(d.entry.attachments[0].size, 7);
+  EXPECT_EQ(d.entry.attachments[0].sha256, "ab12");
+  EXPECT_EQ(d.entry.attachments[1].sha256, "");
 
   auto k = DecodeBus(EncodeBus(BusKick{"c1", "conn9"}));
   ASSERT_TRUE(k);
@@ -160,7 +165,8 @@ TEST(Bus, RoundTrip) {
   EXPECT_FALSE(DecodeBus("X\n"));
   EXPECT_FALSE(DecodeBus("E\nmessage\n0\n2\nc1 5\n"));
   EXPECT_FALSE(DecodeBus("E\nmessage\n0\n1\nc1 notanumber\n{}"));
-  EXPECT_FALSE(DecodeBus("E\nmessage\n1\na1 x text/plain\n0\n{}"));
+  EXPECT_FALSE(DecodeBus("E\nmessage\n1\na1 x - text/plain\n0\n{}"));
+  EXPECT_FALSE(DecodeBus("E\nmessage\n1\na1 5 text/plain\n0\n{}"));
 }
 
 }  // namespace

@@ -142,6 +142,9 @@ TEST_P(StoreConformance, SendFillsAttachmentsAndRecordsRecipients) {
     EXPECT_THAT(Refs(got.attachments),
                 ElementsAre("att-y|text/plain; charset=\"utf-8\"|5", "att-x|image/png|1234"))
         << client;
+    // The announced checksum travels with the message, so recipients can verify.
+    ASSERT_EQ(got.attachments.size(), 2u);
+    EXPECT_EQ(got.attachments[0].sha256, std::string(64, 'a')) << client;
   }
 
   for (const char* id : {"att-x", "att-y"}) {

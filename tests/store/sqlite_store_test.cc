@@ -364,7 +364,9 @@ TEST(SqliteStore, DeadAttachmentsUsesIndexes) {
 
 TEST(SqliteStore, AttachmentListEncoding) {
   std::vector<AttachmentRef> refs = {
-      {"aB-_1", "text/plain; charset=\"utf-8\"", 12}, {"x", "a b  c ", 0}, {"y", "", 1LL << 40}};
+      {"aB-_1", "text/plain; charset=\"utf-8\"", 12, std::string(64, 'f')},
+      {"x", "a b  c ", 0, ""},
+      {"y", "", 1LL << 40, "00"}};
   std::string text = sqlite::EncodeAttachments(refs);
   std::vector<AttachmentRef> back = sqlite::DecodeAttachments(text);
   ASSERT_EQ(back.size(), refs.size());
@@ -372,12 +374,14 @@ TEST(SqliteStore, AttachmentListEncoding) {
     EXPECT_EQ(back[i].attachment_id, refs[i].attachment_id) << i;
     EXPECT_EQ(back[i].content_type, refs[i].content_type) << i;
     EXPECT_EQ(back[i].size, refs[i].size) << i;
+    EXPECT_EQ(back[i].sha256, refs[i].sha256) << i;
   }
   EXPECT_EQ(sqlite::EncodeAttachments({}), "");
   EXPECT_TRUE(sqlite::DecodeAttachments("").empty());
   EXPECT_THROW(sqlite::DecodeAttachments("[{\"attachmentId\":\"a1\"}]"), sqlite::SqliteError);
   EXPECT_THROW(sqlite::DecodeAttachments("id notanumber type"), sqlite::SqliteError);
-  EXPECT_THROW(sqlite::DecodeAttachments("id 1 type\nbroken"), sqlite::SqliteError);
+  EXPECT_THROW(sqlite::DecodeAttachments("id 1 - type\nbroken"), sqlite::SqliteError);
+  EXPECT_THROW(sqlite::DecodeAttachments("id 1 type"), sqlite::SqliteError);
 }
 
 TEST(SqliteStore, RefusesNewerSchema) {

@@ -152,7 +152,7 @@ Errc SqliteStore::CheckAttachments(SendOp& op) {
       refs.clear();
       return Errc::bad_request;
     }
-    refs.push_back(AttachmentRef{c.Text(0), c.Text(2), c.Int(3)});
+    refs.push_back(AttachmentRef{c.Text(0), c.Text(2), c.Int(3), c.Text(4)});
   }
   return Errc::ok;
 }

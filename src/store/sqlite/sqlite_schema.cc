@@ -236,6 +236,8 @@ std::string EncodeAttachments(const std::vector<AttachmentRef>& attachments) {
     text += ' ';
     text += std::to_string(a.size);
     text += ' ';
+    text += a.sha256.empty() ? "-" : a.sha256;  // hex never contains a space
+    text += ' ';
     text += a.content_type;
   }
   return text;
@@ -249,14 +251,17 @@ std::vector<AttachmentRef> DecodeAttachments(std::string_view text) {
     std::string_view line = text.substr(start, end == std::string_view::npos ? end : end - start);
     std::size_t id_end = line.find(' ');
     std::size_t size_end = id_end == std::string_view::npos ? id_end : line.find(' ', id_end + 1);
+    std::size_t sha_end = size_end == std::string_view::npos ? size_end : line.find(' ', size_end + 1);
     AttachmentRef ref;
-    if (size_end == std::string_view::npos ||
+    if (sha_end == std::string_view::npos ||
         std::from_chars(line.data() + id_end + 1, line.data() + size_end, ref.size).ec !=
             std::errc()) {
       throw SqliteError(SQLITE_CORRUPT, "malformed attachment list in messages");
     }
     ref.attachment_id = line.substr(0, id_end);
-    ref.content_type = line.substr(size_end + 1);
+    std::string_view sha = line.substr(size_end + 1, sha_end - size_end - 1);
+    if (sha != "-") ref.sha256 = sha;
+    ref.content_type = line.substr(sha_end + 1);
     attachments.push_back(std::move(ref));
     if (end == std::string_view::npos) break;
     start = end + 1;
