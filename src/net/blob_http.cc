@@ -234,6 +234,9 @@ void HttpSession::OnUploadChecked(std::string key, Result<Attachment> a) {
     log::Error("blob upload: cannot create ", temp, ": ", ec.message());
     return Write(ErrorResponse(Errc::internal, "cannot store the upload"));
   }
+  // beast reads into the buffer's spare capacity: give it 64 KiB, or a large
+  // upload arrives a few hundred bytes per read.
+  buffer_.reserve(64 * 1024);
   stream_.expires_after(std::chrono::seconds(60));  // a stalled upload times out
   http::async_read(stream_, buffer_, *upload_parser_,
                    [self = shared_from_this(), key, a = std::move(*a), temp](
@@ -247,6 +250,7 @@ void HttpSession::OnUploadBody(std::string key, Attachment a, std::string temp,
   beast::error_code ignored;
   upload_parser_->get().body().close();
   upload_parser_.reset();
+  buffer_.shrink_to_fit();  // the connection may idle on: give the 64 KiB back
   if (ec) {
     // Short body, connection lost, or more bytes than announced.
     std::filesystem::remove(temp, ignored);

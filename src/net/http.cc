@@ -216,6 +216,9 @@ HttpSession::HttpSession(tcp::socket socket, const Config& config, Service& serv
 void HttpSession::DoRead() {
   header_parser_.emplace();
   header_parser_->header_limit(16 * 1024);
+  // No body limit yet: it depends on the target (a blob PUT may be large),
+  // so OnHeader and the blob handler check Content-Length themselves.
+  header_parser_->body_limit(boost::none);
   stream_.expires_after(kIdleTimeout);
   http::async_read_header(stream_, buffer_, *header_parser_,
                           [self = shared_from_this()](beast::error_code ec, std::size_t) {

@@ -54,7 +54,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   const Config& config_;
   Service& service_;
   BuiltinBlobStore* blobs_;  // null when blobs live elsewhere (S3)
-  boost::beast::flat_buffer buffer_{8192};
+  // No max size: beast reads up to 64 KiB at a time into it, which a large
+  // upload needs for throughput; header_limit bounds what a header may use.
+  boost::beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::empty_body>> header_parser_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::optional<http::request_parser<http::file_body>> upload_parser_;
