@@ -32,7 +32,10 @@ struct Options {
   std::optional<std::int64_t> count;
   std::optional<double> timeout;  // seconds
   bool json = false;
-  std::vector<std::string> args;  // positional arguments after the command name
+  std::vector<std::string> files;       // send --file (repeatable)
+  std::optional<std::string> type;      // send --type: content type of every --file
+  std::optional<std::string> download;  // listen --download DIR
+  std::vector<std::string> args;        // positional arguments after the command name
 };
 
 // One saved login: `<config-dir>/<user>.json`.
@@ -57,7 +60,8 @@ bool IsPlausibleUser(const std::string& user);
 // ---- format.cc ----
 std::string IsoUtc(std::int64_t ms);     // 2026-11-28T10:15:03Z
 std::string LocalTime(std::int64_t ms);  // 2026-11-28 10:15:03
-// One human-readable line for a message or chat event.
+// One human-readable line for a message or chat event; a message's
+// attachments follow on their own indented lines (id, content type, size).
 std::string DescribeEntry(const boost::json::object& entry);
 // Prints one JSON object on its own line to stdout and flushes.
 void PrintJson(const boost::json::object& object);
@@ -67,6 +71,20 @@ std::string Str(const boost::json::object& object, const char* key);
 [[noreturn]] void ThrowClosed(const client::CloseInfo& close);
 // True for close codes after which reconnecting cannot help.
 bool IsFatalClose(std::uint16_t code);
+
+// ---- attachments.cc ----
+// The content type for a file name's extension (a small table), else
+// application/octet-stream.
+std::string GuessContentType(const std::string& path);
+// "png" for image/png etc., "bin" when unknown.
+std::string ExtensionFor(const std::string& content_type);
+// Where `listen --download DIR` saves an attachment: DIR/<id>.<ext>, with the
+// id reduced to [A-Za-z0-9_-] so it is always a plain file name in DIR.
+std::filesystem::path DownloadPath(const std::filesystem::path& dir,
+                                   const std::string& attachment_id,
+                                   const std::string& content_type);
+// Human size: "3145728 bytes (3.0 MiB)".
+std::string DescribeSize(std::uint64_t bytes);
 
 // ---- commands.cc, listen.cc: the handlers of the command table ----
 struct Context;

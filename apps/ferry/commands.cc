@@ -4,7 +4,9 @@
 #include <unistd.h>
 
 #include <boost/json.hpp>
+#include <cctype>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 #include <iterator>
 #include <random>
@@ -257,25 +259,132 @@ static int ChangeMembers(Context& ctx, const char* type, const char* verb) {
 int CmdAdd(Context& ctx) { return ChangeMembers(ctx, "addMembers", "added"); }
 int CmdRemove(Context& ctx) { return ChangeMembers(ctx, "removeMembers", "removed"); }
 
+namespace {
+
+// One --file of `send`.
+struct Upload {
+  std::string path, content_type, sha256, id, url;
+  std::uint64_t size = 0;
+};
+
+Upload PrepareUpload(const std::string& path, const Options& opt) {
+  std::error_code ec;
+  auto status = std::filesystem::status(path, ec);
+  if (ec || !std::filesystem::is_regular_file(status)) {
+    throw CliError("bad_request",
+                   path + ": not a regular file" + (ec ? " (" + ec.message() + ")" : ""));
+  }
+  Upload u;
+  u.path = path;
+  u.size = std::filesystem::file_size(path, ec);
+  if (ec) throw CliError("bad_request", path + ": " + ec.message());
+  u.sha256 = client::FileSha256(path);
+  if (u.sha256.empty()) throw CliError("bad_request", "cannot read " + path);
+  u.content_type = opt.type.value_or(GuessContentType(path));
+  return u;
+}
+
+// The error of a failed upload: a JSON {"error","message"} body, an S3-style
+// <Error><Code>..</Code><Message>..</Message> body, or the raw text.
+[[noreturn]] void ThrowUploadError(const Upload& u, const client::HttpReply& reply) {
+  std::string code, message;
+  if (reply.body.is_object()) {
+    code = Str(reply.body.get_object(), "error");
+    message = Str(reply.body.get_object(), "message");
+  }
+  auto xml = [&](const std::string& tag) {
+    auto begin = reply.raw.find("<" + tag + ">");
+    if (begin == std::string::npos) return std::string();
+    begin += tag.size() + 2;
+    auto end = reply.raw.find("</" + tag + ">", begin);
+    return end == std::string::npos ? std::string() : reply.raw.substr(begin, end - begin);
+  };
+  if (code.empty()) code = xml("Code");
+  if (message.empty()) message = xml("Message");
+  if (message.empty()) message = reply.raw.substr(0, 500);
+  while (!message.empty() && std::isspace(static_cast<unsigned char>(message.back()))) {
+    message.pop_back();
+  }
+  if (code.empty()) code = "http_" + std::to_string(reply.status);
+  throw CliError(code, "upload of " + u.path + " failed (HTTP " + std::to_string(reply.status) +
+                           ")" + (message.empty() ? "" : ": " + message));
+}
+
+}  // namespace
+
 int CmdSend(Context& ctx) {
+  const Options& opt = ctx.opt;
+  if (opt.type && opt.files.empty()) throw UsageError("--type applies to --file");
+  if (opt.args.size() < 2 && opt.files.empty()) {
+    throw UsageError("nothing to send: give TEXT or --file");
+  }
   std::string body;
-  if (ctx.opt.args.size() == 2 && ctx.opt.args[1] == "-") {  // the text from stdin
+  if (opt.args.size() == 2 && opt.args[1] == "-") {  // the text from stdin
     body.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
     if (!body.empty() && body.back() == '\n') body.pop_back();
   } else {
-    for (std::size_t i = 1; i < ctx.opt.args.size(); ++i) {
+    for (std::size_t i = 1; i < opt.args.size(); ++i) {
       if (i > 1) body += ' ';
-      body += ctx.opt.args[i];
+      body += opt.args[i];
     }
   }
+  const std::string& chat = opt.args[0];
+
+  // Attachments: hash every file first (a bad path fails before anything is
+  // sent), get the upload targets, upload without a WebSocket open (an upload
+  // may outlast the server's ping timeout), then send.
+  std::vector<Upload> uploads;
+  for (const auto& path : opt.files) uploads.push_back(PrepareUpload(path, opt));
+  if (!uploads.empty()) {
+    WithSession(ctx, [&](client::Session& s, const Login&) {
+      for (Upload& u : uploads) {
+        json::object reply = s.AttachTarget(u.content_type, u.size, u.sha256);
+        u.id = Str(reply, "attachmentId");
+        u.url = Str(reply, "uploadUrl");
+        if (u.id.empty() || u.url.empty()) {
+          throw CliError("internal", "attachTarget reply without attachmentId or uploadUrl");
+        }
+      }
+    });
+    for (const Upload& u : uploads) {
+      if (::isatty(2))
+        std::cerr << "ferry: uploading " << u.path << " (" << DescribeSize(u.size) << ")\n";
+      client::HttpReply reply;
+      try {
+        reply = client::PutFile(u.url, u.path, u.content_type, u.sha256);
+      } catch (const std::invalid_argument& e) {
+        throw CliError("internal", "unusable uploadUrl: " + std::string(e.what()));
+      }
+      if (reply.status < 200 || reply.status >= 300) ThrowUploadError(u, reply);
+    }
+  }
+
+  std::vector<std::string> ids;
+  for (const Upload& u : uploads) ids.push_back(u.id);
   return WithSession(ctx, [&](client::Session& s, const Login&) {
-    json::object reply = s.Send(ctx.opt.args[0], body, RandomHex(16));
+    json::object reply = s.Send(chat, body, RandomHex(16), ids);
     std::string id = Str(reply, "messageId");
     std::int64_t ts = ToInt(reply.if_contains("ts"));
-    if (ctx.opt.json) {
-      PrintJson(json::object{{"messageId", id}, {"ts", ts}});
+    if (opt.json) {
+      json::object out{{"messageId", id}, {"ts", ts}};
+      if (!uploads.empty()) {
+        json::array list;
+        for (const Upload& u : uploads) {
+          list.emplace_back(json::object{{"attachmentId", u.id},
+                                         {"file", u.path},
+                                         {"contentType", u.content_type},
+                                         {"size", u.size},
+                                         {"sha256", u.sha256}});
+        }
+        out["attachments"] = std::move(list);
+      }
+      PrintJson(out);
     } else {
       std::cout << id << " " << IsoUtcMs(ts) << "\n";
+      for (const Upload& u : uploads) {
+        std::cout << "attachment " << u.id << " " << u.path << " (" << u.content_type << ", "
+                  << DescribeSize(u.size) << ", sha256 " << u.sha256 << ")\n";
+      }
     }
   });
 }

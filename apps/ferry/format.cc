@@ -1,4 +1,5 @@
 // Output helpers: times, one-line descriptions of inbox entries, close codes.
+#include <algorithm>
 #include <boost/json.hpp>
 #include <ctime>
 #include <iostream>
@@ -65,8 +66,10 @@ std::string DescribeEntry(const json::object& e) {
       for (const json::value& v : a->get_array()) {
         if (!v.is_object()) continue;
         const json::object& att = v.get_object();
-        line += " [attachment " + Str(att, "contentType") + ", " +
-                std::to_string(Int(att, "size")) + " bytes: " + Str(att, "url") + "]";
+        line +=
+            "\n  attachment " + Str(att, "attachmentId") + " (" + Str(att, "contentType") + ", " +
+            DescribeSize(static_cast<std::uint64_t>(std::max<std::int64_t>(Int(att, "size"), 0))) +
+            ")";
       }
     }
     return line;

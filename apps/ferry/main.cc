@@ -56,19 +56,29 @@ const Command kCommands[] = {
      CmdRemove,
      "remove members from a chat (yourself: leave)"},
     {"send",
-     2,
+     1,
      -1,
-     "send CHAT TEXT... (TEXT '-': read stdin)",
-     {},
+     "send CHAT [--file PATH]... [--type TYPE] [TEXT...] (TEXT '-': read stdin)",
+     {"file", "type"},
      CmdSend,
-     "send a message; prints its messageId and ts"},
+     "send a message; prints its messageId and ts, then one line per attachment.\n"
+     "      --file PATH (repeatable) uploads PATH as an attachment (size and sha256 are\n"
+     "      checked by the server); the content type comes from the extension (png jpg\n"
+     "      jpeg gif webp mp4 mp3 ogg m4a pdf txt json zip, else\n"
+     "      application/octet-stream) unless --type TYPE gives it for every file;\n"
+     "      TEXT may then be empty"},
     {"listen",
      0,
      0,
-     "listen [--count N] [--timeout SECONDS]",
-     {"count", "timeout"},
+     "listen [--count N] [--timeout SECONDS] [--download DIR]",
+     {"count", "timeout", "download"},
      RunListen,
-     "print incoming messages and chat events until interrupted"},
+     "print incoming messages and chat events until interrupted; attachments are\n"
+     "      listed with their content type and size. --download DIR saves each one as\n"
+     "      DIR/<attachmentId>.<ext>, checking its size and sha256, and prints\n"
+     "      `saved PATH (N bytes, sha256 ok)`; a failed download is reported on\n"
+     "      stderr and listening goes on (with --json: one {\"type\":\"saved\"} or\n"
+     "      {\"type\":\"downloadFailed\"} object per attachment)"},
     {"last-seen", 1, 1, "last-seen USER", {}, CmdLastSeen, "when USER was last online"},
     {"clients", 0, 0, "clients", {}, CmdClients, "list your logged-in devices"},
     {"revoke", 1, 1, "revoke CLIENT", {}, CmdRevoke, "log out a device (by clientId)"},
@@ -115,6 +125,19 @@ const OptionSpec kOptions[] = {
     {"count", false, true,
      [](Options& o, const std::string& v) { o.count = ParsePositive(v, "count"); }},
     {"timeout", false, true, [](Options& o, const std::string& v) { o.timeout = ParseSeconds(v); }},
+    {"file", false, true, [](Options& o, const std::string& v) { o.files.push_back(v); }},
+    {"type", false, true,
+     [](Options& o, const std::string& v) {
+       if (v.empty() || v.find_first_of("\r\n") != std::string::npos) {
+         throw UsageError("--type needs a content type such as image/png");
+       }
+       o.type = v;
+     }},
+    {"download", false, true,
+     [](Options& o, const std::string& v) {
+       if (v.empty()) throw UsageError("--download needs a directory");
+       o.download = v;
+     }},
 };
 
 void PrintHelp(std::ostream& out) {

@@ -1,7 +1,10 @@
-// Every blocking call here runs the object's private io_context until its one
+// Every blocking call here runs the object's private io_context until its
 // async operation completes or the deadline passes, so each call has a
-// timeout while the code reads top to bottom.
+// timeout while the code reads top to bottom. (The HTTP exchanges run one
+// write and one read at a time; see Exchange.)
 #include "client/client.h"
+
+#include <openssl/evp.h>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -10,7 +13,12 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 #include <boost/json.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
 #include <charconv>
+#include <cstdio>
+#include <filesystem>
+#include <vector>
 
 namespace ferry::client {
 namespace asio = boost::asio;
@@ -18,6 +26,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
 namespace json = boost::json;
+namespace urls = boost::urls;
 using tcp = asio::ip::tcp;
 using SteadyClock = std::chrono::steady_clock;
 
@@ -68,8 +77,32 @@ tcp::resolver::results_type Resolve(asio::io_context& ioc, const Endpoint& serve
 
 }  // namespace
 
-HttpReply Http(const Endpoint& server, std::string_view method, std::string_view target,
-               std::string body, std::string_view token, Ms timeout) {
+namespace {
+
+// What to do with a response body.
+struct ResponseSpec {
+  bool head = false;                     // a HEAD request: no body follows the header
+  boost::optional<std::uint64_t> limit;  // body size limit (none: unlimited)
+  const std::string* file = nullptr;     // a 2xx body goes into this file
+};
+
+constexpr std::uint64_t kInMemoryLimit = 64ull << 20;  // JSON and error bodies
+
+[[noreturn]] void ThrowIo(const std::string& what, boost::system::error_code ec) {
+  throw ConnectionError(what + ": " + (ec ? ec.message() : std::string("timeout")));
+}
+
+std::string HostPort(const Endpoint& server) {
+  return server.host + ":" + std::to_string(server.port);
+}
+
+// Sends `req` on a fresh connection and reads the response as `spec` says,
+// everything before `timeout`. The response is read while the request is
+// still being written: a server may answer (and close) before it has read the
+// whole body, and that answer is what the caller wants to see.
+template <class Body>
+HttpReply Exchange(const Endpoint& server, http::request<Body>& req, Ms timeout,
+                   const ResponseSpec& spec) {
   asio::io_context ioc;
   beast::tcp_stream stream(ioc);
   auto deadline = SteadyClock::now() + timeout;
@@ -80,11 +113,140 @@ HttpReply Http(const Endpoint& server, std::string_view method, std::string_view
     ec = e;
     done = true;
   });
+  // Closes the connection and runs the handlers still pending, so that no
+  // operation outlives the locals it refers to. Before every throw, and (via
+  // Closer) on the way out.
+  auto drain = [&] {
+    stream.close();
+    ioc.restart();
+    ioc.run_for(std::chrono::seconds(2));
+  };
   if (!RunUntil(ioc, done, deadline) || ec) {
-    throw ConnectionError("cannot connect to " + server.host + ":" + std::to_string(server.port) +
-                          ": " + (ec ? ec.message() : "timeout"));
+    boost::system::error_code cause = done ? ec : boost::system::error_code();
+    drain();
+    ThrowIo("cannot connect to " + HostPort(server), cause);
   }
-  http::request<http::string_body> req{http::string_to_verb(method), std::string(target), 11};
+
+  http::request_serializer<Body> serializer(req);
+  bool write_done = false;
+  boost::system::error_code write_ec;
+  http::async_write(stream, serializer, [&](boost::system::error_code e, std::size_t) {
+    write_ec = e;
+    write_done = true;
+  });
+  beast::flat_buffer buffer;
+  // A write may still be running when the response is complete (the server
+  // answered early): stop it before `serializer` goes away.
+  struct Closer {
+    decltype(drain)& run;
+    ~Closer() { run(); }
+  } closer{drain};
+  // Throws for a failed or timed-out read, after draining (a read still
+  // pending refers to `buffer` and to the parser of the calling scope).
+  auto read_failed = [&](const std::string& what, bool timed_out) {
+    boost::system::error_code cause = timed_out ? boost::system::error_code() : ec;
+    bool write_failed = write_done && write_ec;
+    std::string write_error = write_failed ? write_ec.message() : std::string();
+    drain();
+    if (cause == http::error::body_limit) {
+      throw ConnectionError("response body larger than " + std::to_string(spec.limit.value_or(0)) +
+                            " bytes");
+    }
+    std::string detail = what;
+    if (write_failed) detail += " (sending failed: " + write_error + ")";
+    ThrowIo(detail, cause);
+  };
+
+  http::response_parser<http::empty_body> header;
+  // A download's limit applies to a 2xx body only: an error must still be seen.
+  header.body_limit(spec.file ? boost::optional<std::uint64_t>() : spec.limit);
+  if (spec.head) header.skip(true);
+  done = false;
+  http::async_read_header(stream, buffer, header, [&](boost::system::error_code e, std::size_t) {
+    ec = e;
+    done = true;
+  });
+  if (!RunUntil(ioc, done, deadline)) read_failed("HTTP read failed", true);
+  if (ec) read_failed("HTTP read failed", false);
+
+  HttpReply reply;
+  reply.status = header.get().result_int();
+  for (const auto& field : header.get()) {
+    reply.headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
+  bool ok = reply.status >= 200 && reply.status < 300;
+  bool has_body = !spec.head && !header.is_done();
+  if (spec.file && ok) {
+    try {
+      if (has_body) {
+        if (spec.limit && header.content_length() && *header.content_length() > *spec.limit) {
+          ec = http::error::body_limit;
+          read_failed("", false);
+        }
+        http::response_parser<http::file_body> parser(std::move(header));
+        parser.body_limit(spec.limit);
+        parser.get().body().open(spec.file->c_str(), beast::file_mode::write, ec);
+        if (ec) throw std::runtime_error("cannot write " + *spec.file + ": " + ec.message());
+        done = false;
+        http::async_read(stream, buffer, parser, [&](boost::system::error_code e, std::size_t) {
+          ec = e;
+          done = true;
+        });
+        if (!RunUntil(ioc, done, deadline)) read_failed("HTTP body read failed", true);
+        if (ec) read_failed("HTTP body read failed", false);
+      } else {
+        beast::file out;
+        out.open(spec.file->c_str(), beast::file_mode::write, ec);
+        if (ec) throw std::runtime_error("cannot write " + *spec.file + ": " + ec.message());
+      }
+    } catch (...) {  // nothing half-written is left behind
+      std::error_code ignored;
+      std::filesystem::remove(*spec.file, ignored);
+      throw;
+    }
+    return reply;
+  }
+  if (spec.file) {
+    std::error_code ignored;
+    std::filesystem::remove(*spec.file, ignored);
+  }
+  if (has_body) {
+    http::response_parser<http::string_body> parser(std::move(header));
+    if (spec.file) parser.body_limit(kInMemoryLimit);  // the error body of a download
+    done = false;
+    http::async_read(stream, buffer, parser, [&](boost::system::error_code e, std::size_t) {
+      ec = e;
+      done = true;
+    });
+    if (!RunUntil(ioc, done, deadline)) read_failed("HTTP body read failed", true);
+    if (ec) read_failed("HTTP body read failed", false);
+    reply.raw = std::move(parser.get().body());
+  }
+  boost::system::error_code jec;
+  json::value v = json::parse(reply.raw, jec);
+  if (!jec) reply.body = std::move(v);
+  return reply;
+}
+
+http::verb ParseVerb(std::string_view method) {
+  http::verb verb = http::string_to_verb(method);
+  if (verb == http::verb::unknown) {
+    throw std::invalid_argument("unknown HTTP method " + std::string(method));
+  }
+  return verb;
+}
+
+template <class Body>
+void SetHeaders(http::request<Body>& req,
+                const std::vector<std::pair<std::string, std::string>>& headers) {
+  for (const auto& [name, value] : headers) req.set(name, value);
+}
+
+}  // namespace
+
+HttpReply Http(const Endpoint& server, std::string_view method, std::string_view target,
+               std::string body, std::string_view token, Ms timeout) {
+  http::request<http::string_body> req{ParseVerb(method), std::string(target), 11};
   req.set(http::field::host, server.host);
   req.set(http::field::user_agent, "ferry-client");
   if (!token.empty()) req.set(http::field::authorization, "Bearer " + std::string(token));
@@ -94,29 +256,155 @@ HttpReply Http(const Endpoint& server, std::string_view method, std::string_view
   }
   req.keep_alive(false);
   req.prepare_payload();
-  done = false;
-  http::async_write(stream, req, [&](boost::system::error_code e, std::size_t) {
-    ec = e;
-    done = true;
-  });
-  if (!RunUntil(ioc, done, deadline) || ec) throw ConnectionError("HTTP write failed");
-  beast::flat_buffer buffer;
-  http::response<http::string_body> res;
-  done = false;
-  http::async_read(stream, buffer, res, [&](boost::system::error_code e, std::size_t) {
-    ec = e;
-    done = true;
-  });
-  if (!RunUntil(ioc, done, deadline) || ec) {
-    throw ConnectionError("HTTP read failed: " + (ec ? ec.message() : std::string("timeout")));
+  ResponseSpec spec;
+  spec.head = req.method() == http::verb::head;
+  spec.limit = kInMemoryLimit;
+  return Exchange(server, req, timeout, spec);
+}
+
+// ---- blob URLs ----
+
+UrlParts ParseUrl(std::string_view url) {
+  auto parsed = urls::parse_uri(url);
+  if (!parsed) throw std::invalid_argument("not a URL: " + std::string(url));
+  urls::url_view u = *parsed;
+  if (u.scheme_id() != urls::scheme::http) {
+    throw std::invalid_argument("only http:// URLs are supported: " + std::string(url));
   }
-  HttpReply reply;
-  reply.status = res.result_int();
-  reply.raw = res.body();
-  boost::system::error_code jec;
-  json::value v = json::parse(reply.raw, jec);
-  if (!jec) reply.body = std::move(v);
-  return reply;
+  if (!u.has_authority() || u.host_address().empty()) {
+    throw std::invalid_argument("URL without a host: " + std::string(url));
+  }
+  UrlParts parts;
+  parts.endpoint.host = u.host_address();
+  parts.endpoint.port = 80;
+  if (u.has_port() && !u.port().empty()) {
+    std::string_view port = u.port();
+    unsigned value = 0;
+    auto [p, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+    if (ec != std::errc() || p != port.data() + port.size() || value == 0 || value > 65535) {
+      throw std::invalid_argument("bad port in URL: " + std::string(url));
+    }
+    parts.endpoint.port = static_cast<std::uint16_t>(value);
+  }
+  parts.host_header = std::string(u.encoded_host_and_port());
+  parts.target = std::string(u.encoded_target());
+  if (parts.target.empty() || parts.target.front() != '/') parts.target.insert(0, "/");
+  return parts;
+}
+
+HttpReply PutBytes(std::string_view url, std::string_view body,
+                   const std::vector<std::pair<std::string, std::string>>& headers, Ms timeout,
+                   bool chunked, std::optional<std::uint64_t> content_length) {
+  UrlParts parts = ParseUrl(url);
+  http::request<http::string_body> req{http::verb::put, parts.target, 11};
+  req.set(http::field::host, parts.host_header);
+  req.set(http::field::user_agent, "ferry-client");
+  req.keep_alive(false);
+  req.body() = std::string(body);
+  if (chunked) req.chunked(true);
+  // The serializer writes the body as it is, whatever Content-Length says.
+  if (content_length) {
+    req.set(http::field::content_length, std::to_string(*content_length));
+  } else if (!chunked) {
+    req.content_length(body.size());
+  }
+  SetHeaders(req, headers);
+  ResponseSpec spec;
+  spec.limit = kInMemoryLimit;
+  return Exchange(parts.endpoint, req, timeout, spec);
+}
+
+HttpReply GetUrl(std::string_view url,
+                 const std::vector<std::pair<std::string, std::string>>& headers, Ms timeout,
+                 std::string_view method) {
+  UrlParts parts = ParseUrl(url);
+  http::request<http::empty_body> req{ParseVerb(method), parts.target, 11};
+  req.set(http::field::host, parts.host_header);
+  req.set(http::field::user_agent, "ferry-client");
+  req.keep_alive(false);
+  SetHeaders(req, headers);
+  ResponseSpec spec;
+  spec.head = req.method() == http::verb::head;
+  return Exchange(parts.endpoint, req, timeout, spec);
+}
+
+namespace {
+
+std::string HexSha256ToBase64(std::string_view hex) {
+  auto nibble = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  if (hex.size() != 64) throw std::invalid_argument("sha256 must be 64 hex digits");
+  unsigned char raw[32];
+  for (std::size_t i = 0; i < 32; ++i) {
+    int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
+    if (hi < 0 || lo < 0) throw std::invalid_argument("sha256 must be 64 hex digits");
+    raw[i] = static_cast<unsigned char>(hi << 4 | lo);
+  }
+  char out[45];  // 4 * ceil(32 / 3) + NUL
+  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out), raw, sizeof raw);
+  return std::string(out, static_cast<std::size_t>(n));
+}
+
+}  // namespace
+
+HttpReply PutFile(std::string_view url, const std::string& path, std::string_view content_type,
+                  std::string_view sha256_hex, Ms timeout) {
+  UrlParts parts = ParseUrl(url);
+  http::request<http::file_body> req{http::verb::put, parts.target, 11};
+  boost::system::error_code ec;
+  req.body().open(path.c_str(), beast::file_mode::scan, ec);
+  if (ec) throw std::runtime_error("cannot read " + path + ": " + ec.message());
+  req.set(http::field::host, parts.host_header);
+  req.set(http::field::user_agent, "ferry-client");
+  req.set(http::field::content_type, content_type);
+  if (!sha256_hex.empty()) req.set("x-amz-checksum-sha256", HexSha256ToBase64(sha256_hex));
+  req.keep_alive(false);
+  req.prepare_payload();  // Content-Length: the file size
+  ResponseSpec spec;
+  spec.limit = kInMemoryLimit;
+  return Exchange(parts.endpoint, req, timeout, spec);
+}
+
+HttpReply GetToFile(std::string_view url, const std::string& path, std::uint64_t max_bytes,
+                    Ms timeout) {
+  UrlParts parts = ParseUrl(url);
+  http::request<http::empty_body> req{http::verb::get, parts.target, 11};
+  req.set(http::field::host, parts.host_header);
+  req.set(http::field::user_agent, "ferry-client");
+  req.keep_alive(false);
+  ResponseSpec spec;
+  spec.limit = max_bytes;
+  spec.file = &path;
+  return Exchange(parts.endpoint, req, timeout, spec);
+}
+
+std::string FileSha256(const std::string& path) {
+  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
+                                                       &std::fclose);
+  if (!file) return {};
+  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) return {};
+  std::vector<unsigned char> buf(1 << 16);
+  for (;;) {
+    std::size_t n = std::fread(buf.data(), 1, buf.size(), file.get());
+    if (n > 0 && EVP_DigestUpdate(ctx.get(), buf.data(), n) != 1) return {};
+    if (n < buf.size()) break;
+  }
+  if (std::ferror(file.get())) return {};
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_DigestFinal_ex(ctx.get(), md, &len) != 1) return {};
+  static const char* kHex = "0123456789abcdef";
+  std::string hex;
+  for (unsigned i = 0; i < len; ++i) {
+    hex += kHex[md[i] >> 4];
+    hex += kHex[md[i] & 15];
+  }
+  return hex;
 }
 
 // ---- WsConnection ----
@@ -352,10 +640,23 @@ std::string Session::CreateChat(const std::vector<std::string>& members, const s
 }
 
 json::object Session::Send(const std::string& chat_id, const std::string& body,
-                           const std::string& client_msg_id) {
+                           const std::string& client_msg_id,
+                           const std::vector<std::string>& attachments) {
   std::string cmid = client_msg_id.empty() ? "m" + std::to_string(next_msg_++) : client_msg_id;
-  return Request(json::object{
-      {"type", "send"}, {"chatId", chat_id}, {"clientMsgId", cmid}, {"body", body}});
+  json::object req{{"type", "send"}, {"chatId", chat_id}, {"clientMsgId", cmid}, {"body", body}};
+  if (!attachments.empty()) {
+    json::array ids;
+    for (const auto& id : attachments) ids.emplace_back(id);
+    req["attachments"] = std::move(ids);
+  }
+  return Request(std::move(req));
+}
+
+json::object Session::AttachTarget(const std::string& content_type, std::uint64_t size,
+                                   const std::string& sha256_hex) {
+  json::object req{{"type", "attachTarget"}, {"contentType", content_type}, {"size", size}};
+  if (!sha256_hex.empty()) req["sha256"] = sha256_hex;
+  return Request(std::move(req));
 }
 
 }  // namespace ferry::client

@@ -3,10 +3,11 @@
 // own io_context and every blocking call takes a timeout, so a test never
 // hangs on a silent server.
 //
-// Layers: Http() for the JSON account API; WsConnection for raw WebSocket
-// frames (bad-input tests need that); Session for the protocol proper —
-// numbered requests, buffered events, hello/ack/sync. Not thread-safe: use
-// one object from one thread.
+// Layers: Http() for the JSON account API; PutFile/GetToFile (and the
+// lower-level PutBytes/GetUrl) for pre-signed blob URLs; WsConnection for raw
+// WebSocket frames (bad-input tests need that); Session for the protocol
+// proper — numbered requests, buffered events, hello/ack/sync. Not
+// thread-safe: use one object from one thread.
 #pragma once
 
 #include <boost/json/object.hpp>
@@ -19,6 +20,8 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace ferry::client {
 
@@ -42,13 +45,64 @@ struct ConnectionError : std::runtime_error {
 struct HttpReply {
   int status = 0;
   boost::json::value body;  // parsed JSON, or null when the body is not JSON
-  std::string raw;          // the body as received
+  std::string raw;          // the body as received (empty for GetToFile's 2xx)
+  std::vector<std::pair<std::string, std::string>> headers;  // response headers, as received
 };
 
 // One HTTP/1.1 request on a fresh connection. `body` is sent as JSON when
 // non-empty; `token` as a Bearer token when non-empty.
 HttpReply Http(const Endpoint& server, std::string_view method, std::string_view target,
                std::string body = {}, std::string_view token = {}, Ms timeout = 10s);
+
+// ---- Blob URLs (pre-signed, absolute) ----
+// Every call below uses a fresh connection and one deadline for the whole
+// exchange (connect, send, receive): on timeout or a transport failure it
+// throws ConnectionError. The response is read while the request is still
+// being sent, so a server that refuses a large upload early (403, 411, ...)
+// is reported with its status instead of a broken pipe.
+
+// Splits "http://host:port/path?query" into where to connect and the raw
+// request target. Throws std::invalid_argument for anything but http://.
+struct UrlParts {
+  Endpoint endpoint;
+  std::string host_header;  // host[:port] exactly as in the URL (signed by SigV4)
+  std::string target;       // raw path?query, percent-escapes untouched; "/" if empty
+};
+UrlParts ParseUrl(std::string_view url);
+
+// PUT of an in-memory body with extra headers. `chunked`: Transfer-Encoding:
+// chunked instead of Content-Length. `content_length`: send this
+// Content-Length value whatever the body size (a lying client); the reply is
+// then awaited only until `timeout` (ConnectionError if none).
+HttpReply PutBytes(std::string_view url, std::string_view body,
+                   const std::vector<std::pair<std::string, std::string>>& headers,
+                   Ms timeout = 30s, bool chunked = false,
+                   std::optional<std::uint64_t> content_length = {});
+
+// GET (or HEAD with method = "HEAD") with extra headers (e.g. Range); the
+// body in memory (no size limit: use GetToFile for big blobs).
+HttpReply GetUrl(std::string_view url,
+                 const std::vector<std::pair<std::string, std::string>>& headers = {},
+                 Ms timeout = 30s, std::string_view method = "GET");
+
+// Streams the file at `path` to a pre-signed PUT URL with Content-Length =
+// file size, Content-Type = content_type and, when sha256_hex (64 hex digits)
+// is non-empty, x-amz-checksum-sha256 = base64(raw sha256). The file is never
+// loaded whole. Throws std::runtime_error if the file cannot be opened,
+// std::invalid_argument for a malformed sha256_hex.
+HttpReply PutFile(std::string_view url, const std::string& path, std::string_view content_type,
+                  std::string_view sha256_hex = {}, Ms timeout = 300s);
+
+// Streams a GET into `path` (created or truncated), refusing bodies over
+// `max_bytes`. On a 2xx the body is in the file and reply.raw is empty; on
+// any other status `path` is removed and reply.raw/body hold the error body.
+// On a transport failure, timeout or a body over max_bytes, `path` is removed
+// and ConnectionError thrown.
+HttpReply GetToFile(std::string_view url, const std::string& path, std::uint64_t max_bytes,
+                    Ms timeout = 300s);
+
+// Lowercase hex SHA-256 of a file, read in chunks; "" if it cannot be read.
+std::string FileSha256(const std::string& path);
 
 struct CloseInfo {
   std::uint16_t code = 0;  // 1006 when the TCP connection dropped without a close frame
@@ -125,7 +179,12 @@ class Session {
   // Convenience requests.
   std::string CreateChat(const std::vector<std::string>& members, const std::string& name = {});
   boost::json::object Send(const std::string& chat_id, const std::string& body,
-                           const std::string& client_msg_id = {});
+                           const std::string& client_msg_id = {},
+                           const std::vector<std::string>& attachments = {});
+  // attachTarget: returns the ok reply (attachmentId, uploadUrl, expiresAt).
+  // `sha256_hex` is left out of the request when empty.
+  boost::json::object AttachTarget(const std::string& content_type, std::uint64_t size,
+                                   const std::string& sha256_hex = {});
 
   WsConnection& ws() { return *ws_; }
   std::int64_t last_seq() const { return last_seq_; }

@@ -155,6 +155,46 @@ rc=0
 wait "$LISTEN_PID" || rc=$?
 check "listen exits 0 on SIGTERM" [ "$rc" = 0 ]
 
+# ---- attachments: upload with send --file, download with listen --download ----
+# Needs the server's attachTarget and blob store; there is no skip: if they
+# are missing these checks fail.
+head -c 3145728 /dev/urandom >"$TMP/random.bin"
+run r alice send --file "$TMP/random.bin" -- "$CHAT" "a file for you"
+check "send --file exits 0" [ "$r_rc" = 0 ]
+if [[ "$r_rc" != 0 ]]; then printf '  stderr: %s\n' "$r_err"; fi
+check "send --file prints messageId and ts first" \
+  bash -c '[[ "$0" =~ ^[A-Za-z0-9_-]+\ [0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]{12}Z$ ]]' \
+  "$(printf '%s\n' "$r_out" | sed -n 1p)"
+check "send --file then prints one line for the attachment" \
+  bash -c '[[ "$0" =~ ^attachment\ [A-Za-z0-9_-]+\ .*/random\.bin\ \(application/octet-stream,\ 3145728\ bytes ]]' \
+  "$(printf '%s\n' "$r_out" | sed -n 2p)"
+ATT_ID=$(printf '%s\n' "$r_out" | sed -n 's/^attachment \([^ ]*\) .*/\1/p')
+run r bob listen --count 1 --timeout 20 --download "$TMP/downloads"
+check "listen --download exits 0" [ "$r_rc" = 0 ]
+if [[ "$r_rc" != 0 ]]; then printf '  stderr: %s\n' "$r_err"; fi
+check "listen shows the message and its attachment" \
+  bash -c '[[ "$0" == *"alice (chat $1): a file for you"* && "$0" == *"application/octet-stream, 3145728 bytes"* ]]' \
+  "$r_out" "$CHAT"
+check "listen --download says sha256 ok" \
+  contains "$r_out" "saved $TMP/downloads/$ATT_ID.bin (3145728 bytes, sha256 ok)"
+check "the saved file is byte-identical" cmp -s "$TMP/random.bin" "$TMP/downloads/$ATT_ID.bin"
+check "no partial file left" \
+  bash -c '[ -z "$(find "$0" -name ".partial-*")" ]' "$TMP/downloads"
+
+# An attachment with --type, two files, and no text.
+printf '{"a":1}\n' >"$TMP/small.json"
+printf 'plain' >"$TMP/small.txt"
+run r alice --json send --file "$TMP/small.json" --file "$TMP/small.txt" --type text/x-test -- "$CHAT"
+check "send two files, no text, --type, --json" \
+  bash -c '[ "$0" = 0 ] && [[ "$1" == *"\"contentType\":\"text/x-test\""*"\"contentType\":\"text/x-test\""* ]]' \
+  "$r_rc" "$r_out"
+run r bob --json listen --count 1 --timeout 20 --download "$TMP/downloads"
+check "listen --json --download reports two saved files" \
+  [ "$(printf '%s\n' "$r_out" | grep -c '"type":"saved"')" = 2 ]
+run r alice send --file "$TMP/does-not-exist" -- "$CHAT"
+check "send --file of a missing file fails with exit 1" \
+  bash -c '[ "$0" = 1 ] && [[ "$1" == "ferry: bad_request: "* ]]' "$r_rc" "$r_err"
+
 # ---- last-seen ----
 run r alice last-seen bob
 check "last-seen of an offline user" \
