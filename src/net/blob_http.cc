@@ -70,6 +70,12 @@ class RangeFile {
 
 using RangeBody = http::basic_file_body<RangeFile>;
 
+// tcp_stream deadlines cover a whole transfer, not idle time: allow 60 s
+// plus the time the transfer takes at 64 KiB/s, a slow mobile link.
+std::chrono::seconds TransferTimeout(std::uint64_t bytes) {
+  return std::chrono::seconds(60 + bytes / (64 * 1024));
+}
+
 const char* VerifyMessage(sigv4::VerifyResult r) {
   switch (r) {
     case sigv4::VerifyResult::ok: return "ok";
@@ -237,7 +243,7 @@ void HttpSession::OnUploadChecked(std::string key, Result<Attachment> a) {
   // beast reads into the buffer's spare capacity: give it 64 KiB, or a large
   // upload arrives a few hundred bytes per read.
   buffer_.reserve(64 * 1024);
-  stream_.expires_after(std::chrono::seconds(60));  // a stalled upload times out
+  stream_.expires_after(TransferTimeout(a->size));  // a stalled upload times out
   http::async_read(stream_, buffer_, *upload_parser_,
                    [self = shared_from_this(), key, a = std::move(*a), temp](
                        beast::error_code e, std::size_t) mutable {
@@ -298,12 +304,12 @@ void HttpSession::OnUploadBody(std::string key, Attachment a, std::string temp,
       respond(std::move(res));
     });
   });
+  keep_alive_ = true;  // the body was read completely: the connection may go on
   if (!queued) {
     std::filesystem::remove(temp, ignored);
     service_.FinishUpload(key, false, {});
     Write(ErrorResponse(Errc::rate_limited, "too many uploads finishing; retry"));
   }
-  keep_alive_ = true;  // the body was read completely: the connection may go on
 }
 
 // ---- Download ----
@@ -362,7 +368,7 @@ void HttpSession::OnDownloadChecked(std::string key, std::string client_id, bool
   header_parser_.reset();
   bool whole = first == 0 && length == size;
   response_ = res;
-  stream_.expires_after(std::chrono::seconds(60));
+  stream_.expires_after(TransferTimeout(length));
   auto on_written = [self = shared_from_this(), key, client_id, whole, head](
                         beast::error_code e, std::size_t) {
     self->response_.reset();

@@ -76,11 +76,19 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
 
   std::size_t QueuedBytes() const override { return queued_bytes_; }
 
+  void PauseReading(bool paused) override {
+    input_paused_ = paused;
+    if (!paused && read_paused_ && queued_bytes_ <= config_.send_queue_high_bytes / 2) {
+      read_paused_ = false;
+      DoRead();
+    }
+  }
+
   void ArmTimer(std::int64_t delay_ms) override {
     timer_.expires_after(std::chrono::milliseconds(delay_ms));
     timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (ec) return;  // re-armed or cancelled
-      if (self->closing_) return self->ForceClose();
+      if (self->closing_) return self->Finish();  // the close handshake took too long
       if (self->session_) self->session_->OnTimer();
     });
   }
@@ -105,8 +113,8 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
 
   void DoRead() {
     if (closing_ || closed_) return;
-    if (queued_bytes_ > config_.send_queue_high_bytes) {
-      read_paused_ = true;  // resumed by OnWrite once the queue drains
+    if (input_paused_ || queued_bytes_ > config_.send_queue_high_bytes) {
+      read_paused_ = true;  // resumed by OnWrite once the queue drains, or PauseReading(false)
       return;
     }
     ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
@@ -150,7 +158,7 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
     if (closing_) return DoClose();
     if (!queue_.empty()) DoWrite();
     if (queued_bytes_ <= config_.send_queue_high_bytes / 2) {
-      if (read_paused_) {
+      if (read_paused_ && !input_paused_) {
         read_paused_ = false;
         DoRead();
       }
@@ -172,8 +180,10 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
   void ForceCloseSoon() {
     if (closed_) return;
     timer_.expires_after(std::chrono::seconds(2));
+    // Finish() (not just closing the socket): with reads paused for
+    // back-pressure no read is pending that would notice the close.
     timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (!ec) self->ForceClose();
+      if (!ec) self->Finish();
     });
   }
 
@@ -206,7 +216,8 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
   std::size_t queued_bytes_ = 0;
   websocket::close_reason close_reason_;
   bool writing_ = false;
-  bool read_paused_ = false;
+  bool read_paused_ = false;   // no read pending, by back-pressure
+  bool input_paused_ = false;  // the session asked to stop reading
   bool closing_ = false;
   bool close_started_ = false;
   bool closed_ = false;

@@ -28,7 +28,13 @@ void Service::Start() {
   store_.Start();
 }
 
-void Service::Stop() { store_.Stop(); }
+// The pools go first: their jobs end by submitting store work, which the
+// store worker then still runs.
+void Service::Stop() {
+  hash_pool_.Stop();
+  blob_pool_.Stop();
+  store_.Stop();
+}
 
 bool Service::Ready() const { return true; }
 

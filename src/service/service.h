@@ -43,7 +43,8 @@ class Service {
   ~Service();  // Stop()s
 
   void Start();
-  // Drains the store queue and stops the worker threads. Idempotent.
+  // Finishes queued work and stops every worker thread. Call before the
+  // objects the callbacks reach (the I/O context) go. Idempotent.
   void Stop();
 
   // ---- HTTP API; `done` is called exactly once, on any thread ----

@@ -13,7 +13,10 @@ namespace json = boost::json;
 namespace {
 
 constexpr std::size_t kMaxChatName = 256;
-constexpr std::size_t kMaxPendingFrames = 64;  // frames pipelined behind hello
+constexpr std::size_t kMaxPendingFrames = 64;          // frames pipelined behind hello
+constexpr std::size_t kMaxPendingBytes = 1024 * 1024;  // and their bytes
+constexpr std::size_t kMaxSyncsWaiting = 16;           // syncs awaiting their inbox read
+constexpr int kMaxInflight = 64;  // store jobs one connection's requests may have queued
 
 std::int64_t MillisUntil(std::chrono::steady_clock::time_point t) {
   auto d = t - std::chrono::steady_clock::now();
@@ -40,8 +43,32 @@ auto ClientSession::Bind(F fn) {
   };
 }
 
+// One connection must not fill the store queue every connection shares: its
+// queued jobs are counted, and past kMaxInflight the session stops reading
+// its frames (OnText) until replies bring the count down (Reply). The count
+// drops before a job's reply is posted, so the reply sees it.
 bool ClientSession::Submit(const json::value& id, std::function<void(Store&)> fn) {
-  if (service_.store().Submit(std::move(fn))) return true;
+  auto inflight = inflight_;
+  ++*inflight;
+  bool ok = service_.store().Submit([fn = std::move(fn), inflight](Store& s) {
+    --*inflight;
+    fn(s);
+  });
+  if (ok) return true;
+  --*inflight;
+  ReplyError(id, Errc::unavailable, "server overloaded, retry later");
+  return false;
+}
+
+bool ClientSession::Write(const json::value& id, WriteOp op, std::function<void(Errc)> done) {
+  auto inflight = inflight_;
+  ++*inflight;
+  bool ok = service_.store().Write(op, [done = std::move(done), inflight](Errc status) {
+    --*inflight;
+    done(status);
+  });
+  if (ok) return true;
+  --*inflight;
   ReplyError(id, Errc::unavailable, "server overloaded, retry later");
   return false;
 }
@@ -57,7 +84,8 @@ void ClientSession::OnText(std::string_view text) {
   if (state_ == State::closed || closing_) return;
   if (state_ == State::authenticating) {
     // Requests pipelined right behind hello wait for it (bounded).
-    if (pending_frames_.size() >= kMaxPendingFrames) {
+    pending_bytes_ += text.size();
+    if (pending_frames_.size() >= kMaxPendingFrames || pending_bytes_ > kMaxPendingBytes) {
       return CloseWith(close_code::kPolicy, "too many frames before hello completed");
     }
     pending_frames_.emplace_back(text);
@@ -87,12 +115,17 @@ void ClientSession::OnText(std::string_view text) {
         }
       },
       d.request);
+  if (!input_paused_ && *inflight_ >= kMaxInflight && transport_) {
+    input_paused_ = true;
+    transport_->PauseReading(true);
+  }
 }
 
 void ClientSession::Handle(const json::value& id, protocol::Hello& r) {
   state_ = State::authenticating;
   std::optional<Seq> after = r.after;
   service_.Authenticate(r.token, Bind([this, id, after](Result<ClientInfo> info) {
+    if (closing_) return;  // closed meanwhile: must not replace the client's live connection
     if (!info) {
       pending_frames_.clear();
       if (ToErrc(info.error()) == Errc::unauthorized) {
@@ -109,15 +142,18 @@ void ClientSession::OnAuthenticated(const json::value& id, std::optional<Seq> af
   client_ = std::move(client);
   state_ = State::open;
   Bus& bus = service_.bus();
-  // Subscribe before the first inbox read, so every entry committed from now
-  // on is either in that read or notified afterwards.
+  // The kick goes out before this session registers, so it can only close
+  // older connections (on other nodes, or here before registration), never
+  // a newer one that registered meanwhile.
+  bus.Publish(UserChannel(client_.user),
+              protocol::EncodeBus(protocol::BusKick{client_.client_id, conn_id_}));
   if (auto previous = service_.RegisterSession(client_.client_id, shared_from_this())) {
     previous->CloseAsync(close_code::kReplaced, "replaced by a newer connection");
   }
+  // Subscribe before the first inbox read, so every entry committed from now
+  // on is either in that read or notified afterwards.
   bus.Subscribe(UserChannel(client_.user));
   bus.PresenceUp(client_.user);
-  bus.Publish(UserChannel(client_.user),
-              protocol::EncodeBus(protocol::BusKick{client_.client_id, conn_id_}));
   service_.store().Submit([cid = client_.client_id, now = service_.clock().Now()](Store& s) {
     (void)s.TouchClient(cid, now);
   });
@@ -125,6 +161,8 @@ void ClientSession::OnAuthenticated(const json::value& id, std::optional<Seq> af
   acked_ = client_.acked_seq;
   head_ = client_.head_seq;
   delivered_ = std::clamp(after.value_or(acked_), acked_, std::max(acked_, head_));
+  last_pushed_ = delivered_;
+  unacked_since_ = Clock::now();  // entries the client says it has get a full ack timeout
   need_read_ = true;
   log::Info("conn ", conn_id_, " hello user=", client_.user, " client=", client_.client_id,
             " head=", head_, " after=", delivered_);
@@ -152,14 +190,16 @@ void ClientSession::OnClosed() {
   transport_ = nullptr;
   if (!was_open) return;
   service_.UnregisterSession(client_.client_id, this);
-  Bus& bus = service_.bus();
-  bus.Unsubscribe(UserChannel(client_.user));
-  bus.PresenceDown(client_.user);
+  // The disconnect time is queued before presence drops, so a lastSeen
+  // that sees the user offline reads it (the store runs jobs in order).
   Millis now = service_.clock().Now();
   service_.store().Submit([user = client_.user, cid = client_.client_id, now](Store& s) {
     (void)s.SetLastSeen(user, now);
     (void)s.TouchClient(cid, now);
   });
+  Bus& bus = service_.bus();
+  bus.Unsubscribe(UserChannel(client_.user));
+  bus.PresenceDown(client_.user);
 }
 
 void ClientSession::CloseWith(std::uint16_t code, std::string_view reason) {
@@ -185,6 +225,10 @@ void ClientSession::NotifyAsync(Seq seq, std::shared_ptr<const protocol::Encoded
 
 void ClientSession::Reply(std::string frame) {
   if (!transport_ || closing_) return;
+  if (input_paused_ && *inflight_ < kMaxInflight / 2) {
+    input_paused_ = false;
+    transport_->PauseReading(false);
+  }
   transport_->Send(std::move(frame));
   if (transport_->QueuedBytes() > service_.config().send_queue_max_bytes) {
     CloseWith(close_code::kSlowConsumer, "send queue full");
@@ -264,7 +308,7 @@ void ClientSession::SubmitChatOp(const json::value& id, std::shared_ptr<ChatOp> 
     Reply(protocol::OkReply(id, std::move(fields)));
   });
   Service* service = &service_;
-  bool ok = service_.store().Write(op.get(), [service, op, reply](Errc status) {
+  Write(id, op.get(), [service, op, reply](Errc status) {
     if (status == Errc::ok && op->status == Errc::ok && op->event) {
       service->metrics().entries_created_total.fetch_add(
           static_cast<std::int64_t>(op->deliveries.size()), std::memory_order_relaxed);
@@ -272,7 +316,6 @@ void ClientSession::SubmitChatOp(const json::value& id, std::shared_ptr<ChatOp> 
     }
     reply(status);
   });
-  if (!ok) ReplyError(id, Errc::unavailable, "server overloaded, retry later");
 }
 
 void ClientSession::Handle(const json::value& id, protocol::Send& r) {
@@ -308,7 +351,7 @@ void ClientSession::Handle(const json::value& id, protocol::Send& r) {
     Reply(protocol::OkReply(id, std::move(fields)));
   });
   Service* service = &service_;
-  bool ok = service_.store().Write(op.get(), [service, op, reply, started](Errc status) {
+  Write(id, op.get(), [service, op, reply, started](Errc status) {
     if (status == Errc::ok && op->status == Errc::ok) {
       Metrics& m = service->metrics();
       m.send_durable_seconds.Observe(
@@ -323,12 +366,14 @@ void ClientSession::Handle(const json::value& id, protocol::Send& r) {
     }
     reply(status);
   });
-  if (!ok) ReplyError(id, Errc::unavailable, "server overloaded, retry later");
 }
 
 void ClientSession::Handle(const json::value& id, bool has_id, protocol::Ack& r) {
   // "Values above head count as head": the head this connection knows.
   Seq up_to = std::min(r.up_to, head_);
+  // Entries between the last one pushed and delivered_ were skipped as gone
+  // (expired): acking everything pushed acks them too.
+  if (up_to >= last_pushed_) up_to = std::max(up_to, delivered_);
   if (up_to <= acked_) {
     if (has_id) Reply(protocol::OkReply(id));
     return;
@@ -357,6 +402,9 @@ void ClientSession::Handle(const json::value& id, bool has_id, protocol::Ack& r)
 }
 
 void ClientSession::Handle(const json::value& id, protocol::Sync& r) {
+  if (sync_replies_.size() >= kMaxSyncsWaiting) {
+    return ReplyError(id, Errc::rate_limited, "too many syncs in flight");
+  }
   Rewind(r.after);
   sync_replies_.push_back(id);
   Pump();
@@ -485,6 +533,7 @@ void ClientSession::Push(Seq seq, const protocol::EncodedEntry& entry) {
                                          service_.config().download_url_ttl_s);
     }));
   }
+  last_pushed_ = seq;
   delivered_ = seq;
   service_.metrics().entries_delivered_total.fetch_add(1, std::memory_order_relaxed);
 }
@@ -503,6 +552,7 @@ void ClientSession::OnNotify(Seq seq, const protocol::EncodedEntry& entry) {
 void ClientSession::Rewind(Seq to) {
   ++generation_;
   delivered_ = std::max(acked_, std::min(to, head_));
+  last_pushed_ = delivered_;
   unacked_since_ = Clock::now();
   need_read_ = true;
 }
@@ -547,7 +597,18 @@ void ClientSession::OnInboxPage(std::uint64_t generation, Result<InboxPage> page
   // An empty page means nothing more is held as of the read: entries up to
   // its head that were not returned expired or were dropped. (A short page
   // proves nothing: the store may skip entries whose message expired.)
-  if (page->entries.empty()) delivered_ = std::max(delivered_, page->head);
+  if (page->entries.empty() && page->head > delivered_) {
+    delivered_ = page->head;
+    // Nothing pushed awaits an ack: the skipped entries count as acked, or
+    // the ack timer would resend (and finally close) over entries that are gone.
+    if (last_pushed_ <= acked_) {
+      acked_ = delivered_;
+      auto op = std::make_shared<AckOp>();
+      op->client_id = client_.client_id;
+      op->up_to = acked_;
+      service_.store().Write(op.get(), [op](Errc) {});
+    }
+  }
   ScheduleTimer();
   Pump();
 }
@@ -578,22 +639,30 @@ void ClientSession::OnTimer() {
     Rewind(acked_);
     Pump();
   }
-  if (!ping_sent_ && now >= next_ping_) {
-    ping_sent_ = now;
+  if (!ping_sent_ && !ping_pending_ && now >= next_ping_) {
+    ping_pending_ = true;
     next_ping_ = now + std::chrono::milliseconds(config.heartbeat_interval_ms);
     // The head comes from the store, the truth, so a lost bus notification
     // shows up here and the client syncs.
     // If the store cannot answer, the ping still goes out with the head this
     // connection knows, so a healthy client is not closed for a missing ping.
+    // The pong timeout counts from when the ping goes out.
     auto send_ping = Bind([this](Result<InboxPage> page) {
       if (page) head_ = std::max(head_, page->head);
-      Reply(protocol::PingFrame(head_));
+      SendPing();
     });
     bool queued = service_.store().Submit([cid = client_.client_id, send_ping](Store& s) {
       send_ping(s.ReadInbox(cid, INT64_MAX, 0));
     });
-    if (!queued) Reply(protocol::PingFrame(head_));
+    if (!queued) SendPing();
   }
+  ScheduleTimer();
+}
+
+void ClientSession::SendPing() {
+  ping_pending_ = false;
+  ping_sent_ = Clock::now();
+  Reply(protocol::PingFrame(head_));
   ScheduleTimer();
 }
 
@@ -604,8 +673,9 @@ void ClientSession::ScheduleTimer() {
   if (state_ != State::open) {
     deadline = opened_at_ + std::chrono::milliseconds(config.hello_timeout_ms);
   } else {
-    deadline = ping_sent_ ? *ping_sent_ + std::chrono::milliseconds(config.heartbeat_timeout_ms)
-                          : next_ping_;
+    deadline = ping_sent_      ? *ping_sent_ + std::chrono::milliseconds(config.heartbeat_timeout_ms)
+               : ping_pending_ ? Clock::time_point::max()  // SendPing() re-arms
+                               : next_ping_;
     if (delivered_ > acked_) {
       deadline = std::min(deadline,
                           unacked_since_ + std::chrono::milliseconds(config.ack_timeout_ms));

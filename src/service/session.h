@@ -14,6 +14,7 @@
 // after the ack timeout is a rewind of `delivered_` to `acked_`.
 #pragma once
 
+#include <atomic>
 #include <boost/json/value.hpp>
 #include <chrono>
 #include <cstdint>
@@ -41,6 +42,9 @@ class Transport {
   virtual std::size_t QueuedBytes() const = 0;
   // Calls the session's OnTimer() after `delay_ms`, replacing any earlier arming.
   virtual void ArmTimer(std::int64_t delay_ms) = 0;
+  // Stops (true) or resumes (false) reading the client's frames: back-pressure
+  // when the client's requests have too much store work queued.
+  virtual void PauseReading(bool paused) = 0;
 };
 
 // WebSocket close codes used by Ferry (PROTOCOL.md).
@@ -107,8 +111,11 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // Runs `fn` on this session's executor if the session is still alive and open.
   template <class F>
   auto Bind(F fn);
-  // Submits a store job; on refusal replies `unavailable` to `id`.
+  // Store work for request `id`, counted in inflight_; reading pauses while
+  // too much is queued. On refusal (store queue full) replies unavailable.
   bool Submit(const boost::json::value& id, std::function<void(Store&)> fn);
+  bool Write(const boost::json::value& id, WriteOp op, std::function<void(Errc)> done);
+  void SendPing();
   void ScheduleTimer();
 
   Service& service_;
@@ -120,11 +127,16 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool closing_ = false;  // Close() was called; ignore further frames
   ClientInfo client_;
   std::vector<std::string> pending_frames_;  // received while authenticating
+  std::size_t pending_bytes_ = 0;
+  // Store jobs of this connection's requests not yet run (shared with them).
+  std::shared_ptr<std::atomic<int>> inflight_ = std::make_shared<std::atomic<int>>(0);
+  bool input_paused_ = false;
 
   // Delivery cursor (see file comment).
   Seq acked_ = 0;
   Seq delivered_ = 0;
   Seq head_ = 0;
+  Seq last_pushed_ = 0;     // highest seq actually sent (or the client said it has)
   bool reading_ = false;    // an inbox read is in flight
   bool need_read_ = false;  // read the inbox even if head_ says nothing is new
   std::uint64_t generation_ = 0;  // bumped by every rewind; stale pages are dropped
@@ -134,6 +146,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   Clock::time_point opened_at_;
   Clock::time_point next_ping_;
   std::optional<Clock::time_point> ping_sent_;  // a ping awaits its pong
+  bool ping_pending_ = false;                   // a ping waits for its head from the store
   Clock::time_point unacked_since_;             // when delivered_ > acked_ last made progress
   int retries_ = 0;                             // resends of the entry after acked_
   std::optional<Clock::time_point> armed_for_;

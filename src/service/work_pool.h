@@ -16,7 +16,11 @@ namespace ferry {
 class WorkPool {
  public:
   WorkPool(int threads, std::size_t queue_max);
-  ~WorkPool();  // runs what is queued, then joins
+  ~WorkPool();  // Stop()s
+
+  // Runs what is queued, then joins the threads; Submit refuses from then
+  // on. Idempotent.
+  void Stop();
 
   WorkPool(const WorkPool&) = delete;
   WorkPool& operator=(const WorkPool&) = delete;

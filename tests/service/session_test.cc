@@ -56,6 +56,8 @@ class FakeTransport final : public Transport {
   void ArmTimer(std::int64_t delay_ms) override {
     deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(delay_ms);
   }
+  void PauseReading(bool paused) override { reading_paused = paused; }
+  bool reading_paused = false;
 
   std::vector<json::object> sent;
   std::optional<std::uint16_t> closed;
@@ -374,6 +376,22 @@ void DrainStore(Service& service) {
   std::promise<void> ran;
   service.store().Submit([&](Store&) { ran.set_value(); });
   ran.get_future().get();
+}
+
+TEST_F(SessionTest, TooMuchQueuedStoreWorkPausesReading) {
+  Conn& alice = Connect("alice");
+  // Hold the store worker so the requests' jobs queue up.
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  service->store().Submit([released](Store&) { released.wait(); });
+  for (int i = 0; i < 100; ++i) {
+    alice.session->OnText(R"({"type":"listChats","id":)" + std::to_string(1000 + i) + "}");
+  }
+  EXPECT_TRUE(alice.transport.reading_paused);  // 100 queued jobs > the limit
+  release.set_value();
+  ASSERT_TRUE(RunUntil([&] { return alice.Reply(1099) != nullptr; }));
+  EXPECT_FALSE(alice.transport.reading_paused);
+  EXPECT_EQ(alice.Reply(1050)->at("type"), "ok");  // nothing was refused
 }
 
 TEST_F(SessionTest, AttachmentUrlsAreMintedPerRecipientClient) {
