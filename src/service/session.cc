@@ -154,9 +154,11 @@ void ClientSession::OnAuthenticated(const json::value& id, std::optional<Seq> af
   // on is either in that read or notified afterwards.
   bus.Subscribe(UserChannel(client_.user));
   bus.PresenceUp(client_.user);
-  service_.store().Submit([cid = client_.client_id, now = service_.clock().Now()](Store& s) {
-    (void)s.TouchClient(cid, now);
-  });
+  auto touch = std::make_shared<PresenceOp>();
+  touch->client_id = client_.client_id;
+  touch->user = client_.user;
+  touch->now = service_.clock().Now();
+  service_.store().Write(touch.get(), [touch](Errc) {});
 
   acked_ = client_.acked_seq;
   head_ = client_.head_seq;
@@ -192,11 +194,12 @@ void ClientSession::OnClosed() {
   service_.UnregisterSession(client_.client_id, this);
   // The disconnect time is queued before presence drops, so a lastSeen
   // that sees the user offline reads it (the store runs jobs in order).
-  Millis now = service_.clock().Now();
-  service_.store().Submit([user = client_.user, cid = client_.client_id, now](Store& s) {
-    (void)s.SetLastSeen(user, now);
-    (void)s.TouchClient(cid, now);
-  });
+  auto gone = std::make_shared<PresenceOp>();
+  gone->client_id = client_.client_id;
+  gone->user = client_.user;
+  gone->now = service_.clock().Now();
+  gone->last_seen = true;
+  service_.store().Write(gone.get(), [gone](Errc) {});
   Bus& bus = service_.bus();
   bus.Unsubscribe(UserChannel(client_.user));
   bus.PresenceDown(client_.user);

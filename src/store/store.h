@@ -163,7 +163,20 @@ struct AckOp {
   Seq acked = 0;           // the client's acked_seq afterwards (never decreases)
 };
 
-using WriteOp = std::variant<SendOp*, ChatOp*, AckOp*>;
+// A connection opened or closed: the client's last_active, and on close the
+// user's last seen (both only ever increase). Batched like the rest, so a
+// storm of (re)connects shares fsyncs instead of paying one each.
+struct PresenceOp {
+  // in
+  std::string client_id;
+  std::string user;
+  Millis now = 0;
+  bool last_seen = false;  // also raise the user's last seen to `now`
+  // out
+  Errc status = Errc::ok;  // ok | not_found (unknown client; last seen is still written)
+};
+
+using WriteOp = std::variant<SendOp*, ChatOp*, AckOp*, PresenceOp*>;
 
 struct LoginRequest {
   std::string user;

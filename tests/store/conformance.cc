@@ -285,6 +285,21 @@ TEST_P(StoreConformance, TouchClientKeepsLatestActivity) {
   EXPECT_EQ(CodeOf(store_->TouchClient("no-such-client", kNow)), Errc::not_found);
 }
 
+TEST_P(StoreConformance, PresenceOpTouchesClientAndRaisesLastSeen) {
+  AddUsers({"alice"});
+  std::string phone = Client("alice", "phone");
+  PresenceOp open{phone, "alice", kNow + 100, false};
+  PresenceOp close{phone, "alice", kNow + 200, true};
+  PresenceOp stale{phone, "alice", kNow + 150, true};
+  PresenceOp unknown{"no-such-client", "alice", kNow + 10, false};
+  std::vector<WriteOp> ops{&open, &close, &stale, &unknown};
+  ASSERT_TRUE(store_->WriteBatch(ops));
+  EXPECT_EQ(open.status, Errc::ok);
+  EXPECT_EQ(unknown.status, Errc::not_found);
+  EXPECT_EQ((*store_->ListClients("alice"))[0].last_active, kNow + 200);
+  EXPECT_EQ(*store_->GetLastSeen("alice"), std::optional<Millis>(kNow + 200));
+}
+
 // ---- Send, inbox, ack ----
 
 TEST_P(StoreConformance, SendReachesEveryOtherClientOfEveryMember) {

@@ -98,6 +98,7 @@ class SqliteStore final : public Store {
   void Apply(SendOp& op);
   void Apply(ChatOp& op);
   void Apply(AckOp& op);
+  void Apply(PresenceOp& op);
   void CreateChat(ChatOp& op);
   void AddMembers(ChatOp& op);
   void RemoveMembers(ChatOp& op);

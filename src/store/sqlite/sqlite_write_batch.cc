@@ -1,4 +1,5 @@
-// SqliteStore::WriteBatch: send, chat membership changes and acks, all ops
+// SqliteStore::WriteBatch: send, chat membership changes, acks and presence
+// updates, all ops
 // of a batch in one BEGIN IMMEDIATE transaction (one fsync per batch).
 // Single-threaded (store.h).
 //
@@ -276,6 +277,12 @@ void SqliteStore::Apply(AckOp& op) {
     acked = up_to;
   }
   op.acked = acked;
+}
+
+void SqliteStore::Apply(PresenceOp& op) {
+  Cursor(q_.touch_client).Bind(1, op.client_id).Bind(2, op.now).Exec();
+  op.status = Changes() == 0 ? Errc::not_found : Errc::ok;
+  if (op.last_seen) Cursor(q_.upsert_last_seen).Bind(1, op.user).Bind(2, op.now).Exec();
 }
 
 }  // namespace ferry::sqlite
