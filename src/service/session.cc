@@ -672,22 +672,25 @@ void ClientSession::SendPing() {
 void ClientSession::ScheduleTimer() {
   if (state_ == State::closed || closing_ || !transport_) return;
   const Config& config = service_.config();
-  Clock::time_point deadline;
+  std::optional<Clock::time_point> deadline;
+  auto earliest = [&](Clock::time_point t) { deadline = deadline ? std::min(*deadline, t) : t; };
   if (state_ != State::open) {
-    deadline = opened_at_ + std::chrono::milliseconds(config.hello_timeout_ms);
+    earliest(opened_at_ + std::chrono::milliseconds(config.hello_timeout_ms));
   } else {
-    deadline = ping_sent_      ? *ping_sent_ + std::chrono::milliseconds(config.heartbeat_timeout_ms)
-               : ping_pending_ ? Clock::time_point::max()  // SendPing() re-arms
-                               : next_ping_;
+    if (ping_sent_) {
+      earliest(*ping_sent_ + std::chrono::milliseconds(config.heartbeat_timeout_ms));
+    } else if (!ping_pending_) {  // a pending ping re-arms in SendPing()
+      earliest(next_ping_);
+    }
     if (delivered_ > acked_) {
-      deadline = std::min(deadline,
-                          unacked_since_ + std::chrono::milliseconds(config.ack_timeout_ms));
+      earliest(unacked_since_ + std::chrono::milliseconds(config.ack_timeout_ms));
     }
   }
+  if (!deadline) return;
   // An earlier arming stays: when it fires, OnTimer re-computes.
-  if (armed_for_ && *armed_for_ <= deadline) return;
-  armed_for_ = deadline;
-  transport_->ArmTimer(MillisUntil(deadline));
+  if (armed_for_ && *armed_for_ <= *deadline) return;
+  armed_for_ = *deadline;
+  transport_->ArmTimer(MillisUntil(*deadline));
 }
 
 }  // namespace ferry
