@@ -6,9 +6,11 @@ LISTEN     ?= 127.0.0.1:8080
 DATA_DIR   ?= ./ferry-data
 JOBS       ?= $(shell nproc)
 
-.PHONY: run test deps build build-asan unit-test asan-test clean
+.PHONY: run test deps build build-asan clean
 
-run: build
+run: deps
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build $(BUILD) -j $(JOBS) --target ferryd ferry
 	$(BUILD)/apps/ferryd/ferryd --listen $(LISTEN) --data-dir $(DATA_DIR)
 
 test: build build-asan
