@@ -50,6 +50,20 @@ struct Server::Impl {
     });
   }
 
+  // Polls until every session has closed (its disconnect is queued in the
+  // store, which Service::Stop drains) and every socket finished its close
+  // handshake, or the deadline; then stops the loop. Clients that answer the
+  // close frame see 1001; the deadline bounds the wait for those that don't.
+  void StopWhenDrained(std::chrono::steady_clock::time_point deadline) {
+    bool drained = service.SessionCount() == 0 && service.metrics().connections.load() == 0;
+    if (drained || std::chrono::steady_clock::now() >= deadline) {
+      ioc.stop();
+      return;
+    }
+    tick.expires_after(std::chrono::milliseconds(20));  // the tick timer is no longer needed
+    tick.async_wait([this, deadline](boost::system::error_code) { StopWhenDrained(deadline); });
+  }
+
   void Tick() {
     service.Tick();
     tick.expires_after(std::chrono::seconds(1));
@@ -91,6 +105,16 @@ void Server::Run() {
   for (auto& t : pool) t.join();
 }
 
-void Server::Stop() { impl_->ioc.stop(); }
+// Graceful: no new connections, every session closes with 1001 (so its
+// disconnect is recorded: last seen), then the loop stops once they are gone
+// or after 1 s, whichever comes first.
+void Server::Stop() {
+  asio::post(impl_->ioc, [impl = impl_.get()] {
+    boost::system::error_code ignored;
+    impl->acceptor.close(ignored);
+    impl->service.CloseAllSessions(1001, "server shutting down");
+    impl->StopWhenDrained(std::chrono::steady_clock::now() + std::chrono::seconds(1));
+  });
+}
 
 }  // namespace ferry::net

@@ -25,6 +25,7 @@ class Server {
 
   std::uint16_t port() const;  // the bound port (useful with port 0)
   void Run();
+  // Stops gracefully (see server.cc); Run() then returns. Any thread.
   void Stop();
 
   struct Impl;

@@ -72,6 +72,10 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
     // A client that does not read could hold the close forever.
     ArmTimer(5000);
     if (!writing_) DoClose();
+    // For the chat logic the connection ends now, not when the peer answers
+    // the close frame: presence and last seen are recorded at once (which a
+    // shutdown relies on).
+    if (session_) session_->OnClosed();
   }
 
   std::size_t QueuedBytes() const override { return queued_bytes_; }

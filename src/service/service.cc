@@ -287,6 +287,22 @@ void Service::UnregisterSession(const std::string& client_id, const ClientSessio
   if (!current || current.get() == s) sessions_.erase(it);
 }
 
+void Service::CloseAllSessions(std::uint16_t code, const std::string& reason) {
+  std::vector<std::shared_ptr<ClientSession>> open;
+  {
+    std::lock_guard lock(mu_);
+    for (auto& [client, weak] : sessions_) {
+      if (auto s = weak.lock()) open.push_back(std::move(s));
+    }
+  }
+  for (auto& s : open) s->CloseAsync(code, reason);  // outside the lock
+}
+
+std::size_t Service::SessionCount() {
+  std::lock_guard lock(mu_);
+  return sessions_.size();
+}
+
 std::shared_ptr<ClientSession> Service::FindSession(const std::string& client_id) {
   std::lock_guard lock(mu_);
   auto it = sessions_.find(client_id);

@@ -109,6 +109,12 @@ class Service {
   // Publishes the notifications for entries a committed write created.
   void PublishDeliveries(protocol::EncodedEntry entry, const std::vector<Delivery>& deliveries);
 
+  // Asks every authenticated session on this node to close with `code`
+  // (shutdown: their disconnect time is still recorded). Any thread.
+  void CloseAllSessions(std::uint16_t code, const std::string& reason);
+  // Authenticated sessions registered on this node.
+  std::size_t SessionCount();
+
   // Connection registry: at most one live session per client on this node.
   // Returns the session `s` replaced, if any (the caller closes it with 4409).
   std::shared_ptr<ClientSession> RegisterSession(const std::string& client_id,

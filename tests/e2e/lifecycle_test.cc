@@ -1,5 +1,7 @@
 // End-to-end: limits, membership, redelivery, heartbeats and last seen,
 // against a real ferryd with short timers.
+#include <sys/wait.h>
+
 #include "e2e/e2e_util.h"
 
 namespace ferry::testing {
@@ -228,6 +230,31 @@ TEST(LastSeen, OnlineOfflineAndAuthorization) {
   ExpectError(*alice, json::object{{"type", "lastSeen"}, {"user", "ghost_user"}}, "forbidden");
   json::object self = stranger->Request(json::object{{"type", "lastSeen"}, {"user", "stranger"}});
   EXPECT_EQ(self["online"], true);
+}
+
+TEST(LastSeen, RecordedForUsersOnlineAtShutdown) {
+  FerrydProcess server;
+  server.Start();
+  server.Register("alice");
+  server.Register("bob");
+  auto la = server.LoginAs("alice");
+  auto lb = server.LoginAs("bob");
+  server.Connect(la.token)->CreateChat({"bob"});
+  auto bob = server.Connect(lb.token);
+  std::int64_t before = std::chrono::duration_cast<std::chrono::milliseconds>(
+                            std::chrono::system_clock::now().time_since_epoch())
+                            .count();
+  int status = server.Stop();  // SIGTERM while bob is online
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+  // bob's client was not reading while ferryd stopped, so whether the 1001
+  // frame arrived before the socket closed varies; the connection is gone.
+  ASSERT_TRUE(bob->ws().WaitClosed(5s));
+  server.Start();
+  auto alice = server.Connect(la.token);
+  json::object seen = alice->Request(json::object{{"type", "lastSeen"}, {"user", "bob"}});
+  EXPECT_EQ(seen["online"], false);
+  ASSERT_TRUE(seen["lastSeen"].is_int64()) << json::serialize(seen);
+  EXPECT_GE(seen["lastSeen"].as_int64(), before);
 }
 
 }  // namespace
