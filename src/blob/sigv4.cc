@@ -4,6 +4,8 @@
 // are thread-safe without locking.
 #include "blob/sigv4.h"
 
+#include <vector>
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -205,6 +207,25 @@ std::string HexEncode(const unsigned char* data, std::size_t n) {
 std::string Sha256Hex(std::string_view data) {
   Digest d = Sha256(data);
   return HexEncode(d.data(), d.size());
+}
+
+std::string Sha256FileHex(const std::string& path) {
+  std::FILE* f = std::fopen(path.c_str(), "rb");
+  if (!f) return {};
+  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1;
+  std::vector<unsigned char> buf(64 * 1024);
+  std::size_t n;
+  while (ok && (n = std::fread(buf.data(), 1, buf.size(), f)) > 0) {
+    ok = EVP_DigestUpdate(ctx, buf.data(), n) == 1;
+  }
+  ok = ok && !std::ferror(f);
+  std::fclose(f);
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  ok = ok && EVP_DigestFinal_ex(ctx, digest, &len) == 1;
+  EVP_MD_CTX_free(ctx);
+  return ok ? HexEncode(digest, len) : std::string();
 }
 
 bool Sha256HexToBase64(std::string_view hex, std::string* out) {

@@ -94,6 +94,10 @@ bool PercentDecode(std::string_view in, std::string* out);
 // Lowercase hex SHA-256 of `data`.
 std::string Sha256Hex(std::string_view data);
 
+// Lowercase hex SHA-256 of a file's bytes, read in 64 KiB blocks (never
+// whole); "" if it cannot be read. Blocks on the file system.
+std::string Sha256FileHex(const std::string& path);
+
 // base64 of the 32 raw bytes a 64-digit hex SHA-256 spells (either case),
 // as the `x-amz-checksum-sha256` header carries it. False if `hex` is not
 // exactly 64 hex digits.

@@ -4,7 +4,8 @@
 // write and one read at a time; see Exchange.)
 #include "client/client.h"
 
-#include <openssl/evp.h>
+#include "blob/sigv4.h"
+
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
@@ -328,28 +329,6 @@ HttpReply GetUrl(std::string_view url,
   return Exchange(parts.endpoint, req, timeout, spec);
 }
 
-namespace {
-
-std::string HexSha256ToBase64(std::string_view hex) {
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
-  if (hex.size() != 64) throw std::invalid_argument("sha256 must be 64 hex digits");
-  unsigned char raw[32];
-  for (std::size_t i = 0; i < 32; ++i) {
-    int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) throw std::invalid_argument("sha256 must be 64 hex digits");
-    raw[i] = static_cast<unsigned char>(hi << 4 | lo);
-  }
-  char out[45];  // 4 * ceil(32 / 3) + NUL
-  int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out), raw, sizeof raw);
-  return std::string(out, static_cast<std::size_t>(n));
-}
-
-}  // namespace
 
 HttpReply PutFile(std::string_view url, const std::string& path, std::string_view content_type,
                   std::string_view sha256_hex, Ms timeout) {
@@ -361,7 +340,13 @@ HttpReply PutFile(std::string_view url, const std::string& path, std::string_vie
   req.set(http::field::host, parts.host_header);
   req.set(http::field::user_agent, "ferry-client");
   req.set(http::field::content_type, content_type);
-  if (!sha256_hex.empty()) req.set("x-amz-checksum-sha256", HexSha256ToBase64(sha256_hex));
+  if (!sha256_hex.empty()) {
+    std::string b64;
+    if (!sigv4::Sha256HexToBase64(sha256_hex, &b64)) {
+      throw std::invalid_argument("sha256 must be 64 hex digits");
+    }
+    req.set("x-amz-checksum-sha256", b64);
+  }
   req.keep_alive(false);
   req.prepare_payload();  // Content-Length: the file size
   ResponseSpec spec;
@@ -382,30 +367,7 @@ HttpReply GetToFile(std::string_view url, const std::string& path, std::uint64_t
   return Exchange(parts.endpoint, req, timeout, spec);
 }
 
-std::string FileSha256(const std::string& path) {
-  std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(path.c_str(), "rb"),
-                                                       &std::fclose);
-  if (!file) return {};
-  std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
-  if (!ctx || EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) != 1) return {};
-  std::vector<unsigned char> buf(1 << 16);
-  for (;;) {
-    std::size_t n = std::fread(buf.data(), 1, buf.size(), file.get());
-    if (n > 0 && EVP_DigestUpdate(ctx.get(), buf.data(), n) != 1) return {};
-    if (n < buf.size()) break;
-  }
-  if (std::ferror(file.get())) return {};
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  if (EVP_DigestFinal_ex(ctx.get(), md, &len) != 1) return {};
-  static const char* kHex = "0123456789abcdef";
-  std::string hex;
-  for (unsigned i = 0; i < len; ++i) {
-    hex += kHex[md[i] >> 4];
-    hex += kHex[md[i] & 15];
-  }
-  return hex;
-}
+std::string FileSha256(const std::string& path) { return sigv4::Sha256FileHex(path); }
 
 // ---- WsConnection ----
 

@@ -13,7 +13,6 @@
 // (one range) get 206. A fetch is recorded only after every byte of the
 // object was written to the socket.
 #include <fcntl.h>
-#include <openssl/evp.h>
 #include <unistd.h>
 
 #include <boost/asio/post.hpp>
@@ -86,31 +85,6 @@ const char* VerifyMessage(sigv4::VerifyResult r) {
     case sigv4::VerifyResult::malformed: break;
   }
   return "not a valid pre-signed URL";
-}
-
-// Hex SHA-256 of a file, or "" on a read error.
-std::string FileSha256(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return {};
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr);
-  std::vector<unsigned char> buf(1 << 16);
-  std::size_t n;
-  while ((n = std::fread(buf.data(), 1, buf.size(), f)) > 0) EVP_DigestUpdate(ctx, buf.data(), n);
-  bool ok = !std::ferror(f);
-  std::fclose(f);
-  unsigned char digest[32];
-  unsigned int len = 0;
-  EVP_DigestFinal_ex(ctx, digest, &len);
-  EVP_MD_CTX_free(ctx);
-  if (!ok) return {};
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned i = 0; i < len; ++i) {
-    out.push_back(kHex[digest[i] >> 4]);
-    out.push_back(kHex[digest[i] & 15]);
-  }
-  return out;
 }
 
 bool FsyncPath(const std::string& path, int flags) {
@@ -283,7 +257,7 @@ void HttpSession::OnUploadBody(std::string key, Attachment a, std::string temp,
       service->FinishUpload(key, false, {});
       respond(ErrorResponse(code, message));
     };
-    if (!a.sha256.empty() && FileSha256(temp) != a.sha256) {
+    if (!a.sha256.empty() && sigv4::Sha256FileHex(temp) != a.sha256) {
       return fail(Errc::bad_request, "content does not match the announced sha256");
     }
     if (!FsyncPath(temp, O_RDONLY)) return fail(Errc::internal, "cannot store the upload");

@@ -4,6 +4,10 @@
 // a subprocess (tests/blob/botocore_presign.py). Single-threaded.
 #include "blob/sigv4.h"
 
+#include <fstream>
+
+#include <filesystem>
+
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -152,6 +156,20 @@ TEST(SigV4Helpers, Sha256) {
   EXPECT_FALSE(Sha256HexToBase64(std::string(63, 'a'), &b64));
   EXPECT_FALSE(Sha256HexToBase64(std::string(65, 'a'), &b64));
   EXPECT_FALSE(Sha256HexToBase64(std::string(63, 'a') + "g", &b64));
+}
+
+TEST(SigV4Helpers, Sha256File) {
+  std::string path = std::filesystem::temp_directory_path() / "ferry-sha256-file-test";
+  // 200 KiB: more than one read block.
+  std::string data(200 * 1024, '\0');
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<char>(i * 7);
+  { std::ofstream(path, std::ios::binary) << data; }
+  EXPECT_EQ(Sha256FileHex(path), Sha256Hex(data));
+  { std::ofstream(path, std::ios::binary) << "abc"; }
+  EXPECT_EQ(Sha256FileHex(path),
+            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  std::filesystem::remove(path);
+  EXPECT_EQ(Sha256FileHex(path), "");  // unreadable
 }
 
 TEST(SigV4Helpers, AmzDate) {

@@ -1,12 +1,11 @@
 // End-to-end attachments: attachTarget, a direct PUT to the built-in blob
 // store with the pre-signed URL, send, per-recipient GET URLs, Range, and
 // deletion once every recipient fetched. Plus every refused upload.
-#include <openssl/sha.h>
-
 #include <chrono>
 #include <random>
 #include <thread>
 
+#include "blob/sigv4.h"
 #include "e2e/e2e_util.h"
 
 namespace ferry::testing {
@@ -19,31 +18,12 @@ std::string RandomBytes(std::size_t n, unsigned seed) {
   return s;
 }
 
-std::string Sha256Hex(std::string_view data) {
-  unsigned char d[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), d);
-  static const char* kHex = "0123456789abcdef";
-  std::string out;
-  for (unsigned char b : d) {
-    out.push_back(kHex[b >> 4]);
-    out.push_back(kHex[b & 15]);
-  }
-  return out;
-}
+using sigv4::Sha256Hex;
 
 std::string Sha256Base64(std::string_view data) {
-  unsigned char d[SHA256_DIGEST_LENGTH];
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), d);
-  static const char* kB64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-  std::string out;
-  for (int i = 0; i < 32; i += 3) {
-    unsigned v = d[i] << 16 | (i + 1 < 32 ? d[i + 1] << 8 : 0) | (i + 2 < 32 ? d[i + 2] : 0);
-    out.push_back(kB64[(v >> 18) & 63]);
-    out.push_back(kB64[(v >> 12) & 63]);
-    out.push_back(i + 1 < 32 ? kB64[(v >> 6) & 63] : '=');
-    out.push_back(i + 2 < 32 ? kB64[v & 63] : '=');
-  }
-  return out;
+  std::string b64;
+  sigv4::Sha256HexToBase64(Sha256Hex(data), &b64);
+  return b64;
 }
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
