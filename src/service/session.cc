@@ -161,6 +161,7 @@ void ClientSession::OnAuthenticated(const json::value& id, std::optional<Seq> af
   service_.store().Write(touch.get(), [touch](Errc) {});
 
   acked_ = client_.acked_seq;
+  ack_stored_ = acked_;
   head_ = client_.head_seq;
   delivered_ = std::clamp(after.value_or(acked_), acked_, std::max(acked_, head_));
   last_pushed_ = delivered_;
@@ -192,6 +193,14 @@ void ClientSession::OnClosed() {
   transport_ = nullptr;
   if (!was_open) return;
   service_.UnregisterSession(client_.client_id, this);
+  // Acks still merging behind one in flight must not be lost with the
+  // connection (the store keeps the highest, whatever the order).
+  if (acked_ > ack_stored_) {
+    auto ack = std::make_shared<AckOp>();
+    ack->client_id = client_.client_id;
+    ack->up_to = acked_;
+    service_.store().Write(ack.get(), [ack](Errc) {});
+  }
   // The disconnect time is queued before presence drops, so a lastSeen
   // that sees the user offline reads it (the store runs jobs in order).
   auto gone = std::make_shared<PresenceOp>();
@@ -331,7 +340,7 @@ void ClientSession::Handle(const json::value& id, protocol::Send& r) {
   Millis now = service_.clock().Now();
   auto op = std::make_shared<SendOp>();
   op->attachment_ids = std::move(r.attachments);
-  op->message.message_id = RandomId();
+  op->message.message_id = TimeOrderedId(service_.clock().Now());
   op->message.chat_id = std::move(r.chat_id);
   op->message.sender = client_.user;
   op->message.sender_client = client_.client_id;
@@ -386,22 +395,44 @@ void ClientSession::Handle(const json::value& id, bool has_id, protocol::Ack& r)
   retries_ = 0;
   unacked_since_ = Clock::now();
   service_.metrics().acks_total.fetch_add(1, std::memory_order_relaxed);
+  if (has_id) ack_replies_.push_back(id);
+  WriteAck();
+  Pump();
+}
 
+// One AckOp per connection is in the store queue at a time. Acks arriving
+// meanwhile only raise acked_, and the next op writes the highest of them:
+// a client acking every entry of a burst costs a few writes, not one each.
+// Acks with an id are answered once the op that covers them is durable.
+void ClientSession::WriteAck() {
+  if (ack_in_flight_ || (acked_ <= ack_stored_ && ack_replies_.empty())) return;
   auto op = std::make_shared<AckOp>();
   op->client_id = client_.client_id;
-  op->up_to = up_to;
-  std::function<void(Errc)> done = [op](Errc) {};
-  if (has_id) {
-    auto reply = Bind([this, id](Errc status) {
-      if (status != Errc::ok) return ReplyError(id, status, "storage unavailable");
-      Reply(protocol::OkReply(id));
-    });
-    done = [op, reply](Errc status) { reply(status); };
+  op->up_to = acked_;
+  const Seq previous = ack_stored_;
+  ack_stored_ = acked_;
+  ack_in_flight_ = true;
+  auto done = Bind([this, previous, replies = std::move(ack_replies_)](Errc status) {
+    ack_in_flight_ = false;
+    for (const json::value& id : replies) {
+      if (status == Errc::ok) {
+        Reply(protocol::OkReply(id));
+      } else {
+        ReplyError(id, status, "storage unavailable");
+      }
+    }
+    if (status != Errc::ok) {
+      // Not stored: the next ack, or the close, writes it again. No retry
+      // from here, which would spin while the store is down.
+      ack_stored_ = previous;
+      return;
+    }
+    WriteAck();
+  });
+  ack_replies_.clear();
+  if (!service_.store().Write(op.get(), [op, done](Errc status) { done(status); })) {
+    done(Errc::unavailable);  // the store queue is full
   }
-  if (!service_.store().Write(op.get(), std::move(done)) && has_id) {
-    ReplyError(id, Errc::unavailable, "server overloaded, retry later");
-  }
-  Pump();
 }
 
 void ClientSession::Handle(const json::value& id, protocol::Sync& r) {
@@ -606,10 +637,7 @@ void ClientSession::OnInboxPage(std::uint64_t generation, Result<InboxPage> page
     // the ack timer would resend (and finally close) over entries that are gone.
     if (last_pushed_ <= acked_) {
       acked_ = delivered_;
-      auto op = std::make_shared<AckOp>();
-      op->client_id = client_.client_id;
-      op->up_to = acked_;
-      service_.store().Write(op.get(), [op](Errc) {});
+      WriteAck();
     }
   }
   ScheduleTimer();

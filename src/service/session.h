@@ -104,6 +104,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void Push(Seq seq, const protocol::EncodedEntry& entry);
   void Rewind(Seq to);
   bool CanPush() const;
+  void WriteAck();
 
   // Replies and helpers.
   void Reply(std::string frame);
@@ -141,6 +142,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool need_read_ = false;  // read the inbox even if head_ says nothing is new
   std::uint64_t generation_ = 0;  // bumped by every rewind; stale pages are dropped
   std::vector<boost::json::value> sync_replies_;  // sync ids answered after the next page
+  Seq ack_stored_ = 0;          // highest ack handed to the store
+  bool ack_in_flight_ = false;  // an AckOp of this connection is queued
+  std::vector<boost::json::value> ack_replies_;  // ack ids answered by the next AckOp
 
   // Timers.
   Clock::time_point opened_at_;

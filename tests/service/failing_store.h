@@ -16,6 +16,7 @@ class FailingStore final : public Store {
 
   std::atomic<bool> fail_reads{false};
   std::atomic<bool> fail_writes{false};
+  std::atomic<int> ack_ops{0};  // AckOps written (committed or not)
 
   Result<void> CreateUser(const std::string& u, const std::string& h, Millis now) override {
     if (fail_writes) return Down();
@@ -67,6 +68,7 @@ class FailingStore final : public Store {
   }
   Result<void> WriteBatch(std::span<const WriteOp> ops) override {
     if (fail_writes) return Down();
+    for (const WriteOp& op : ops) ack_ops += std::holds_alternative<AckOp*>(op);
     return inner_->WriteBatch(ops);
   }
   Result<void> CreateAttachment(const Attachment& a) override {

@@ -378,12 +378,28 @@ void DrainStore(Service& service) {
   ran.get_future().get();
 }
 
-TEST_F(SessionTest, TooMuchQueuedStoreWorkPausesReading) {
-  Conn& alice = Connect("alice");
-  // Hold the store worker so the requests' jobs queue up.
+// Holds the store worker until the returned promise is set, so requests'
+// store work queues up behind it.
+std::promise<void> HoldStore(Service& service) {
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
-  service->store().Submit([released](Store&) { released.wait(); });
+  service.store().Submit([released](Store&) { released.wait(); });
+  return release;
+}
+
+// The acked_seq of `user`'s first client as the store has it, read on the store's own thread.
+Seq StoredAckedSeq(Service& service, const std::string& user) {
+  std::promise<Seq> acked;
+  service.store().Submit([&](Store& s) {
+    auto clients = s.ListClients(user);
+    acked.set_value(clients && !clients->empty() ? clients->front().acked_seq : -1);
+  });
+  return acked.get_future().get();
+}
+
+TEST_F(SessionTest, TooMuchQueuedStoreWorkPausesReading) {
+  Conn& alice = Connect("alice");
+  std::promise<void> release = HoldStore(*service);  // the requests' jobs queue up
   for (int i = 0; i < 100; ++i) {
     alice.session->OnText(R"({"type":"listChats","id":)" + std::to_string(1000 + i) + "}");
   }
@@ -392,6 +408,39 @@ TEST_F(SessionTest, TooMuchQueuedStoreWorkPausesReading) {
   ASSERT_TRUE(RunUntil([&] { return alice.Reply(1099) != nullptr; }));
   EXPECT_FALSE(alice.transport.reading_paused);
   EXPECT_EQ(alice.Reply(1050)->at("type"), "ok");  // nothing was refused
+}
+
+TEST_F(SessionTest, AcksDuringAnAckWriteAreMergedIntoOneWrite) {
+  Conn& alice = Connect("alice");
+  Conn& bob = Connect("bob");
+  std::string chat = CreateChat(alice, "bob");
+  for (int i = 0; i < 3; ++i) SendMsg(alice, chat, "m" + std::to_string(i));
+  ASSERT_TRUE(RunUntil([&] { return bob.Entries().size() == 4; }));
+  const int acks_before = store->ack_ops;
+  std::promise<void> release = HoldStore(*service);
+  bob.session->OnText(R"({"type":"ack","upTo":1})");            // written at once
+  bob.session->OnText(R"({"type":"ack","id":501,"upTo":2})");  // these two wait,
+  bob.session->OnText(R"({"type":"ack","id":502,"upTo":4})");  // and merge
+  release.set_value();
+  ASSERT_TRUE(RunUntil([&] { return bob.Reply(502) != nullptr; }));
+  EXPECT_EQ(bob.Reply(501)->at("type"), "ok");
+  EXPECT_EQ(bob.Reply(502)->at("type"), "ok");
+  EXPECT_EQ(store->ack_ops - acks_before, 2);  // not 3
+  EXPECT_EQ(StoredAckedSeq(*service, "bob"), 4);
+}
+
+TEST_F(SessionTest, AckMergingBehindAWriteIsStoredWhenTheConnectionCloses) {
+  Conn& alice = Connect("alice");
+  Conn& bob = Connect("bob");
+  std::string chat = CreateChat(alice, "bob");
+  SendMsg(alice, chat, "one");
+  ASSERT_TRUE(RunUntil([&] { return bob.Entries().size() == 2; }));
+  std::promise<void> release = HoldStore(*service);
+  bob.session->OnText(R"({"type":"ack","upTo":1})");
+  bob.session->OnText(R"({"type":"ack","upTo":2})");  // waits behind the first
+  bob.session->OnClosed();
+  release.set_value();
+  EXPECT_EQ(StoredAckedSeq(*service, "bob"), 2);
 }
 
 TEST_F(SessionTest, AttachmentUrlsAreMintedPerRecipientClient) {
