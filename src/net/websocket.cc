@@ -2,6 +2,12 @@
 // write queue with one write in flight, and one timer; the chat logic lives
 // in service::ClientSession, which this class drives as its Transport.
 //
+// Idle connections are most of a chat server's connections, so an idle one
+// holds little: the stream sits on a bare socket (not a tcp_stream, whose
+// two timers the websocket's own timeouts make redundant), the write queue
+// allocates only while frames wait, and the read buffer is released after
+// every message.
+//
 // Threading: everything runs on the connection's strand. Pending handlers
 // hold a shared_ptr to the session; it dies when the last one completes.
 // Backpressure: when queued bytes exceed the high-water mark, reading from
@@ -10,7 +16,7 @@
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
-#include <deque>
+#include <vector>
 
 #include "common/log.h"
 #include "net/sessions.h"
@@ -23,10 +29,13 @@ namespace websocket = beast::websocket;
 
 namespace {
 
+// The first read of each message asks for at most this much.
+constexpr std::size_t kFirstReadBytes = 256;
+
 class WsSession final : public Transport, public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(beast::tcp_stream stream, const Config& config, Service& service)
-      : ws_(std::move(stream)), timer_(ws_.get_executor()), config_(config), service_(service) {}
+  WsSession(tcp::socket socket, const Config& config, Service& service)
+      : ws_(std::move(socket)), timer_(ws_.get_executor()), config_(config), service_(service) {}
 
   ~WsSession() override {
     if (session_) session_->OnClosed();  // idempotent; Finish() normally did it
@@ -38,7 +47,6 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
     session_ = service_.NewSession(this, [executor](std::function<void()> fn) {
       asio::post(executor, std::move(fn));
     });
-    beast::get_lowest_layer(ws_).expires_never();  // the websocket timeouts take over
     websocket::stream_base::timeout timeouts{};
     timeouts.handshake_timeout = std::chrono::seconds(10);
     timeouts.idle_timeout = websocket::stream_base::none();  // heartbeats are ours
@@ -65,7 +73,7 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
     close_reason_.code = code;
     close_reason_.reason = std::string(reason.substr(0, 120));  // a close frame holds 123 bytes
     // Frames not yet on the wire are dropped: the inbox still holds entries.
-    while (queue_.size() > (writing_ ? 1u : 0u)) {
+    while (queue_.size() > queue_head_ + (writing_ ? 1u : 0u)) {
       queued_bytes_ -= queue_.back().size();
       queue_.pop_back();
     }
@@ -107,7 +115,7 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
     service_.metrics().connections_total.fetch_add(1, std::memory_order_relaxed);
     counted_ = true;
     beast::error_code ep_ec;
-    auto ep = beast::get_lowest_layer(ws_).socket().remote_endpoint(ep_ec);
+    auto ep = ws_.next_layer().remote_endpoint(ep_ec);
     log::Info("conn open from ", ep_ec ? std::string("?") : ep.address().to_string() + ":" +
                                                               std::to_string(ep.port()),
               " id=", session_->conn_id());
@@ -121,7 +129,11 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
       read_paused_ = true;  // resumed by OnWrite once the queue drains, or PauseReading(false)
       return;
     }
-    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+    // A message is read piecewise: an idle connection's pending read holds
+    // a small buffer (async_read would hold beast's 1.5 KiB read size), and
+    // the rest of a bigger message follows from what beast already buffered.
+    std::size_t limit = buffer_.size() == 0 ? kFirstReadBytes : 0;  // 0: beast's choice
+    ws_.async_read_some(buffer_, limit, [self = shared_from_this()](beast::error_code ec, std::size_t) {
       self->OnRead(ec);
     });
   }
@@ -138,17 +150,18 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
       Close(websocket::close_code::unknown_data, "binary frames are not accepted");
       return;
     }
+    if (!ws_.is_message_done()) return DoRead();
     auto data = buffer_.cdata();
     session_->OnText(std::string_view(static_cast<const char*>(data.data()), data.size()));
     buffer_.clear();
-    if (buffer_.capacity() > 4096) buffer_.shrink_to_fit();  // idle connections stay small
+    buffer_.shrink_to_fit();  // frees it: most connections sit idle between messages
     DoRead();
   }
 
   void DoWrite() {
     writing_ = true;
     ws_.text(true);
-    ws_.async_write(asio::buffer(queue_.front()),
+    ws_.async_write(asio::buffer(queue_[queue_head_]),
                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
                       self->OnWrite(ec);
                     });
@@ -156,17 +169,31 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
 
   void OnWrite(beast::error_code ec) {
     writing_ = false;
-    queued_bytes_ -= queue_.front().size();
-    queue_.pop_front();
+    PopFront();
     if (ec) return Finish();
     if (closing_) return DoClose();
-    if (!queue_.empty()) DoWrite();
+    if (queue_head_ < queue_.size()) DoWrite();
     if (queued_bytes_ <= config_.send_queue_high_bytes / 2) {
       if (read_paused_ && !input_paused_) {
         read_paused_ = false;
         DoRead();
       }
       if (session_) session_->OnDrained();
+    }
+  }
+
+  void PopFront() {
+    queued_bytes_ -= queue_[queue_head_].size();
+    queue_[queue_head_] = std::string();  // its memory goes now
+    ++queue_head_;
+    if (queue_head_ == queue_.size()) {
+      queue_head_ = 0;
+      queue_.clear();
+      if (queue_.capacity() > 16) queue_.shrink_to_fit();  // a burst's array goes with it
+    } else if (queue_head_ >= 64 && queue_head_ * 2 >= queue_.size()) {
+      // A queue that never drains completely must not grow by its spent slots.
+      queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(queue_head_));
+      queue_head_ = 0;
     }
   }
 
@@ -193,8 +220,8 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
 
   void ForceClose() {
     beast::error_code ignored;
-    beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
-    beast::get_lowest_layer(ws_).socket().close(ignored);
+    ws_.next_layer().shutdown(tcp::socket::shutdown_both, ignored);
+    ws_.next_layer().close(ignored);
   }
 
   // The connection is over: runs once, releases the session.
@@ -210,13 +237,16 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
     }
   }
 
-  websocket::stream<beast::tcp_stream> ws_;
+  websocket::stream<tcp::socket> ws_;
   asio::steady_timer timer_;
   const Config& config_;
   Service& service_;
   std::shared_ptr<ClientSession> session_;
   beast::flat_buffer buffer_;
-  std::deque<std::string> queue_;
+  // Frames to write: queue_[queue_head_] is the one being written. A vector
+  // with a head index rather than a deque, which allocates a block up front.
+  std::vector<std::string> queue_;
+  std::size_t queue_head_ = 0;
   std::size_t queued_bytes_ = 0;
   websocket::close_reason close_reason_;
   bool writing_ = false;
@@ -232,7 +262,7 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
 
 void StartWebSocketSession(beast::tcp_stream stream, HttpRequest request, const Config& config,
                            Service& service) {
-  std::make_shared<WsSession>(std::move(stream), config, service)->Start(std::move(request));
+  std::make_shared<WsSession>(stream.release_socket(), config, service)->Start(std::move(request));
 }
 
 }  // namespace ferry::net
