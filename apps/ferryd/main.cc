@@ -60,7 +60,7 @@ bool ParseArgs(int argc, char** argv, Config& config, BlobFlags& blob, std::stri
       ("max-clients", po::value(&config.max_clients)->default_value(config.max_clients), "active clients per user")
       ("max-body-bytes", po::value(&config.max_body_bytes)->default_value(config.max_body_bytes), "bytes of a message body")
       ("max-frame-bytes", po::value(&config.max_frame_bytes)->default_value(config.max_frame_bytes), "bytes of one WebSocket message (1009 above)")
-      ("io-threads", po::value(&config.io_threads)->default_value(0), "I/O threads (0: one per core)")
+      ("io-threads", po::value(&config.io_threads)->default_value(0), "I/O threads (0: one per CPU in the affinity mask)")
       ("password-cost", po::value(&strength)->default_value(strength), "Argon2id cost: interactive | min (tests only)")
       ("log-level", po::value(&level)->default_value(level), "debug | info | warn | error")
       ("port-file", po::value(&port_file), "write the bound port to this file once listening")

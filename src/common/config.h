@@ -13,7 +13,7 @@ struct Config {
   // Network.
   std::string listen_host = "127.0.0.1";
   std::uint16_t listen_port = 8080;
-  int io_threads = 0;  // 0 = one per core
+  int io_threads = 0;  // 0 = one per CPU ferryd may run on
 
   // Storage.
   std::string data_dir = "./ferry-data";

@@ -3,6 +3,8 @@
 // concurrently while different connections use all the threads.
 #include "net/server.h"
 
+#include <sched.h>
+
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -16,12 +18,25 @@
 namespace ferry::net {
 namespace asio = boost::asio;
 
+namespace {
+
+// --io-threads, or one per CPU this process may run on (its affinity mask:
+// under `taskset -c 0` that is one, whatever the machine has).
+int IoThreads(const Config& config) {
+  if (config.io_threads > 0) return config.io_threads;
+  cpu_set_t set;
+  if (sched_getaffinity(0, sizeof set, &set) == 0) return std::max(1, CPU_COUNT(&set));
+  return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+}  // namespace
+
 struct Server::Impl {
   Impl(const Config& c, Service& s, BuiltinBlobStore* b)
       : config(c),
         service(s),
         blobs(b),
-        ioc(c.io_threads > 0 ? c.io_threads : std::max(1u, std::thread::hardware_concurrency())),
+        ioc(IoThreads(c)),
         acceptor(ioc),
         signals(ioc, SIGINT, SIGTERM),
         tick(ioc) {
@@ -96,9 +111,7 @@ void Server::Run() {
   });
   impl_->Accept();
   impl_->Tick();
-  int threads = impl_->config.io_threads > 0
-                    ? impl_->config.io_threads
-                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  const int threads = IoThreads(impl_->config);
   std::vector<std::thread> pool;
   for (int i = 1; i < threads; ++i) pool.emplace_back([this] { impl_->ioc.run(); });
   impl_->ioc.run();
