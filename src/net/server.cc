@@ -50,12 +50,16 @@ struct Server::Impl {
   void Accept() {
     acceptor.async_accept(asio::make_strand(ioc), [this](boost::system::error_code ec,
                                                          tcp::socket socket) {
-      if (ec == asio::error::operation_aborted) return;
+      // Stop() closed the acceptor: no more accepts (a retry would fail with
+      // "bad file descriptor" every 50 ms until the loop stops).
+      if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
       if (ec) {
         // EMFILE and friends: log, back off briefly, keep serving the others.
         log::Warn("accept failed: ", ec.message());
         auto retry = std::make_shared<asio::steady_timer>(ioc, std::chrono::milliseconds(50));
-        retry->async_wait([this, retry](boost::system::error_code) { Accept(); });
+        retry->async_wait([this, retry](boost::system::error_code) {
+          if (acceptor.is_open()) Accept();
+        });
         return;
       }
       boost::system::error_code ignored;
