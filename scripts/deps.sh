@@ -10,6 +10,7 @@ packages=(
   libsqlite3-dev libsodium-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
   python3-botocore
+  gnuplot-nox jq
 )
 
 missing=()

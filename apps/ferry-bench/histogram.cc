@@ -52,6 +52,29 @@ void Histogram::Merge(const Histogram& other) {
 
 void Histogram::Reset() { *this = Histogram{}; }
 
+Histogram::Raw Histogram::ToRaw() const {
+  Raw raw{{}, min(), max_, sum_};
+  for (int i = 0; i < kBuckets; ++i) {
+    if (counts_[i]) raw.buckets.emplace_back(i, counts_[i]);
+  }
+  return raw;
+}
+
+Histogram Histogram::FromRaw(const Raw& raw) {
+  Histogram h;
+  for (auto [index, count] : raw.buckets) {
+    if (index < 0 || index >= kBuckets || count == 0) continue;
+    h.counts_[index] += count;
+    h.total_ += count;
+  }
+  if (h.total_) {
+    h.min_ = raw.min;
+    h.max_ = raw.max;
+    h.sum_ = raw.sum;
+  }
+  return h;
+}
+
 std::uint64_t Histogram::ValueAtPercentile(double percentile) const {
   if (total_ == 0) return 0;
   percentile = std::clamp(percentile, 0.0, 100.0);

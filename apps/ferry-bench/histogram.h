@@ -9,6 +9,8 @@
 
 #include <array>
 #include <cstdint>
+#include <utility>
+#include <vector>
 
 namespace ferry::bench {
 
@@ -31,6 +33,19 @@ class Histogram {
   // percent of the recorded values are <= v (reported as the bucket's upper
   // bound, clamped to the exact max). 0 when empty. percentile in [0, 100].
   std::uint64_t ValueAtPercentile(double percentile) const;
+
+  // The raw state, to move a histogram between processes (ferry-bench
+  // --procs merges its workers' histograms): the non-empty buckets plus the
+  // exact min, max and sum. FromRaw(ToRaw()) equals the original; buckets
+  // with an index outside [0, kBuckets) are ignored.
+  struct Raw {
+    std::vector<std::pair<int, std::uint64_t>> buckets;  // (index, count)
+    std::uint64_t min = 0;
+    std::uint64_t max = 0;
+    std::uint64_t sum = 0;
+  };
+  Raw ToRaw() const;
+  static Histogram FromRaw(const Raw& raw);
 
   // Bucket arithmetic, public for the tests.
   static int IndexOf(std::uint64_t value);

@@ -1,11 +1,15 @@
 // ferry-bench: the Ferry load generator. Parses the command line, starts a
 // private ferryd (or uses --server), runs one scenario and prints a table
 // plus optional JSON. Loopback only. Single-threaded during measurement (see
-// net.h); account setup uses a few threads.
+// net.h); account setup uses a few threads; --procs forks workers.
 //
-//   ferry-bench idle   --ferryd PATH --connections 2000 --duration 10
-//   ferry-bench direct --ferryd PATH --connections 400 --rate 2000 --duration 10
-//   ferry-bench smoke  --ferryd PATH     (both, small; exit 1 on any error)
+//   ferry-bench idle      --ferryd PATH --connections 19500 --duration 10
+//   ferry-bench direct    --ferryd PATH --connections 400 --rate 2000 --duration 10
+//   ferry-bench direct    --ferryd PATH --connections 400 --ramp --rate 1000
+//   ferry-bench group     --ferryd PATH --connections 1000 --rate 500
+//   ferry-bench offline   --ferryd PATH --pending 10000 --repeat 3
+//   ferry-bench reconnect --ferryd PATH --connections 19000 --procs 2
+//   ferry-bench smoke     --ferryd PATH     (all of them, small; exit 1 on any error)
 #include <sys/resource.h>
 
 #include <boost/json.hpp>
@@ -25,25 +29,45 @@ namespace json = boost::json;
 
 const char* kUsage = R"(usage: ferry-bench SCENARIO [options]
 scenarios:
-  idle     open N authenticated WebSockets and hold them: connect+hello rate,
-           server RSS per connection
-  direct   N users in 1:1 pairs sending R msg/s in total (open loop): delivered
-           msgs/s, ack and end-to-end latency, server CPU per message
-  smoke    a short idle and direct run; exit status 1 on any error
+  idle       open N authenticated WebSockets and hold them: connect+hello rate,
+             server RSS per connection
+  direct     N users in 1:1 pairs sending R msg/s in total (open loop): delivered
+             msgs/s, ack and end-to-end latency, server CPU per message
+  group      N users in chats of --group-size, R msg/s in total into them: fan-out
+             deliveries/s, ack and send->each-recipient latency, CPU per delivery
+  offline    a user with --pending K entries connects: time until all are
+             received and the ack is committed (--repeat runs, fresh users)
+  reconnect  N clients drop at once (TCP reset) while one message each is sent
+             to them, then reconnect at once: time until all are back and have
+             it, failures (--repeat cycles on the same clients)
+  smoke      all of the above, small and short; exit status 1 on any error
 options:
   --ferryd PATH            start this ferryd (temp data dir, --password-cost min)
   --ferryd-arg ARG         extra flag for that ferryd (repeatable)
   --server HOST:PORT       use a running server instead (loopback)
   --server-pid PID         its PID, for RSS/CPU readings from /proc
   --connections N          connections (= users), default 100
-  --rate R                 direct: messages/s in total, default 1000
+  --rate R                 direct, group: messages/s in total, default 1000
   --duration S             measurement window (idle: hold time), default 10
-  --warmup S               direct: sending before the window, default 2
-  --body-bytes B           direct: message body size, default 64
-  --connect-concurrency C  connects in flight at once, default 256
+  --warmup S               direct, group: sending before the window, default 2
+  --body-bytes B           direct, group: message body size, default 64
+  --group-size M           group: members per chat; reconnect: senders' chats
+                           (1 sender + M-1 clients), default 100
+  --ramp                   direct, group: step the rate up from --rate (or
+                           --ramp-start) while each step is sustained
+  --ramp-start R           first rate of the ramp
+  --ramp-factor F          next step = rate * F, default 1.5
+  --ramp-step S            next step = rate + S instead
+  --ramp-max R             never offer more, default 1000000
+  --ramp-steps K           at most K steps in all, default 30
+  --ramp-refine K          bisection steps after the first unsustained one, default 2
+  --pending K              offline: entries waiting, default 10000
+  --repeat K               offline, reconnect: measured runs, default 1
+  --procs P                idle, reconnect: P generator processes, N/P each
+  --connect-concurrency C  connects in flight at once (per process), default 256
   --source-addrs K         spread connections over 127.0.0.2 .. 127.0.0.(K+1)
   --server-cpus LIST       pin the ferryd started here (e.g. 0)
-  --bench-cpus LIST        pin this process (e.g. 1)
+  --bench-cpus LIST        pin this process (e.g. 1); workers take one each in turn
   --json FILE              also write the results as JSON
   --keep-data              keep the temp dir of the ferryd started here
 )";
@@ -65,6 +89,10 @@ Options Parse(int argc, char** argv) {
       o.keep_data = true;
       continue;
     }
+    if (flag == "--ramp") {
+      o.ramp = true;
+      continue;
+    }
     if (i + 1 >= argc) throw std::invalid_argument(flag + " needs a value");
     std::string v = argv[++i];
     if (flag == "--ferryd") o.ferryd = v;
@@ -76,6 +104,16 @@ Options Parse(int argc, char** argv) {
     else if (flag == "--duration") o.duration = std::stod(v);
     else if (flag == "--warmup") o.warmup = std::stod(v);
     else if (flag == "--body-bytes") o.body_bytes = std::stoi(v);
+    else if (flag == "--group-size") o.group_size = std::stoi(v);
+    else if (flag == "--ramp-start") o.ramp_start = std::stod(v);
+    else if (flag == "--ramp-factor") o.ramp_factor = std::stod(v);
+    else if (flag == "--ramp-step") o.ramp_step = std::stod(v);
+    else if (flag == "--ramp-max") o.ramp_max = std::stod(v);
+    else if (flag == "--ramp-steps") o.ramp_steps = std::stoi(v);
+    else if (flag == "--ramp-refine") o.ramp_refine = std::stoi(v);
+    else if (flag == "--pending") o.pending = std::stoi(v);
+    else if (flag == "--repeat") o.repeat = std::stoi(v);
+    else if (flag == "--procs") o.procs = std::stoi(v);
     else if (flag == "--connect-concurrency") o.connect_concurrency = std::stoi(v);
     else if (flag == "--source-addrs") o.source_addrs = std::stoi(v);
     else if (flag == "--server-cpus") o.server_cpus = CpuList(v);
@@ -87,10 +125,69 @@ Options Parse(int argc, char** argv) {
     throw std::invalid_argument("give exactly one of --ferryd PATH and --server HOST:PORT");
   }
   if (o.connections < 1 || o.rate <= 0 || o.duration <= 0 || o.warmup < 0 ||
-      o.connect_concurrency < 1 || o.body_bytes < 0 || o.body_bytes > 60000) {
+      o.connect_concurrency < 1 || o.body_bytes < 0 || o.body_bytes > 60000 || o.group_size < 2 ||
+      o.pending < 1 || o.repeat < 1 || o.procs < 1 || o.procs > o.connections ||
+      o.ramp_start < 0 || o.ramp_step < 0 || (o.ramp_step == 0 && o.ramp_factor <= 1) ||
+      o.ramp_steps < 1 || o.ramp_refine < 0) {
     throw std::invalid_argument("bad numeric option");
   }
+  // The other scenarios need all their connections in one process: chats
+  // and schedules span them.
+  if (o.procs > 1 && o.scenario != "idle" && o.scenario != "reconnect") {
+    throw std::invalid_argument("--procs applies to idle and reconnect");
+  }
   return o;
+}
+
+// Small and short: a functional check of every scenario, the ramp and
+// --procs, with no timing assertions. Each scenario counts anything
+// incomplete (a message not delivered, a client not caught up) as an error.
+void RunSmoke(const Options& o, const Server& server, std::vector<Report>& reports) {
+  Options idle = o;
+  idle.connections = 100;
+  idle.duration = 1;
+  idle.procs = 2;
+  reports.push_back(RunIdle(idle, server));
+
+  Options direct = o;
+  direct.connections = 40;
+  direct.rate = 400;
+  direct.warmup = 1;
+  direct.duration = 2;
+  reports.push_back(RunDirect(direct, server));
+  const auto& d = reports.back().json;
+  if (d.at("messagesDelivered").as_int64() != d.at("messagesDue").as_int64()) {
+    reports.back().Error("not every message delivered");
+  }
+
+  Options ramp = direct;
+  ramp.ramp = true;
+  ramp.rate = 100;
+  ramp.ramp_factor = 2;
+  ramp.ramp_steps = 2;
+  ramp.warmup = 0.5;
+  ramp.duration = 1;
+  reports.push_back(RunDirect(ramp, server));
+
+  Options group = o;
+  group.connections = 20;
+  group.group_size = 10;
+  group.rate = 100;
+  group.warmup = 0.5;
+  group.duration = 1.5;
+  reports.push_back(RunGroup(group, server));
+
+  Options offline = o;
+  offline.pending = 300;
+  offline.repeat = 1;
+  reports.push_back(RunOffline(offline, server));
+
+  Options reconnect = o;
+  reconnect.connections = 60;
+  reconnect.group_size = 21;  // 3 senders
+  reconnect.procs = 2;
+  reconnect.repeat = 2;
+  reports.push_back(RunReconnect(reconnect, server));
 }
 
 void RaiseFileLimit() {
@@ -157,23 +254,14 @@ int Main(int argc, char** argv) {
       reports.push_back(RunIdle(o, server));
     } else if (o.scenario == "direct") {
       reports.push_back(RunDirect(o, server));
+    } else if (o.scenario == "group") {
+      reports.push_back(RunGroup(o, server));
+    } else if (o.scenario == "offline") {
+      reports.push_back(RunOffline(o, server));
+    } else if (o.scenario == "reconnect") {
+      reports.push_back(RunReconnect(o, server));
     } else if (o.scenario == "smoke") {
-      // Small and short: a functional check of both scenarios, no timing
-      // assertions.
-      Options idle = o;
-      idle.connections = 100;
-      idle.duration = 2;
-      reports.push_back(RunIdle(idle, server));
-      Options direct = o;
-      direct.connections = 40;
-      direct.rate = 400;
-      direct.warmup = 1;
-      direct.duration = 4;
-      reports.push_back(RunDirect(direct, server));
-      const auto& d = reports.back().json;
-      if (d.at("messagesDelivered").as_int64() != d.at("messagesDue").as_int64()) {
-        reports.back().Error("not every message delivered");
-      }
+      RunSmoke(o, server, reports);
     } else {
       throw std::invalid_argument("unknown scenario " + o.scenario);
     }

@@ -37,7 +37,13 @@ class Net {
   // Starts connecting connection number `conn` (numbers are the caller's,
   // dense from 0). `source`: an IPv4 address to bind (e.g. "127.0.0.2", to
   // spread ports over several source addresses), or "" for the default.
+  // A number may be connected again once its connection is gone (closed,
+  // failed or dropped); a still-open one is dropped first.
   void Connect(int conn, const std::string& host, std::uint16_t port, const std::string& source);
+  // Ends `conn` at once, as a lost network would for the server: a TCP reset
+  // (SO_LINGER 0), no close frame, no TIME_WAIT left behind; frames still
+  // queued are discarded. No `closed` callback.
+  void Drop(int conn);
   // Queues a text frame; frames go out in order, one write at a time.
   void Send(int conn, std::string text);
   // Frames queued but not yet written, over all connections (backpressure).
@@ -45,6 +51,9 @@ class Net {
 
   // Runs `fn` on the loop thread at `when` (immediately if in the past).
   void At(Clock::time_point when, std::function<void()> fn);
+  // Runs `fn` on the loop thread once `fd` (not owned) is readable; one shot.
+  // `fn` must not refer to anything that may be gone by then.
+  void WhenReadable(int fd, std::function<void()> fn);
 
   // Runs the loop until `done()` is true (checked after every handler) or
   // `deadline` passes. Returns done().

@@ -10,9 +10,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -31,6 +33,7 @@ using namespace std::chrono_literals;
 
 namespace {
 const char* kPassword = "bench-password";
+constexpr int kAccountThreads = 16;
 
 cpu_set_t CpuSet(const std::vector<int>& cpus) {
   cpu_set_t set;
@@ -196,11 +199,38 @@ std::vector<Account> MakeAccounts(const Server& server, int count, const std::st
       next = count;
     }
   };
+  // Each request waits for a durable commit (fsync), so the threads mostly
+  // wait; more of them in flight make the server's group commits larger.
+  auto start = std::chrono::steady_clock::now();
   std::vector<std::thread> threads;
-  for (int t = 0; t < 4; ++t) threads.emplace_back(worker);
+  for (int t = 0; t < std::min(kAccountThreads, count); ++t) threads.emplace_back(worker);
   for (auto& t : threads) t.join();
   if (!failure.empty()) throw std::runtime_error("account setup: " + failure);
+  double secs = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  if (count >= 1000) {  // worth a line: it dominates the wall time of big runs
+    std::printf("set up %d accounts in %.1f s (%.0f /s)\n", count, secs, count / secs);
+    std::fflush(stdout);
+  }
   return accounts;
+}
+
+std::vector<double> ServerMetrics(const Server& server, const std::vector<std::string>& names) {
+  std::vector<double> values(names.size(), -1);
+  try {
+    auto r = client::Http({server.host, server.port}, "GET", "/metrics");
+    if (r.status != 200) return values;
+    // "NAME VALUE" (a prefix match on "NAME " skips NAME_total and labelled series).
+    std::istringstream lines(r.raw);
+    for (std::string line; std::getline(lines, line);) {
+      for (std::size_t i = 0; i < names.size(); ++i) {
+        const std::string& name = names[i];
+        if (line.rfind(name + " ", 0) == 0) values[i] = std::stod(line.substr(name.size() + 1));
+      }
+    }
+  } catch (const std::exception&) {
+    // Unreachable or unparsable: unknown.
+  }
+  return values;
 }
 
 }  // namespace ferry::bench

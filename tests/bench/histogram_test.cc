@@ -101,5 +101,33 @@ TEST(Histogram, MergeAddsCountsAndExtremes) {
   EXPECT_EQ(a.count(), 0u);
 }
 
+TEST(Histogram, RawRoundTrip) {
+  Histogram h;
+  std::mt19937_64 rng(3);
+  for (int i = 0; i < 5000; ++i) h.Record(rng() % 1000000);
+  auto raw = h.ToRaw();
+  EXPECT_LT(raw.buckets.size(), 5000u);  // only the non-empty buckets
+  Histogram back = Histogram::FromRaw(raw);
+  EXPECT_EQ(back.count(), h.count());
+  EXPECT_EQ(back.min(), h.min());
+  EXPECT_EQ(back.max(), h.max());
+  EXPECT_DOUBLE_EQ(back.mean(), h.mean());
+  for (double p : {0.0, 50.0, 99.0, 99.9, 100.0}) {
+    EXPECT_EQ(back.ValueAtPercentile(p), h.ValueAtPercentile(p)) << p;
+  }
+}
+
+TEST(Histogram, FromRawIgnoresBadIndexes) {
+  Histogram::Raw raw;
+  raw.buckets = {{-1, 5}, {Histogram::kBuckets, 5}, {7, 2}};
+  raw.min = raw.max = 7;
+  raw.sum = 14;
+  Histogram h = Histogram::FromRaw(raw);
+  EXPECT_EQ(h.count(), 2u);
+  EXPECT_EQ(h.ValueAtPercentile(50), 7u);
+  EXPECT_EQ(Histogram::FromRaw({}).count(), 0u);
+  EXPECT_EQ(Histogram::FromRaw({}).min(), 0u);
+}
+
 }  // namespace
 }  // namespace ferry::bench

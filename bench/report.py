@@ -1,0 +1,492 @@
+#!/usr/bin/env python3
+"""Turns one bench/run results directory into docs/benchmarks.md and plots.
+
+Reads RESULTS/<name>.json (one per ferry-bench run, named by bench/run:
+idle-<N>-<r>, direct-ramp, direct-<pct>-<r>, group-ramp, offline, reconnect)
+and RESULTS/commands.txt (name TAB command line). Writes the document, and
+PNG plots made with gnuplot into --img-dir (their data and gnuplot scripts
+stay in RESULTS/plots/, or --plot-data, for reproduction). A figure repeated over runs is
+shown as the median, with every run listed beside it. bench/analysis.md is
+included verbatim: the hand-written part lives there, not here.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import re
+import statistics
+import subprocess
+
+KIB = 1024.0
+
+
+def parse_args():
+    p = argparse.ArgumentParser(description=__doc__)
+    p.add_argument("--results", required=True)
+    p.add_argument("--doc", required=True)
+    p.add_argument("--img-dir", required=True)
+    p.add_argument("--plot-data", help="where the plots' data and gnuplot scripts go (RESULTS/plots)")
+    p.add_argument("--build", default="build/release")
+    p.add_argument("--elapsed", type=int, default=0, help="seconds the runs took")
+    return p.parse_args()
+
+
+# ---- input ----
+
+def load_runs(results):
+    """name -> parsed JSON of every run that left one."""
+    runs = {}
+    for f in sorted(os.listdir(results)):
+        if f.endswith(".json"):
+            try:
+                with open(os.path.join(results, f)) as fh:
+                    runs[f[:-5]] = json.load(fh)
+            except (OSError, ValueError):
+                pass  # a crashed run: listed as failed below
+    return runs
+
+
+def load_commands(results):
+    """[(name, command line)] in the order bench/run ran them."""
+    path = os.path.join(results, "commands.txt")
+    if not os.path.exists(path):
+        return []
+    with open(path) as fh:
+        return [tuple(line.rstrip("\n").split("\t", 1)) for line in fh if "\t" in line]
+
+
+def numbered(runs, prefix):
+    """The runs named PREFIX-<r>, in run order."""
+    pat = re.compile(re.escape(prefix) + r"-(\d+)$")
+    found = [(int(m.group(1)), v) for k, v in runs.items() if (m := pat.match(k))]
+    return [v for _, v in sorted(found, key=lambda x: x[0])]
+
+
+def res(run):
+    return run.get("results", {}) if run else {}
+
+
+# ---- formatting ----
+
+def num(v, digits=0):
+    if v is None:
+        return "–"
+    return f"{v:,.{digits}f}"
+
+
+def ms(us, digits=2):
+    return "–" if us is None else f"{us / 1000.0:.{digits}f}"
+
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def clean(runs):
+    """The runs that finished without errors: the ones medians are taken over."""
+    return [r for r in runs if r and r.get("errors", 0) == 0]
+
+
+def with_runs(runs, get, digits=0, scale=1.0):
+    """Two cells: the median of get(results) over the clean runs, and every
+    run's value (✗: the run had errors and is left out of the median)."""
+    value = lambda run: None if get(res(run)) is None else get(res(run)) * scale
+    cells = [num(value(r), digits) + ("" if r in clean(runs) else " ✗") for r in runs]
+    return [num(median([value(r) for r in clean(runs)]), digits), " · ".join(cells)]
+
+
+def pct_text(lat):
+    """p50 / p99 / p99.9 / max in ms."""
+    if not lat or not lat.get("count"):
+        return "–"
+    return " / ".join(ms(lat.get(k)) for k in ("p50", "p99", "p99_9", "max"))
+
+
+def table(header, rows):
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return "\n".join(out)
+
+
+def errors_note(runs):
+    bad = sum(r.get("errors", 0) for r in runs if r)
+    return "0" if bad == 0 else f"**{bad}** (see the logs)"
+
+
+# ---- machine ----
+
+def sh(*cmd):
+    try:
+        return subprocess.run(cmd, capture_output=True, text=True, check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return ""
+
+
+def read_first(path, pattern):
+    try:
+        with open(path) as fh:
+            for line in fh:
+                m = re.match(pattern, line)
+                if m:
+                    return m.group(1).strip()
+    except OSError:
+        pass
+    return "unknown"
+
+
+def machine_section(build):
+    cpu = read_first("/proc/cpuinfo", r"model name\s*:\s*(.*)")
+    mem_kb = read_first("/proc/meminfo", r"MemTotal:\s*(\d+)")
+    mem = f"{int(mem_kb) / KIB / KIB:.1f} GiB" if mem_kb.isdigit() else "unknown"
+    osname = read_first("/etc/os-release", r'PRETTY_NAME="?([^"]*)"?')
+    commit = sh("git", "rev-parse", "--short", "HEAD") or "unknown"
+    dirty = sh("git", "status", "--porcelain", "--untracked-files=no")
+    commit += " (plus uncommitted changes)" if dirty else ""
+    return "\n".join([
+        f"- {os.cpu_count()} cores: {cpu}; {mem} RAM; {osname}, kernel {sh('uname', '-r')}",
+        f"- git commit {commit}; ferryd and ferry-bench built RelWithDebInfo in `{build}`",
+        "- ferryd is started by ferry-bench for each run (fresh temp data dir, "
+        "`--password-cost min` so account setup is quick), pinned to CPU 0; the generator "
+        "is pinned to CPU 1 (`--server-cpus 0 --bench-cpus 1`). Everything runs over loopback.",
+    ])
+
+
+# ---- plots ----
+
+def gnuplot(plots, img_dir, name, script, data):
+    """Writes PLOTS/NAME.{dat,gp}, renders IMG_DIR/NAME.png; returns its path or None."""
+    os.makedirs(plots, exist_ok=True)
+    os.makedirs(img_dir, exist_ok=True)
+    dat, gp, png = (os.path.join(plots, name + ".dat"), os.path.join(plots, name + ".gp"),
+                    os.path.join(img_dir, name + ".png"))
+    with open(dat, "w") as fh:
+        fh.write("\n".join(" ".join(str(c) for c in row) for row in data) + "\n")
+    with open(gp, "w") as fh:
+        fh.write(f"set terminal pngcairo size 900,540 font ',11'\nset output '{png}'\n"
+                 f"set key top left\nset grid\n{script.format(dat=dat)}\n")
+    try:
+        subprocess.run(["gnuplot", gp], check=True, capture_output=True)
+        return png
+    except (OSError, subprocess.CalledProcessError) as e:
+        print(f"report: gnuplot failed for {name}: {e}")
+        return None
+
+
+def latency_plot(plots, img_dir, name, ramp, title, x_label, x_scale):
+    steps = sorted(res(ramp).get("steps", []), key=lambda s: s["rate"])
+    if not steps:
+        return None
+    rows = []
+    for s in steps:
+        e2e, ack = s["endToEndLatencyUs"], s["ackLatencyUs"]
+        rows.append([s["rate"] * x_scale] + [max(v, 1) / 1000.0 for v in
+                    (e2e["p50"], e2e["p99"], e2e["p99_9"], ack["p99"])])
+    script = (f"set title '{title}'\nset xlabel '{x_label}'\nset ylabel 'latency (ms, log scale)'\n"
+              "set logscale y\n"
+              "plot '{dat}' u 1:2 w lp t 'send→receive p50', '' u 1:3 w lp t 'send→receive p99', "
+              "'' u 1:4 w lp t 'send→receive p99.9', '' u 1:5 w lp dt 2 t 'send→ok (ack) p99', "
+              "15 w l lc rgb 'gray' dt 3 t '15 ms'")
+    return gnuplot(plots, img_dir, name, script, rows)
+
+
+def rss_plot(plots, img_dir, idle_by_n):
+    rows = []
+    for n, runs in idle_by_n:
+        held = median([res(r).get("serverRssHeldKb") for r in clean(runs)])
+        before = median([res(r).get("serverRssBeforeKb") for r in clean(runs)])
+        if held is not None and before is not None:
+            rows.append([n, held / KIB, (before + n * 2) / KIB])
+    if not rows:
+        return None
+    script = ("set title 'ferryd RSS with N idle authenticated connections (median of runs)'\n"
+              "set xlabel 'connections'\nset ylabel 'RSS (MiB)'\nset yrange [0:*]\n"
+              "plot '{dat}' u 1:2 w lp pt 7 t 'measured', '' u 1:3 w l dt 2 t 'target: 2 KiB per connection'")
+    return gnuplot(plots, img_dir, "bench-idle-rss", script, rows)
+
+
+def image(doc, png, alt):
+    if not png:
+        return "(plot not available: gnuplot failed)"
+    return f"![{alt}]({os.path.relpath(png, os.path.dirname(os.path.abspath(doc)))})"
+
+
+# ---- sections ----
+
+def idle_section(doc, idle_by_n, png):
+    rows = []
+    for n, runs in idle_by_n:
+        rows.append([num(n), *with_runs(runs, lambda r: r.get("connectPerSecond")),
+                     *with_runs(runs, lambda r: r.get("serverRssPerConnectionBytes"), 2, 1 / KIB),
+                     *with_runs(runs, lambda r: r.get("serverRssHeldKb"), 1, 1 / KIB)[:1], errors_note(runs)])
+    return "\n\n".join([
+        "## Idle connections",
+        "N authenticated WebSockets (`hello` done) held for 5 s; RSS is read from "
+        "`/proc/PID/status` before connecting and at the end of the hold. The 19,500 run uses "
+        "one generator process.",
+        table(["connections", "connect+hello /s (median)", "runs", "RSS per connection KiB (median)",
+               "runs", "server RSS held MiB", "errors"], rows),
+        image(doc, png, "server RSS vs connections"),
+    ])
+
+
+def ramp_table(ramp, fanout):
+    rows = []
+    for i, s in enumerate(res(ramp).get("steps", []), 1):
+        rate = num(s["rate"]) + (f" ({num(s['rate'] * fanout)} deliveries)" if fanout > 1 else "")
+        done = num(s["deliveredPerSecond"]) + (f" ({num(s['deliveriesPerSecond'])})" if fanout > 1 else "")
+        cpu = num(s.get("serverCpuUsPerMessage"), 1)
+        if fanout > 1:
+            cpu += f" ({num(s.get('serverCpuUsPerDelivery'), 2)})"
+        rows.append([i, rate, done, pct_text(s["ackLatencyUs"]), pct_text(s["endToEndLatencyUs"]), cpu,
+                     "yes" if s.get("sustained") else "no: " + s.get("unsustained", "")])
+    group = " (deliveries/s)" if fanout > 1 else ""
+    return table(["step", "offered msg/s", "delivered msg/s" + group, "ack p50 / p99 / p99.9 / max ms",
+                  "send→receive p50 / p99 / p99.9 / max ms",
+                  "server CPU µs/msg" + (" (µs/delivery)" if fanout > 1 else ""), "sustained"], rows)
+
+
+def ramp_summary(ramp):
+    r = res(ramp)
+    fanout = r.get("groupSize", 2) - 1
+    best = f"**{num(r.get('maxSustainedRate'))} msg/s**"
+    if fanout > 1:
+        best = f"**{num(r.get('maxSustainedDeliveriesPerSecond'))} deliveries/s** ({num(r.get('maxSustainedRate'))} msg/s)"
+    return (f"Max sustained: {best}; highest rate with ack and send→receive p99 ≤ 15 ms: "
+            f"**{num(r.get('maxRateP99Within15ms'))} msg/s**. The ramp stopped: {r.get('stopReason', '–')}. "
+            f"Errors: {errors_note([ramp])}.")
+
+
+def direct_ramp_section(doc, ramp, png):
+    if not ramp:
+        return "## 1:1 messages: rate ramp\n\n(no results)"
+    return "\n\n".join([
+        "## 1:1 messages: rate ramp",
+        "200 pairs of users (400 connections); message k is due at t0 + k/R (open loop) and both "
+        "latencies are measured from its due time. Each step is a fresh 1 s warmup + 3 s window on "
+        "the same connections, then up to 10 s for the last acks and deliveries. A step is "
+        "*sustained* when every message is acked and delivered, deliveries during the window reach "
+        "95% of those offered, p99 ≤ 500 ms and the generator keeps up; the ramp grows the rate "
+        "×1.5 until a step is not, then bisects twice between the last sustained and that rate.",
+        ramp_table(ramp, 1), ramp_summary(ramp), image(doc, png, "1:1 latency vs offered rate"),
+    ])
+
+
+def fixed_rows(runs):
+    field = lambda key: lambda r: r.get(key)
+    lat = lambda key, p: lambda r: r.get(key, {}).get(p)
+    return [
+        ["offered msg/s", *with_runs(runs, field("rate"))],
+        ["delivered msg/s", *with_runs(runs, field("deliveredPerSecond"))],
+        ["send→receive p50 ms", *with_runs(runs, lat("endToEndLatencyUs", "p50"), 2, 1e-3)],
+        ["send→receive p99 ms", *with_runs(runs, lat("endToEndLatencyUs", "p99"), 2, 1e-3)],
+        ["send→receive p99.9 ms", *with_runs(runs, lat("endToEndLatencyUs", "p99_9"), 2, 1e-3)],
+        ["ack (send→ok) p50 ms", *with_runs(runs, lat("ackLatencyUs", "p50"), 2, 1e-3)],
+        ["ack (send→ok) p99 ms", *with_runs(runs, lat("ackLatencyUs", "p99"), 2, 1e-3)],
+        ["server CPU µs per message", *with_runs(runs, field("serverCpuUsPerMessage"), 1)],
+        ["lost acks + deliveries", *with_runs(runs, lambda r: r.get("lostAcks", 0) + r.get("lostDeliveries", 0))],
+        ["errors", errors_note(runs), ""],
+    ]
+
+
+def direct_fixed_section(fixed):
+    parts = ["## 1:1 messages at fixed rates",
+             "The same 200 pairs, 2 s warmup + 5 s window, at half and at 90% of the ramp's max "
+             "sustained rate; a fresh ferryd per run."]
+    for pct, runs in fixed:
+        if runs:
+            parts += [f"### {pct}% of the max rate", table(["figure", "median", "runs"], fixed_rows(runs))]
+    if len(parts) == 2:
+        parts.append("(not run: the ramp found no sustained rate)")
+    return "\n\n".join(parts)
+
+
+def group_section(doc, ramp, png):
+    if not ramp:
+        return "## Group fan-out\n\n(no results)"
+    r = res(ramp)
+    return "\n\n".join([
+        "## Group fan-out (chats of 100)",
+        f"{num(r.get('chats'))} chats of {r.get('groupSize')} members ({num(r.get('connections'))} "
+        "connections); every member sends in turn into its chat, each message is delivered to the 99 "
+        "others, who ack every entry. Send→receive latency is over all deliveries. Same ramp rules as "
+        "the 1:1 ramp, rates in messages/s (deliveries/s = 99 × that).",
+        ramp_table(ramp, r.get("groupSize", 100) - 1),
+        ramp_summary(ramp),
+        image(doc, png, "group latency vs offered rate"),
+    ])
+
+
+def offline_section(run):
+    if not run:
+        return "## Offline drain\n\n(no results)"
+    r = res(run)
+    rows = [[i, num(x["helloMs"], 1), num(x["receivedMs"], 1), num(x["ackedMs"], 1), num(x["entriesPerSecond"])]
+            for i, x in enumerate(r.get("runs", []), 1)]
+    rows.append(["**median**", num(r.get("medianHelloMs"), 1), num(r.get("medianReceivedMs"), 1),
+                 f"**{num(r.get('medianAckedMs'), 1)}**", ""])
+    return "\n\n".join([
+        "## Offline drain",
+        f"Another user sends {num(r.get('pending'))} messages into a 1:1 chat while the recipient "
+        "is offline (every send acknowledged, i.e. durable); then the recipient connects, receives "
+        "and acks every entry as it arrives, and acks the last one with an `id`, whose `ok` comes "
+        "once the server has committed the deletion. Times from the start of the connect; fresh "
+        "users per run.",
+        table(["run", "hello ok ms", f"all {num(r.get('pending'))} received ms", "last ack committed ms",
+               "entries/s"], rows),
+        f"Errors: {errors_note([run])}.",
+    ])
+
+
+def reconnect_section(run):
+    if not run:
+        return "## Reconnect storm\n\n(no results)"
+    r = res(run)
+    rows = [[i, num(c["back"]), num(c["backSeconds"], 2), num(c["caughtUp"]), num(c["caughtUpSeconds"], 2),
+             ms(c["caughtUpLatencyUs"].get("p50")), c["failures"]] for i, c in enumerate(r.get("cycles", []), 1)]
+    return "\n\n".join([
+        "## Reconnect storm",
+        f"{num(r.get('members'))} clients in chats of 100, each chat with one extra sender client "
+        f"({num(r.get('senders'))} senders), spread over {r.get('procs')} generator processes. All "
+        "clients drop at once (TCP reset, no close frame); each sender then sends one message (acked, "
+        "so durable) while its members are away; once ferryd's `ferry_connections` gauge shows every "
+        "drop noticed, all clients reconnect at once (at most 256 connects in flight per process) with "
+        "`hello after=<last seq>`. *Caught up* = the missed message received. Times from the common "
+        "start of the reconnect.",
+        table(["cycle", "back (hello ok)", "all back s", "caught up", "all caught up s", "caught up p50 ms",
+               "failures"], rows),
+        f"Median time until all are back and caught up: **{num(r.get('medianCaughtUpSeconds'), 2)} s**. "
+        f"Errors: {errors_note([run])}.",
+    ])
+
+
+# ---- targets ----
+
+def verdict(value, ok):
+    if value is None:
+        return "not measured"
+    return "**met**" if ok(value) else "**not met**"
+
+
+def targets_section(runs, idle_by_n, fixed):
+    biggest = idle_by_n[-1] if idle_by_n else (0, [])
+    big_res = [res(r) for r in clean(biggest[1])]
+    # Held by one process without an error in every run: met at that size.
+    idle_ok = bool(biggest[1]) and len(big_res) == len(biggest[1]) and \
+        all(r.get("hellos") == biggest[0] for r in big_res)
+    idle_n = biggest[0] if idle_ok else None
+    rss = median([r.get("serverRssPerConnectionBytes") for r in big_res])
+    connect = median([r.get("connectPerSecond") for r in big_res])
+    direct = res(runs.get("direct-ramp")).get("maxSustainedRate")
+    fixed_by = dict(fixed)
+    half = [res(r) for r in clean(fixed_by.get(50, []))]
+    ninety = [res(r) for r in clean(fixed_by.get(90, []))]
+    med = lambda rr, key, p: median([r.get(key, {}).get(p) for r in rr])
+    cpu = median([r.get("serverCpuUsPerMessage") for r in ninety])
+    h50, h99 = med(half, "endToEndLatencyUs", "p50"), med(half, "endToEndLatencyUs", "p99")
+    hack = med(half, "ackLatencyUs", "p99")
+    n99 = med(ninety, "endToEndLatencyUs", "p99")
+    group = res(runs.get("group-ramp")).get("maxSustainedDeliveriesPerSecond")
+    offline = res(runs.get("offline")).get("medianAckedMs")
+    rc = res(runs.get("reconnect"))
+    rc_s = rc.get("medianCaughtUpSeconds")
+    rc_fail = sum(c.get("failures", 0) for c in rc.get("cycles", [])) + runs.get("reconnect", {}).get("errors", 0) \
+        if rc else None
+    ms_of = lambda us: None if us is None else us / 1000.0
+    rows = [
+        ["idle connections per process", "≥ 19,500", num(idle_n) if idle_n else "–",
+         verdict(idle_n, lambda v: v >= 19500)],
+        ["RSS per idle connection", "≤ 2 KiB", f"{num(rss / KIB if rss else None, 2)} KiB",
+         verdict(rss, lambda v: v <= 2 * KIB)],
+        ["connect + hello", "≥ 10,000 /s", f"{num(connect)} /s", verdict(connect, lambda v: v >= 10000)],
+        ["durable 1:1 delivered + acked", "≥ 50,000 /s", f"{num(direct)} /s", verdict(direct, lambda v: v >= 50000)],
+        ["server CPU per 1:1 message (at 90% of max)", "≤ 20 µs", f"{num(cpu, 1)} µs", verdict(cpu, lambda v: v <= 20)],
+        ["at half the max rate: send→receive p50", "≤ 2 ms", f"{ms(h50)} ms", verdict(ms_of(h50), lambda v: v <= 2)],
+        ["at half the max rate: send→receive p99", "≤ 15 ms", f"{ms(h99)} ms", verdict(ms_of(h99), lambda v: v <= 15)],
+        ["at half the max rate: ack p99", "≤ 15 ms", f"{ms(hack)} ms", verdict(ms_of(hack), lambda v: v <= 15)],
+        ["at 90% of the max rate: send→receive p99", "≤ 50 ms", f"{ms(n99)} ms", verdict(ms_of(n99), lambda v: v <= 50)],
+        ["100-member group fan-out", "≥ 200,000 deliveries/s", f"{num(group)} /s",
+         verdict(group, lambda v: v >= 200000)],
+        ["offline drain of 10,000 entries", "≤ 1 s", f"{num(offline, 0)} ms", verdict(offline, lambda v: v <= 1000)],
+        [f"reconnect storm: {num(rc.get('members'))} back and caught up", "≤ 5 s, 0 failures",
+         f"{num(rc_s, 2)} s, {rc_fail if rc_fail is not None else '–'} failures",
+         verdict(rc_s, lambda v: v <= 5 and rc_fail == 0 and rc.get("members", 0) >= 19000)],
+    ]
+    return "\n\n".join([
+        "## Targets",
+        "Medians of the runs below. \"Max rate\" is the 1:1 ramp's max sustained rate; the idle "
+        "figures are those of the largest idle run.",
+        table(["target", "goal", "measured", ""], rows),
+    ])
+
+
+def commands_section(commands, results):
+    lines = [f"# {name}\n{cmd}" for name, cmd in commands]
+    return "\n\n".join([
+        "## Commands",
+        f"Every run, exactly as `bench/run` started it (JSON and log of each in `{results}/`):",
+        "```sh\n" + "\n".join(lines) + "\n```",
+    ])
+
+
+def analysis_section():
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "analysis.md")
+    try:
+        with open(path) as fh:
+            return fh.read().strip()
+    except OSError:
+        return "## What limits it\n\n(bench/analysis.md is missing)"
+
+
+# ---- main ----
+
+def main():
+    a = parse_args()
+    runs = load_runs(a.results)
+    commands = load_commands(a.results)
+    sizes = sorted({int(m.group(1)) for k in runs if (m := re.match(r"idle-(\d+)-\d+$", k))})
+    idle_by_n = [(n, numbered(runs, f"idle-{n}")) for n in sizes]
+    fixed = [(pct, numbered(runs, f"direct-{pct}")) for pct in (50, 90)]
+    failed = [name for name, _ in commands if name not in runs or runs[name].get("errors", 0)]
+
+    plots = a.plot_data or os.path.join(a.results, "plots")
+    rss_png = rss_plot(plots, a.img_dir, idle_by_n)
+    direct_png = latency_plot(plots, a.img_dir, "bench-direct-latency", runs.get("direct-ramp"),
+                              "1:1 messages: latency vs offered rate (ramp)", "offered messages/s", 1)
+    group_png = latency_plot(plots, a.img_dir, "bench-group-latency", runs.get("group-ramp"),
+                             "100-member groups: latency vs offered rate (ramp)", "offered deliveries/s",
+                             res(runs.get("group-ramp")).get("groupSize", 100) - 1)
+
+    when = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    header = "\n\n".join([
+        "# Benchmarks",
+        f"Generated by `bench/run` on {when} ({a.elapsed // 60} min {a.elapsed % 60} s of runs). Do not "
+        "edit by hand: rerun `bench/run`. The analysis section is `bench/analysis.md`, included verbatim.",
+        "**Runs with errors: " + ", ".join(failed) + "**" if failed else "Every run finished with 0 errors.",
+        "## Machine and method",
+        machine_section(a.build),
+        "Sending is open loop: message k is due at t0 + k/R whatever happened to earlier ones, and "
+        "latencies are measured from the due time, so a stalled server cannot hide its delay "
+        "(coordinated omission). Every recipient acks each entry as it arrives, as a real client does. "
+        "Latencies are kept in an HdrHistogram-style histogram (< 1% error).",
+    ])
+    doc = "\n\n".join([
+        header,
+        targets_section(runs, idle_by_n, fixed),
+        analysis_section(),
+        idle_section(a.doc, idle_by_n, rss_png),
+        direct_ramp_section(a.doc, runs.get("direct-ramp"), direct_png),
+        direct_fixed_section(fixed),
+        group_section(a.doc, runs.get("group-ramp"), group_png),
+        offline_section(runs.get("offline")),
+        reconnect_section(runs.get("reconnect")),
+        commands_section(commands, a.results),
+    ]) + "\n"
+    os.makedirs(os.path.dirname(os.path.abspath(a.doc)), exist_ok=True)
+    with open(a.doc, "w") as fh:
+        fh.write(doc)
+
+
+if __name__ == "__main__":
+    main()
