@@ -474,6 +474,25 @@ TEST_P(StoreConformance, MessageIsDeletedOnceEveryEntryIsAcked) {
   EXPECT_EQ(swept->messages_deleted, 1);
 }
 
+TEST_P(StoreConformance, AcksOfEveryRecipientInOneBatchDeleteTheMessage) {
+  ASSERT_NO_FATAL_FAILURE(SetUpCast());
+  Send("c1", "alice", alice_phone_, "m1");  // seq 2 for bob and alice's laptop
+  Send("c1", "alice", alice_phone_, "m2");  // seq 3
+  // One commit: both recipients release m1, only bob releases m2.
+  AckOp bob{bob_phone_, 3};
+  AckOp laptop{alice_laptop_, 2};
+  std::vector<WriteOp> ops = {&bob, &laptop};
+  ASSERT_TRUE(store_->WriteBatch(ops));
+  EXPECT_EQ(bob.acked, 3);
+  EXPECT_EQ(laptop.acked, 2);
+  InboxPage held = Read(alice_laptop_);
+  ASSERT_THAT(Seqs(held), ElementsAre(3));
+  EXPECT_EQ(MessageAt(held.entries[0]).client_msg_id, "m2");  // still readable
+  auto swept = store_->Sweep(kFarFuture);
+  ASSERT_TRUE(swept);
+  EXPECT_EQ(swept->messages_deleted, 1);  // m2 only: m1 went with the batch
+}
+
 TEST_P(StoreConformance, DeletingClientReleasesItsMessages) {
   ASSERT_NO_FATAL_FAILURE(SetUpCast());
   Send("c1", "alice", alice_phone_, "m1");

@@ -95,7 +95,13 @@ void SqliteStore::ReleaseInbox(std::string_view client_id, Seq up_to) {
     c.Bind(1, client_id).Bind(2, up_to);
     while (c.Next()) message_ids.push_back(c.Text(0));
   }
-  for (const std::string& id : message_ids) ReleaseMessage(id, 1);
+  for (std::string& id : message_ids) {
+    if (batch_releases_ != nullptr) {
+      ++(*batch_releases_)[std::move(id)];
+    } else {
+      ReleaseMessage(id, 1);
+    }
+  }
   Cursor(q_.delete_inbox_up_to).Bind(1, client_id).Bind(2, up_to).Exec();
 }
 

@@ -12,6 +12,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "common/log.h"
@@ -78,7 +79,10 @@ class SqliteStore final : public Store {
   bool ChatExists(std::string_view chat_id);
   std::vector<ClientInfo> ActiveClients(std::string_view user);
   // Deletes the client's inbox entries with seq <= up_to and releases the
-  // messages they referred to (deleted once no entry refers to them).
+  // messages they referred to (deleted once no entry refers to them). Inside
+  // WriteBatch the releases are only counted, in batch_releases_, and
+  // applied once per message at the end of the batch: the acks of a group
+  // message's 99 recipients in one commit cost one statement, not 99.
   void ReleaseInbox(std::string_view client_id, Seq up_to);
   // Drops `count` references to a message, deleting it at zero. Returns
   // true if it was deleted.
@@ -115,6 +119,8 @@ class SqliteStore final : public Store {
 
   std::unique_ptr<Connection> connection_;  // declared first: closed last
   Queries q_;
+  // message_id -> references released, while a WriteBatch runs (else null).
+  std::unordered_map<std::string, std::int64_t>* batch_releases_ = nullptr;
 };
 
 // SQLite failures surface as SqliteError from deep inside a statement

@@ -10,6 +10,7 @@
 #include <algorithm>
 #include <iterator>
 #include <string>
+#include <unordered_map>
 #include <variant>
 #include <vector>
 
@@ -45,9 +46,19 @@ std::vector<std::string> Intersection(const std::vector<std::string>& a,
 Result<void> SqliteStore::WriteBatch(std::span<const WriteOp> ops) {
   return Guarded("WriteBatch", [&]() -> Result<void> {
     Transaction tx = Begin();
+    std::unordered_map<std::string, std::int64_t> releases;
+    batch_releases_ = &releases;
+    struct Reset {
+      SqliteStore* store;
+      ~Reset() { store->batch_releases_ = nullptr; }
+    } reset{this};
     for (const WriteOp& op : ops) {
       std::visit([this](auto* typed) { Apply(*typed); }, op);
     }
+    // No op reads a message's refs, so releasing at the end is the same as
+    // releasing at each ack, in one statement per message.
+    batch_releases_ = nullptr;
+    for (const auto& [message_id, count] : releases) ReleaseMessage(message_id, count);
     tx.Commit();
     return {};
   });
