@@ -142,7 +142,10 @@ def machine_section(build):
     mem = f"{int(mem_kb) / KIB / KIB:.1f} GiB" if mem_kb.isdigit() else "unknown"
     osname = read_first("/etc/os-release", r'PRETTY_NAME="?([^"]*)"?')
     commit = sh("git", "rev-parse", "--short", "HEAD") or "unknown"
-    dirty = sh("git", "status", "--porcelain", "--untracked-files=no")
+    # Uncommitted documentation (this file's output, the analysis) does not
+    # change what was measured.
+    dirty = sh("git", "status", "--porcelain", "--untracked-files=no", "--", ".",
+               ":!docs", ":!bench/analysis.md")
     commit += " (plus uncommitted changes)" if dirty else ""
     return "\n".join([
         f"- {os.cpu_count()} cores: {cpu}; {mem} RAM; {osname}, kernel {sh('uname', '-r')}",
