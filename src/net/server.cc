@@ -37,7 +37,7 @@ struct Server::Impl {
         service(s),
         blobs(b),
         ioc(IoThreads(c)),
-        acceptor(ioc),
+        acceptor(asio::make_strand(ioc)),  // Accept() and Stop() touch it from any thread
         signals(ioc, SIGINT, SIGTERM),
         tick(ioc) {
     tcp::endpoint endpoint(asio::ip::make_address(config.listen_host), config.listen_port);
@@ -56,7 +56,8 @@ struct Server::Impl {
       if (ec) {
         // EMFILE and friends: log, back off briefly, keep serving the others.
         log::Warn("accept failed: ", ec.message());
-        auto retry = std::make_shared<asio::steady_timer>(ioc, std::chrono::milliseconds(50));
+        auto retry = std::make_shared<asio::steady_timer>(acceptor.get_executor(),
+                                                          std::chrono::milliseconds(50));
         retry->async_wait([this, retry](boost::system::error_code) {
           if (acceptor.is_open()) Accept();
         });
@@ -126,7 +127,7 @@ void Server::Run() {
 // disconnect is recorded: last seen), then the loop stops once they are gone
 // or after 1 s, whichever comes first.
 void Server::Stop() {
-  asio::post(impl_->ioc, [impl = impl_.get()] {
+  asio::post(impl_->acceptor.get_executor(), [impl = impl_.get()] {
     boost::system::error_code ignored;
     impl->acceptor.close(ignored);
     impl->service.CloseAllSessions(1001, "server shutting down");

@@ -340,7 +340,7 @@ void ClientSession::Handle(const json::value& id, protocol::Send& r) {
   Millis now = service_.clock().Now();
   auto op = std::make_shared<SendOp>();
   op->attachment_ids = std::move(r.attachments);
-  op->message.message_id = TimeOrderedId(service_.clock().Now());
+  op->message.message_id = TimeOrderedId(now);
   op->message.chat_id = std::move(r.chat_id);
   op->message.sender = client_.user;
   op->message.sender_client = client_.client_id;
