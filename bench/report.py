@@ -136,17 +136,21 @@ def read_first(path, pattern):
     return "unknown"
 
 
-def machine_section(build):
+def measured_commit(results):
+    """The commit the runs measured, as bench/run recorded it before running."""
+    try:
+        with open(os.path.join(results, "commit.txt"), encoding="utf-8") as f:
+            return f.read().strip()
+    except OSError:
+        return "unknown (no commit.txt in the results)"
+
+
+def machine_section(build, results):
     cpu = read_first("/proc/cpuinfo", r"model name\s*:\s*(.*)")
     mem_kb = read_first("/proc/meminfo", r"MemTotal:\s*(\d+)")
     mem = f"{int(mem_kb) / KIB / KIB:.1f} GiB" if mem_kb.isdigit() else "unknown"
     osname = read_first("/etc/os-release", r'PRETTY_NAME="?([^"]*)"?')
-    commit = sh("git", "rev-parse", "--short", "HEAD") or "unknown"
-    # Uncommitted documentation (this file's output, the analysis) does not
-    # change what was measured.
-    dirty = sh("git", "status", "--porcelain", "--untracked-files=no", "--", ".",
-               ":!docs", ":!bench/analysis.md")
-    commit += " (plus uncommitted changes)" if dirty else ""
+    commit = measured_commit(results)
     return "\n".join([
         f"- {os.cpu_count()} cores: {cpu}; {mem} RAM; {osname}, kernel {sh('uname', '-r')}",
         f"- git commit {commit}; ferryd and ferry-bench built RelWithDebInfo in `{build}`",
@@ -468,7 +472,7 @@ def main():
         "edit by hand: rerun `bench/run`. The analysis section is `bench/analysis.md`, included verbatim.",
         "**Runs with errors: " + ", ".join(failed) + "**" if failed else "Every run finished with 0 errors.",
         "## Machine and method",
-        machine_section(a.build),
+        machine_section(a.build, a.results),
         "Sending is open loop: message k is due at t0 + k/R whatever happened to earlier ones, and "
         "latencies are measured from the due time, so a stalled server cannot hide its delay "
         "(coordinated omission). Every recipient acks each entry as it arrives, as a real client does. "
