@@ -162,6 +162,7 @@ void ClientSession::OnAuthenticated(const json::value& id, std::optional<Seq> af
 
   acked_ = client_.acked_seq;
   ack_stored_ = acked_;
+  ack_durable_ = acked_;
   head_ = client_.head_seq;
   delivered_ = std::clamp(after.value_or(acked_), acked_, std::max(acked_, head_));
   last_pushed_ = delivered_;
@@ -387,7 +388,12 @@ void ClientSession::Handle(const json::value& id, bool has_id, protocol::Ack& r)
   // (expired): acking everything pushed acks them too.
   if (up_to >= last_pushed_) up_to = std::max(up_to, delivered_);
   if (up_to <= acked_) {
-    if (has_id) Reply(protocol::OkReply(id));
+    // Acked before; answered once that ack is durable, as any ack with an id.
+    if (has_id && up_to <= ack_durable_) return Reply(protocol::OkReply(id));
+    if (has_id) {
+      ack_replies_.push_back(id);
+      WriteAck();
+    }
     return;
   }
   acked_ = up_to;
@@ -406,14 +412,16 @@ void ClientSession::Handle(const json::value& id, bool has_id, protocol::Ack& r)
 // Acks with an id are answered once the op that covers them is durable.
 void ClientSession::WriteAck() {
   if (ack_in_flight_ || (acked_ <= ack_stored_ && ack_replies_.empty())) return;
+  const Seq up_to = acked_;
+  const Seq previous = ack_stored_;
   auto op = std::make_shared<AckOp>();
   op->client_id = client_.client_id;
-  op->up_to = acked_;
-  const Seq previous = ack_stored_;
-  ack_stored_ = acked_;
+  op->up_to = up_to;
+  ack_stored_ = up_to;
   ack_in_flight_ = true;
-  auto done = Bind([this, previous, replies = std::move(ack_replies_)](Errc status) {
+  auto done = Bind([this, up_to, previous, replies = std::move(ack_replies_)](Errc status) {
     ack_in_flight_ = false;
+    if (status == Errc::ok) ack_durable_ = std::max(ack_durable_, up_to);
     for (const json::value& id : replies) {
       if (status == Errc::ok) {
         Reply(protocol::OkReply(id));

@@ -143,6 +143,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::uint64_t generation_ = 0;  // bumped by every rewind; stale pages are dropped
   std::vector<boost::json::value> sync_replies_;  // sync ids answered after the next page
   Seq ack_stored_ = 0;          // highest ack handed to the store
+  Seq ack_durable_ = 0;         // highest ack the store committed
   bool ack_in_flight_ = false;  // an AckOp of this connection is queued
   std::vector<boost::json::value> ack_replies_;  // ack ids answered by the next AckOp
 

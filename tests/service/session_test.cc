@@ -429,6 +429,24 @@ TEST_F(SessionTest, AcksDuringAnAckWriteAreMergedIntoOneWrite) {
   EXPECT_EQ(StoredAckedSeq(*service, "bob"), 4);
 }
 
+TEST_F(SessionTest, AckWithIdRepeatingAnAckIsAnsweredOnceThatIsDurable) {
+  Conn& alice = Connect("alice");
+  Conn& bob = Connect("bob");
+  std::string chat = CreateChat(alice, "bob");
+  SendMsg(alice, chat, "one");
+  ASSERT_TRUE(RunUntil([&] { return bob.Entries().size() == 2; }));
+  std::promise<void> release = HoldStore(*service);
+  bob.session->OnText(R"({"type":"ack","upTo":2})");            // queued, not durable
+  bob.session->OnText(R"({"type":"ack","id":601,"upTo":2})");  // nothing new to ack
+  while (executor.RunOne()) {
+  }
+  EXPECT_EQ(bob.Reply(601), nullptr);  // the ack it repeats is not committed yet
+  release.set_value();
+  ASSERT_TRUE(RunUntil([&] { return bob.Reply(601) != nullptr; }));
+  EXPECT_EQ(bob.Reply(601)->at("type"), "ok");
+  EXPECT_EQ(StoredAckedSeq(*service, "bob"), 2);
+}
+
 TEST_F(SessionTest, AckMergingBehindAWriteIsStoredWhenTheConnectionCloses) {
   Conn& alice = Connect("alice");
   Conn& bob = Connect("bob");
