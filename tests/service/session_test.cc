@@ -198,6 +198,16 @@ class SessionTest : public ::testing::Test {
     return std::string(r.at("chatId").as_string());
   }
 
+  // alice and bob in a chat; bob has received its `created` event (seq 1)
+  // and one message from alice (seq 2), and acked neither.
+  Conn& BobWithOneMessage() {
+    Conn& alice = Connect("alice");
+    Conn& bob = Connect("bob");
+    SendMsg(alice, CreateChat(alice, "bob"), "one");
+    EXPECT_TRUE(RunUntil([&] { return bob.Entries().size() == 2; }));
+    return bob;
+  }
+
   Config config;
   ManualClock clock{SystemClock::Instance().Now()};
   DroppingBus bus;
@@ -430,11 +440,7 @@ TEST_F(SessionTest, AcksDuringAnAckWriteAreMergedIntoOneWrite) {
 }
 
 TEST_F(SessionTest, AckWithIdRepeatingAnAckIsAnsweredOnceThatIsDurable) {
-  Conn& alice = Connect("alice");
-  Conn& bob = Connect("bob");
-  std::string chat = CreateChat(alice, "bob");
-  SendMsg(alice, chat, "one");
-  ASSERT_TRUE(RunUntil([&] { return bob.Entries().size() == 2; }));
+  Conn& bob = BobWithOneMessage();
   std::promise<void> release = HoldStore(*service);
   bob.session->OnText(R"({"type":"ack","upTo":2})");            // queued, not durable
   bob.session->OnText(R"({"type":"ack","id":601,"upTo":2})");  // nothing new to ack
@@ -448,11 +454,7 @@ TEST_F(SessionTest, AckWithIdRepeatingAnAckIsAnsweredOnceThatIsDurable) {
 }
 
 TEST_F(SessionTest, AckMergingBehindAWriteIsStoredWhenTheConnectionCloses) {
-  Conn& alice = Connect("alice");
-  Conn& bob = Connect("bob");
-  std::string chat = CreateChat(alice, "bob");
-  SendMsg(alice, chat, "one");
-  ASSERT_TRUE(RunUntil([&] { return bob.Entries().size() == 2; }));
+  Conn& bob = BobWithOneMessage();
   std::promise<void> release = HoldStore(*service);
   bob.session->OnText(R"({"type":"ack","upTo":1})");
   bob.session->OnText(R"({"type":"ack","upTo":2})");  // waits behind the first
