@@ -158,17 +158,24 @@ HttpReply Exchange(const Endpoint& server, http::request<Body>& req, Ms timeout,
     ThrowIo(detail, cause);
   };
 
+  // Runs one read, begun by start(handler), to its end or the deadline;
+  // throws (through read_failed) if it failed or timed out.
+  auto read = [&](const std::string& what, auto start) {
+    done = false;
+    start([&](boost::system::error_code e, std::size_t) {
+      ec = e;
+      done = true;
+    });
+    if (!RunUntil(ioc, done, deadline)) read_failed(what, true);
+    if (ec) read_failed(what, false);
+  };
+
   http::response_parser<http::empty_body> header;
   // A download's limit applies to a 2xx body only: an error must still be seen.
   header.body_limit(spec.file ? boost::optional<std::uint64_t>() : spec.limit);
   if (spec.head) header.skip(true);
-  done = false;
-  http::async_read_header(stream, buffer, header, [&](boost::system::error_code e, std::size_t) {
-    ec = e;
-    done = true;
-  });
-  if (!RunUntil(ioc, done, deadline)) read_failed("HTTP read failed", true);
-  if (ec) read_failed("HTTP read failed", false);
+  read("HTTP read failed",
+       [&](auto handler) { http::async_read_header(stream, buffer, header, handler); });
 
   HttpReply reply;
   reply.status = header.get().result_int();
@@ -188,13 +195,8 @@ HttpReply Exchange(const Endpoint& server, http::request<Body>& req, Ms timeout,
         parser.body_limit(spec.limit);
         parser.get().body().open(spec.file->c_str(), beast::file_mode::write, ec);
         if (ec) throw std::runtime_error("cannot write " + *spec.file + ": " + ec.message());
-        done = false;
-        http::async_read(stream, buffer, parser, [&](boost::system::error_code e, std::size_t) {
-          ec = e;
-          done = true;
-        });
-        if (!RunUntil(ioc, done, deadline)) read_failed("HTTP body read failed", true);
-        if (ec) read_failed("HTTP body read failed", false);
+        read("HTTP body read failed",
+             [&](auto handler) { http::async_read(stream, buffer, parser, handler); });
       } else {
         beast::file out;
         out.open(spec.file->c_str(), beast::file_mode::write, ec);
@@ -214,13 +216,8 @@ HttpReply Exchange(const Endpoint& server, http::request<Body>& req, Ms timeout,
   if (has_body) {
     http::response_parser<http::string_body> parser(std::move(header));
     if (spec.file) parser.body_limit(kInMemoryLimit);  // the error body of a download
-    done = false;
-    http::async_read(stream, buffer, parser, [&](boost::system::error_code e, std::size_t) {
-      ec = e;
-      done = true;
-    });
-    if (!RunUntil(ioc, done, deadline)) read_failed("HTTP body read failed", true);
-    if (ec) read_failed("HTTP body read failed", false);
+    read("HTTP body read failed",
+         [&](auto handler) { http::async_read(stream, buffer, parser, handler); });
     reply.raw = std::move(parser.get().body());
   }
   boost::system::error_code jec;
