@@ -179,24 +179,32 @@ std::vector<std::string> QueryColumn(const fs::path& file, const std::string& sq
   return values;
 }
 
+// alice and bob; bob logged in on "phone" as client "bob-phone", token "tok".
+void AddAliceAndBob(Store& store) {
+  ASSERT_TRUE(store.CreateUser("alice", "h", kNow));
+  ASSERT_TRUE(store.CreateUser("bob", "h", kNow));
+  ASSERT_EQ(store.Login({"bob", "phone", "tok", "bob-phone", "e1", 3, kNow})->status, Errc::ok);
+}
+
+// The op creating chat "c1" of alice and bob.
+ChatOp AliceBobChat() {
+  ChatOp create;
+  create.chat_id = "c1";
+  create.actor_user = "alice";
+  create.members = {"alice", "bob"};
+  create.now = kNow;
+  create.expires = kExpires;
+  return create;
+}
+
 TEST(SqliteStore, DataSurvivesReopen) {
   TempDir dir;
   fs::path file = dir.path() / "ferry.db";
-  std::string client;
   {
     auto store = OpenAt(file);
     ASSERT_NE(store, nullptr);
-    ASSERT_TRUE(store->CreateUser("alice", "h", kNow));
-    ASSERT_TRUE(store->CreateUser("bob", "h", kNow));
-    LoginRequest login{"bob", "phone", "tok", "bob-phone", "e1", 3, kNow};
-    client = store->Login(login)->client_id;
-    ChatOp create;
-    create.chat_id = "c1";
-    create.actor_user = "alice";
-    create.actor_client = "none";
-    create.members = {"alice", "bob"};
-    create.now = kNow;
-    create.expires = kExpires;
+    ASSERT_NO_FATAL_FAILURE(AddAliceAndBob(*store));
+    ChatOp create = AliceBobChat();
     SendOp send;
     send.message = Message{"m1", "c1", "alice", "alice-x", "cm1", kNow, "hello", {}};
     send.expires = kExpires;
@@ -206,8 +214,8 @@ TEST(SqliteStore, DataSurvivesReopen) {
   auto store = OpenAt(file);
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(*store->PasswordHash("alice"), "h");
-  EXPECT_EQ(store->Authenticate("tok")->client_id, client);
-  auto page = store->ReadInbox(client, 0, 10);
+  EXPECT_EQ(store->Authenticate("tok")->client_id, "bob-phone");
+  auto page = store->ReadInbox("bob-phone", 0, 10);
   ASSERT_TRUE(page);
   ASSERT_EQ(page->entries.size(), 2u);
   EXPECT_EQ(std::get<Message>(page->entries[1].item).body, "hello");
@@ -222,18 +230,13 @@ TEST(SqliteStore, CommittedBatchSurvivesKill) {
   {
     auto store = OpenAt(file);
     ASSERT_NE(store, nullptr);
-    ASSERT_TRUE(store->CreateUser("alice", "h", kNow));
-    ASSERT_TRUE(store->CreateUser("bob", "h", kNow));
-    ASSERT_EQ(store->Login({"bob", "phone", "tok", "bob-phone", "e1", 3, kNow})->status, Errc::ok);
+    ASSERT_NO_FATAL_FAILURE(AddAliceAndBob(*store));
   }
   pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
     auto store = OpenSqliteStore(SqliteOptions{file.string()});
-    ChatOp create;
-    create.chat_id = "c1";
-    create.actor_user = "alice";
-    create.members = {"alice", "bob"};
+    ChatOp create = AliceBobChat();
     SendOp send;
     send.message = Message{"m1", "c1", "alice", "alice-x", "cm1", kNow, "kept", {}};
     send.expires = kExpires;
@@ -259,13 +262,8 @@ TEST(SqliteStore, FailedBatchRollsBackEveryOp) {
   TempDir dir;
   auto store = OpenAt(dir.path() / "ferry.db");
   ASSERT_NE(store, nullptr);
-  ASSERT_TRUE(store->CreateUser("alice", "h", kNow));
-  ASSERT_TRUE(store->CreateUser("bob", "h", kNow));
-  ASSERT_EQ(store->Login({"bob", "phone", "tok", "bob-phone", "e1", 3, kNow})->status, Errc::ok);
-  ChatOp create;
-  create.chat_id = "c1";
-  create.actor_user = "alice";
-  create.members = {"alice", "bob"};
+  ASSERT_NO_FATAL_FAILURE(AddAliceAndBob(*store));
+  ChatOp create = AliceBobChat();
   SendOp first, second;
   first.message = Message{"same-id", "c1", "alice", "alice-x", "cm1", kNow, "one", {}};
   second.message = Message{"same-id", "c1", "alice", "alice-x", "cm2", kNow, "two", {}};
@@ -299,13 +297,8 @@ TEST(SqliteStore, MigratesSchemaVersion1) {
   {
     auto store = OpenAt(file);
     ASSERT_NE(store, nullptr);
-    ASSERT_TRUE(store->CreateUser("alice", "h", kNow));
-    ASSERT_TRUE(store->CreateUser("bob", "h", kNow));
-    ASSERT_EQ(store->Login({"bob", "phone", "tok", "bob-phone", "e1", 3, kNow})->status, Errc::ok);
-    ChatOp create;
-    create.chat_id = "c1";
-    create.actor_user = "alice";
-    create.members = {"alice", "bob"};
+    ASSERT_NO_FATAL_FAILURE(AddAliceAndBob(*store));
+    ChatOp create = AliceBobChat();
     SendOp with_json, without;
     with_json.message = Message{"m1", "c1", "alice", "alice-x", "cm1", kNow, "old", {}};
     with_json.expires = kExpires;
