@@ -1,15 +1,18 @@
 // Bus: best-effort (at most once) routing of notifications between the nodes
 // that hold users' connections, with two backends: local/ (in-process, one
-// node) and redis/ (pub/sub, many nodes). The store is the truth; anything
-// lost here is recovered through `ping.head` and `sync`.
+// node) and redis/ (Redis Cluster sharded pub/sub, many nodes). The store is
+// the truth; anything lost here is recovered through `ping.head` and `sync`.
 //
-// Channels are per user ("u:" + user). A node subscribes a user's channel
-// while it holds a connection of that user. Presence counts a user's
-// connections across all nodes, for `lastSeen.online`.
+// Channels: one per user (UserChannel), subscribed by a node while it holds
+// a connection of that user. Channel names carry a Redis hash tag ("{...}")
+// so a channel and the keys of the same user live on one cluster shard.
+// Presence counts a user's connections across all nodes, for
+// `lastSeen.online`.
 //
-// Threading: every method may be called from any thread. Handlers run on a
-// bus thread (or, for the local bus, on the publishing thread) and must not
-// block: they post work to the connection's own executor.
+// Threading: every method may be called from any thread and never blocks on
+// the network. Handlers and callbacks run on a bus thread (or, for the local
+// bus, on the calling thread) and must not block: they post work to the
+// connection's own executor.
 #pragma once
 
 #include <functional>
@@ -29,22 +32,38 @@ class Bus {
   virtual void SetHandler(Handler handler) = 0;
 
   // Reference-counted: a channel stays subscribed until Unsubscribe has been
-  // called as often as Subscribe.
-  virtual void Subscribe(const std::string& channel) = 0;
+  // called as often as Subscribe. `ready` (may be empty) is called exactly
+  // once, on any thread: when the subscription is confirmed, so every
+  // Publish that starts after it reaches this node; or, if the bus cannot
+  // confirm it within a bounded time (backend down), when it gives up: the
+  // caller proceeds either way and relies on the store. Callers read the
+  // store only after `ready`, so nothing falls between the read and the
+  // first notification.
+  virtual void Subscribe(const std::string& channel, std::function<void()> ready = {}) = 0;
   virtual void Unsubscribe(const std::string& channel) = 0;
 
-  // Delivers to every node subscribed to `channel`, this one included.
+  // Delivers to every node subscribed to `channel`, this one included. Never
+  // blocks: a backend queues it in a bounded outbox and drops (counting the
+  // drop) when the outbox is full or the backend is down.
   virtual void Publish(const std::string& channel, std::string payload) = 0;
 
   // Presence: counts of live connections per user across the cluster.
   virtual void PresenceUp(const std::string& user) = 0;
   virtual void PresenceDown(const std::string& user) = 0;
-  // Calls `done` (on any thread) with whether `user` has a live connection.
+  // Calls `done` (on any thread, exactly once) with whether `user` has a
+  // live connection on any node. A backend that cannot tell answers false.
   virtual void IsOnline(const std::string& user, std::function<void(bool)> done) = 0;
+
+  // False while the backend cannot reach what it needs (for /healthz).
+  virtual bool Healthy() const { return true; }
 };
 
+// "u:{alice}": the channel of a user's connections.
 inline std::string UserChannel(std::string_view user) {
-  return "u:" + std::string(user);
+  std::string channel = "u:{";
+  channel += user;
+  channel += '}';
+  return channel;
 }
 
 }  // namespace ferry

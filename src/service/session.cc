@@ -150,9 +150,13 @@ void ClientSession::OnAuthenticated(const json::value& id, std::optional<Seq> af
   if (auto previous = service_.RegisterSession(client_.client_id, shared_from_this())) {
     previous->CloseAsync(close_code::kReplaced, "replaced by a newer connection");
   }
-  // Subscribe before the first inbox read, so every entry committed from now
-  // on is either in that read or notified afterwards.
-  bus.Subscribe(UserChannel(client_.user));
+  // The first inbox read waits for the subscription (Pump checks
+  // subscribed_), so every entry committed from then on is either in that
+  // read or notified afterwards.
+  bus.Subscribe(UserChannel(client_.user), Bind([this] {
+    subscribed_ = true;
+    Pump();
+  }));
   bus.PresenceUp(client_.user);
   auto touch = std::make_shared<PresenceOp>();
   touch->client_id = client_.client_id;
@@ -583,7 +587,7 @@ void ClientSession::Push(Seq seq, const protocol::EncodedEntry& entry) {
 void ClientSession::OnNotify(Seq seq, const protocol::EncodedEntry& entry) {
   if (state_ != State::open) return;
   head_ = std::max(head_, seq);
-  if (!reading_ && !need_read_ && seq == delivered_ + 1 && CanPush()) {
+  if (subscribed_ && !reading_ && !need_read_ && seq == delivered_ + 1 && CanPush()) {
     Push(seq, entry);
     ScheduleTimer();
   } else {
@@ -600,7 +604,7 @@ void ClientSession::Rewind(Seq to) {
 }
 
 void ClientSession::Pump() {
-  if (state_ != State::open || reading_) return;
+  if (state_ != State::open || reading_ || !subscribed_) return;
   if (delivered_ >= head_ && !need_read_) return;
   if (!CanPush()) return;  // resumed by an ack or OnDrained
   const Config& config = service_.config();

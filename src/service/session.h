@@ -140,6 +140,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   Seq last_pushed_ = 0;     // highest seq actually sent (or the client said it has)
   bool reading_ = false;    // an inbox read is in flight
   bool need_read_ = false;  // read the inbox even if head_ says nothing is new
+  bool subscribed_ = false; // the bus confirmed the user channel: inbox reads may start
   std::uint64_t generation_ = 0;  // bumped by every rewind; stale pages are dropped
   std::vector<boost::json::value> sync_replies_;  // sync ids answered after the next page
   Seq ack_stored_ = 0;          // highest ack handed to the store

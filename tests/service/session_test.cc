@@ -70,7 +70,9 @@ class DroppingBus final : public Bus {
  public:
   std::atomic<bool> drop{false};
   void SetHandler(Handler h) override { inner.SetHandler(std::move(h)); }
-  void Subscribe(const std::string& c) override { inner.Subscribe(c); }
+  void Subscribe(const std::string& c, std::function<void()> ready) override {
+    inner.Subscribe(c, std::move(ready));
+  }
   void Unsubscribe(const std::string& c) override { inner.Unsubscribe(c); }
   void Publish(const std::string& c, std::string p) override {
     if (!drop) inner.Publish(c, std::move(p));

@@ -7,9 +7,12 @@ void LocalBus::SetHandler(Handler handler) {
   handler_ = std::move(handler);
 }
 
-void LocalBus::Subscribe(const std::string& channel) {
-  std::lock_guard lock(mu_);
-  ++subscriptions_[channel];
+void LocalBus::Subscribe(const std::string& channel, std::function<void()> ready) {
+  {
+    std::lock_guard lock(mu_);
+    ++subscriptions_[channel];
+  }
+  if (ready) ready();  // in effect at once
 }
 
 void LocalBus::Unsubscribe(const std::string& channel) {

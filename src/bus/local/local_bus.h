@@ -13,7 +13,7 @@ namespace ferry {
 class LocalBus final : public Bus {
  public:
   void SetHandler(Handler handler) override;
-  void Subscribe(const std::string& channel) override;
+  void Subscribe(const std::string& channel, std::function<void()> ready = {}) override;
   void Unsubscribe(const std::string& channel) override;
   void Publish(const std::string& channel, std::string payload) override;
   void PresenceUp(const std::string& user) override;
