@@ -25,6 +25,7 @@ void Service::Start() {
   bus_.SetHandler([this](std::string_view channel, std::string_view payload) {
     OnBusMessage(channel, payload);
   });
+  MarkStoreOk();  // the backend was opened just now
   store_.Start();
 }
 
@@ -36,7 +37,20 @@ void Service::Stop() {
   store_.Stop();
 }
 
-bool Service::Ready() const { return true; }
+// Ready while the store answered a probe recently and the bus reaches its
+// backend: a node that cannot commit or route drops out of the load
+// balancer's rotation (/healthz 503) instead of taking connections it would
+// only refuse. The probe is Tick()'s Stats() call, about once a second.
+bool Service::Ready() const {
+  auto now = std::chrono::steady_clock::now().time_since_epoch();
+  auto last = std::chrono::steady_clock::duration(store_ok_at_.load(std::memory_order_relaxed));
+  return now - last <= std::chrono::milliseconds(kStoreProbeStaleMs) && bus_.Healthy();
+}
+
+void Service::MarkStoreOk() {
+  store_ok_at_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
+                     std::memory_order_relaxed);
+}
 
 // ---- Accounts ----
 
@@ -170,6 +184,7 @@ void Service::Tick() {
       }
     }
     if (Result<InboxStats> s = store.Stats()) {
+      MarkStoreOk();
       metrics_.inbox_entries = s->entries;
       metrics_.inbox_oldest_age_ms = s->oldest_ts ? std::max<Millis>(0, now - s->oldest_ts) : 0;
     }

@@ -9,6 +9,8 @@
 // connection's executor.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -84,7 +86,10 @@ class Service {
   // pool's queue is full.
   bool RunBlocking(std::function<void()> fn) { return blob_pool_.Submit(std::move(fn)); }
 
+  // False while the store has not answered a probe for kStoreProbeStaleMs or
+  // the bus is unhealthy (/healthz answers 503).
   bool Ready() const;
+  static constexpr std::int64_t kStoreProbeStaleMs = 3'000;
   std::string MetricsText() const { return metrics_.Render(); }
 
   // Periodic housekeeping; call about once a second from any one thread:
@@ -138,6 +143,8 @@ class Service {
   std::mutex mu_;
   std::unordered_map<std::string, std::weak_ptr<ClientSession>> sessions_;  // GUARDED_BY(mu_)
   std::unordered_set<std::string> uploading_;  // GUARDED_BY(mu_)
+  void MarkStoreOk();
+  std::atomic<std::chrono::steady_clock::rep> store_ok_at_{0};  // last good store probe
   Millis last_sweep_ = 0;       // only touched by Tick()
   Millis last_blob_sweep_ = 0;  // likewise
   bool tick_busy_ = false; // GUARDED_BY(mu_)
