@@ -9,8 +9,11 @@ packages=(
   libboost-program-options1.81-dev
   libsqlite3-dev libsodium-dev libssl-dev
   libgtest-dev libgmock-dev libbenchmark-dev
-  python3-botocore
+  libpq-dev libhiredis-dev
+  python3-botocore python3-websockets
   gnuplot-nox jq
+  # cluster mode and its tests: real Redis Cluster, PostgreSQL 15, HAProxy
+  redis-server redis-tools postgresql-15 haproxy
 )
 
 missing=()
