@@ -1,6 +1,7 @@
 #include "blob/builtin/builtin_blob_store.h"
 
 #include <fcntl.h>
+#include <cerrno>
 #include <unistd.h>
 
 #include <filesystem>
@@ -15,15 +16,22 @@ namespace fs = std::filesystem;
 
 namespace {
 
-// "ACCESS SECRET" in one line, created once with mode 0600.
+bool ReadCredentials(const std::string& path, sigv4::Credentials* c) {
+  std::ifstream in(path);
+  return static_cast<bool>(in >> c->access_key >> c->secret_key);
+}
+
+// "ACCESS SECRET" in one line, created once with mode 0600. Several nodes of
+// a cluster may share the directory and start at once: the file is put in
+// place with link(), which fails if another node got there first, and then
+// that node's credentials are the ones everybody uses.
 sigv4::Credentials LoadOrCreateCredentials(const std::string& path) {
   sigv4::Credentials c;
   c.region = "ferry";
-  std::ifstream in(path);
-  if (in >> c.access_key >> c.secret_key) return c;
+  if (ReadCredentials(path, &c)) return c;
   c.access_key = "FERRY" + RandomId(12);
   c.secret_key = RandomId(30);
-  std::string tmp = path + ".tmp";
+  std::string tmp = path + "." + RandomId(6) + ".tmp";
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (fd < 0) throw std::runtime_error("cannot write " + tmp);
   std::string line = c.access_key + " " + c.secret_key + "\n";
@@ -31,18 +39,29 @@ sigv4::Credentials LoadOrCreateCredentials(const std::string& path) {
             ::fsync(fd) == 0;
   ::close(fd);
   if (!ok) throw std::runtime_error("cannot write " + tmp);
-  fs::rename(tmp, path);
+  int linked = ::link(tmp.c_str(), path.c_str());
+  int link_errno = errno;
+  ::unlink(tmp.c_str());
+  if (linked != 0) {
+    if (link_errno != EEXIST || !ReadCredentials(path, &c)) {
+      throw std::runtime_error("cannot create " + path);
+    }
+  }
   return c;
 }
 
 }  // namespace
 
-BuiltinBlobStore::BuiltinBlobStore(std::string dir) : dir_(std::move(dir)) {
-  fs::create_directories(dir_ + "/tmp");
+BuiltinBlobStore::BuiltinBlobStore(std::string dir, std::string node)
+    : dir_(std::move(dir)), tmp_dir_(dir_ + "/tmp" + (node.empty() ? "" : "/" + node)) {
+  fs::create_directories(tmp_dir_);
   credentials_ = LoadOrCreateCredentials(dir_ + "/credentials");
-  // Uploads that were in flight when the process died never completed.
+  // This node's uploads that were in flight when it died never completed
+  // (other nodes' uploads in a shared directory are theirs to clean).
   std::error_code ec;
-  for (const auto& entry : fs::directory_iterator(dir_ + "/tmp", ec)) fs::remove(entry.path(), ec);
+  for (const auto& entry : fs::directory_iterator(tmp_dir_, ec)) {
+    if (entry.is_regular_file(ec)) fs::remove(entry.path(), ec);
+  }
 }
 
 void BuiltinBlobStore::SetPublicBase(std::string scheme, std::string host) {
@@ -81,7 +100,7 @@ void BuiltinBlobStore::Delete(const std::string& key) {
   if (ec) log::Warn("blob ", key, ": delete failed: ", ec.message());
 }
 
-std::string BuiltinBlobStore::NewTempPath() const { return dir_ + "/tmp/" + RandomId(12); }
+std::string BuiltinBlobStore::NewTempPath() const { return tmp_dir_ + "/" + RandomId(12); }
 
 sigv4::VerifyResult BuiltinBlobStore::Verify(std::string_view method, std::string_view host,
                                              std::string_view target, Millis now,

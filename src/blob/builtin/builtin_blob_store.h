@@ -18,10 +18,13 @@ namespace ferry {
 
 class BuiltinBlobStore final : public BlobStore {
  public:
-  // Creates `dir` and `dir/tmp` if needed, loads or creates the
-  // credentials, and removes leftovers of interrupted uploads. Throws
+  // Creates `dir` and its upload directory if needed, loads or creates the
+  // credentials, and removes leftovers of this node's interrupted uploads.
+  // `node` (a file-name-safe node id, or "" for a single node) names this
+  // node's own upload directory `dir/tmp/NODE`, so the nodes of a cluster
+  // can share `dir` (one blob store for all; see docs/operations.md). Throws
   // std::runtime_error if the directory is unusable.
-  explicit BuiltinBlobStore(std::string dir);
+  explicit BuiltinBlobStore(std::string dir, std::string node = {});
 
   // Where clients reach ferryd, e.g. ("http", "127.0.0.1:8080"). The host
   // is signed into every URL and must match the Host header of requests.
@@ -48,6 +51,7 @@ class BuiltinBlobStore final : public BlobStore {
 
  private:
   std::string dir_;
+  std::string tmp_dir_;  // uploads in progress, renamed into dir_ when complete
   sigv4::Credentials credentials_;
   std::string scheme_ = "http";
   std::string host_ = "127.0.0.1:8080";
