@@ -17,7 +17,7 @@
 #include <vector>
 
 #include "common/errc.h"
-#include "store/store.h"
+#include "common/domain.h"
 
 namespace ferry::protocol {
 
