@@ -1,0 +1,133 @@
+// RedisBus under cluster faults, on a cluster of its own (the fixture in
+// CMakeLists.txt; FERRY_REDIS_DIR is its directory, FERRY_REDIS_SH the
+// script that breaks it). Each test leaves the cluster as it found it:
+// 3 masters with a replica each.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+
+#include "bus/redis/redis_bus.h"
+#include "tests/bus/bus_test_util.h"
+
+namespace ferry {
+namespace {
+
+using namespace bustest;
+
+// Runs `call` (redis.sh functions) in bash; returns its stdout, or nullopt
+// if it failed.
+std::optional<std::string> RedisSh(const std::string& call) {
+  std::string command = std::string("bash -c '. \"") + std::getenv("FERRY_REDIS_SH") +
+                        "\" && " + call + "'";
+  FILE* pipe = popen(command.c_str(), "r");
+  if (pipe == nullptr) return std::nullopt;
+  std::string out;
+  char buf[256];
+  while (std::fgets(buf, sizeof buf, pipe) != nullptr) out += buf;
+  return pclose(pipe) == 0 ? std::optional(out) : std::nullopt;
+}
+
+class RedisFaultTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* dir = std::getenv("FERRY_REDIS_DIR");
+    if (dir == nullptr || std::getenv("FERRY_REDIS_SH") == nullptr) {
+      GTEST_SKIP() << "FERRY_REDIS_DIR / FERRY_REDIS_SH not set";
+    }
+    dir_ = dir;
+    seeds_ = RedisSeeds();
+    ASSERT_FALSE(seeds_.empty());
+    ASSERT_TRUE(RedisSh("redis_wait_cluster " + dir_ + " 3 1")) << "cluster not in shape";
+    RedisBusOptions options;
+    options.seeds = seeds_;
+    options.node_id = Unique("node");
+    bus_ = std::make_unique<RedisBus>(options);
+    bus_->SetHandler(inbox_.Handler());
+    prefix_ = Unique("f");
+    // Channels on every shard (60 users spread over 16384 slots).
+    ReadyCount ready;
+    for (int i = 0; i < kUsers; ++i) bus_->Subscribe(Channel(i), ready.Callback());
+    ASSERT_TRUE(WaitUntil([&] { return ready() == kUsers && bus_->Healthy(); }, 10s));
+  }
+
+  void TearDown() override {
+    bus_.reset();
+    if (!dir_.empty()) {
+      // Back in shape for the next test: every node up, each master with a
+      // replica (a killed node restarted rejoins as a replica).
+      for (const std::string& port : killed_) RedisSh("redis_restart_node " + dir_ + " " + port);
+      EXPECT_TRUE(RedisSh("redis_wait_cluster " + dir_ + " 3 1")) << "cluster not restored";
+    }
+  }
+
+  std::string Channel(int i) { return UserChannel(prefix_ + "-" + std::to_string(i)); }
+
+  // Publishes "round-N" to every channel that has not yet received one,
+  // every 200 ms, until all have (or `timeout`). At most once delivery:
+  // while the cluster heals, single publishes may be lost.
+  bool AllChannelsDeliver(std::chrono::milliseconds timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    std::vector<bool> got(kUsers, false);
+    std::map<int, std::vector<std::string>> sent;
+    for (int round = 0; std::chrono::steady_clock::now() < deadline; ++round) {
+      bool all = true;
+      for (int i = 0; i < kUsers; ++i) {
+        if (!got[i]) {
+          for (const std::string& p : sent[i]) got[i] = got[i] || inbox_.Has(Channel(i), p);
+        }
+        if (got[i]) continue;
+        all = false;
+        std::string payload = "round-" + std::to_string(round);
+        bus_->Publish(Channel(i), payload);
+        sent[i].push_back(payload);
+      }
+      if (all) return true;
+      std::this_thread::sleep_for(200ms);
+    }
+    int missing = 0;
+    for (bool g : got) missing += !g;
+    ADD_FAILURE() << missing << " of " << kUsers << " channels receive nothing";
+    return false;
+  }
+
+  static constexpr int kUsers = 60;
+  std::string dir_;
+  std::vector<std::string> seeds_;
+  std::vector<std::string> killed_;
+  Inbox inbox_;
+  std::unique_ptr<RedisBus> bus_;
+  std::string prefix_;
+};
+
+TEST_F(RedisFaultTest, MasterKilledReplicaTakesOver) {
+  ASSERT_TRUE(AllChannelsDeliver(5s));
+  std::optional<std::string> killed = RedisSh("redis_kill_master " + dir_ + " 1");
+  ASSERT_TRUE(killed);
+  killed_.push_back(killed->substr(0, killed->find(' ')));
+  // The dead master's slots have no working connection until the replica
+  // is promoted (node timeout 2 s) and the bus has read the new map.
+  EXPECT_TRUE(WaitUntil([&] { return !bus_->Healthy(); }, 5s)) << "never unhealthy";
+  EXPECT_TRUE(WaitUntil([&] { return bus_->Healthy(); }, 20s)) << "never healthy again";
+  EXPECT_TRUE(AllChannelsDeliver(10s));
+  EXPECT_GE(bus_->stats().reconnects, 1u);
+}
+
+TEST_F(RedisFaultTest, MasterStoppedForFiveSeconds) {
+  ASSERT_TRUE(AllChannelsDeliver(5s));
+  std::optional<std::string> masters = RedisSh("redis_masters " + dir_);
+  ASSERT_TRUE(masters);
+  std::string port = masters->substr(0, masters->find('\n'));
+  ASSERT_TRUE(RedisSh("redis_stop_node " + dir_ + " " + port));
+  auto stopped_at = std::chrono::steady_clock::now();
+  // Stopped, the process still accepts TCP connections but never answers:
+  // only reply time-outs can tell.
+  bool went_unhealthy = WaitUntil([&] { return !bus_->Healthy(); }, 5s);
+  std::this_thread::sleep_until(stopped_at + 5s);  // the fault lasts 5 s, not a sync
+  ASSERT_TRUE(RedisSh("redis_cont_node " + dir_ + " " + port));
+  EXPECT_TRUE(went_unhealthy) << "a stopped master went unnoticed";
+  EXPECT_TRUE(WaitUntil([&] { return bus_->Healthy(); }, 20s)) << "never healthy again";
+  EXPECT_TRUE(AllChannelsDeliver(10s));
+}
+
+}  // namespace
+}  // namespace ferry
