@@ -1,6 +1,6 @@
 // AWS SigV4 query authentication: canonical forms, signing, verification.
 // See sigv4.h. Pure functions; OpenSSL is used only through its one-shot,
-// stateless calls (HMAC(), SHA256(), EVP_EncodeBlock, CRYPTO_memcmp), which
+// stateless calls (HMAC(), CRYPTO_memcmp), which
 // are thread-safe without locking.
 #include "blob/sigv4.h"
 
@@ -9,7 +9,6 @@
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
-#include <openssl/sha.h>
 
 #include <algorithm>
 #include <chrono>
@@ -105,12 +104,6 @@ Digest Hmac(const unsigned char* key, std::size_t key_len, std::string_view data
   return out;
 }
 
-Digest Sha256(std::string_view data) {
-  Digest out{};
-  SHA256(reinterpret_cast<const unsigned char*>(data.data()), data.size(), out.data());
-  return out;
-}
-
 // Encodes each pair and sorts by encoded key, then encoded value (what SigV4
 // specifies, and what botocore does), joined as k=v&k=v.
 std::string CanonicalQuery(std::vector<std::pair<std::string, std::string>> encoded) {
@@ -202,44 +195,6 @@ std::string HexEncode(const unsigned char* data, std::size_t n) {
     out[2 * i + 1] = kHex[data[i] & 0xf];
   }
   return out;
-}
-
-std::string Sha256Hex(std::string_view data) {
-  Digest d = Sha256(data);
-  return HexEncode(d.data(), d.size());
-}
-
-std::string Sha256FileHex(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) return {};
-  EVP_MD_CTX* ctx = EVP_MD_CTX_new();
-  bool ok = ctx && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1;
-  std::vector<unsigned char> buf(64 * 1024);
-  std::size_t n;
-  while (ok && (n = std::fread(buf.data(), 1, buf.size(), f)) > 0) {
-    ok = EVP_DigestUpdate(ctx, buf.data(), n) == 1;
-  }
-  ok = ok && !std::ferror(f);
-  std::fclose(f);
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  ok = ok && EVP_DigestFinal_ex(ctx, digest, &len) == 1;
-  EVP_MD_CTX_free(ctx);
-  return ok ? HexEncode(digest, len) : std::string();
-}
-
-bool Sha256HexToBase64(std::string_view hex, std::string* out) {
-  if (hex.size() != 64) return false;
-  unsigned char raw[32];
-  for (std::size_t i = 0; i < 32; ++i) {
-    int hi = HexValue(hex[2 * i]), lo = HexValue(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return false;
-    raw[i] = static_cast<unsigned char>(hi * 16 + lo);
-  }
-  unsigned char b64[45];  // 4 * ceil(32 / 3) = 44, plus NUL
-  int n = EVP_EncodeBlock(b64, raw, sizeof raw);
-  out->assign(reinterpret_cast<const char*>(b64), static_cast<std::size_t>(n));
-  return true;
 }
 
 Key DeriveSigningKey(std::string_view secret, std::string_view date8,

@@ -19,6 +19,8 @@
 #include <utility>
 #include <vector>
 
+#include "common/digest.h"
+
 namespace ferry::sigv4 {
 
 struct Credentials {
@@ -91,17 +93,11 @@ std::string UriEncode(std::string_view in, bool encode_slash);
 // two hex digits; `out` is then unspecified.
 bool PercentDecode(std::string_view in, std::string* out);
 
-// Lowercase hex SHA-256 of `data`.
-std::string Sha256Hex(std::string_view data);
-
-// Lowercase hex SHA-256 of a file's bytes, read in 64 KiB blocks (never
-// whole); "" if it cannot be read. Blocks on the file system.
-std::string Sha256FileHex(const std::string& path);
-
-// base64 of the 32 raw bytes a 64-digit hex SHA-256 spells (either case),
-// as the `x-amz-checksum-sha256` header carries it. False if `hex` is not
-// exactly 64 hex digits.
-bool Sha256HexToBase64(std::string_view hex, std::string* out);
+// The SHA-256 helpers (payload hashes, file checksums, the checksum header)
+// are common/digest.h's; named here too for SigV4's callers.
+using ferry::Sha256FileHex;
+using ferry::Sha256Hex;
+using ferry::Sha256HexToBase64;
 
 // --- Building blocks, exposed so tests can check them against AWS's
 // published intermediate values. ---------------------------------------------

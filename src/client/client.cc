@@ -4,7 +4,7 @@
 // write and one read at a time; see Exchange.)
 #include "client/client.h"
 
-#include "blob/sigv4.h"
+#include "common/digest.h"
 
 
 #include <boost/asio/connect.hpp>
@@ -339,7 +339,7 @@ HttpReply PutFile(std::string_view url, const std::string& path, std::string_vie
   req.set(http::field::content_type, content_type);
   if (!sha256_hex.empty()) {
     std::string b64;
-    if (!sigv4::Sha256HexToBase64(sha256_hex, &b64)) {
+    if (!Sha256HexToBase64(sha256_hex, &b64)) {
       throw std::invalid_argument("sha256 must be 64 hex digits");
     }
     req.set("x-amz-checksum-sha256", b64);
@@ -364,7 +364,7 @@ HttpReply GetToFile(std::string_view url, const std::string& path, std::uint64_t
   return Exchange(parts.endpoint, req, timeout, spec);
 }
 
-std::string FileSha256(const std::string& path) { return sigv4::Sha256FileHex(path); }
+std::string FileSha256(const std::string& path) { return Sha256FileHex(path); }
 
 // ---- WsConnection ----
 

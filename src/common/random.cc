@@ -44,14 +44,6 @@ std::string TimeOrderedId(std::int64_t now_ms) {
 
 std::string NewToken() { return RandomId(32); }
 
-std::string Sha256Hex(std::string_view text) {
-  unsigned char digest[crypto_hash_sha256_BYTES];
-  crypto_hash_sha256(digest, reinterpret_cast<const unsigned char*>(text.data()), text.size());
-  char hex[crypto_hash_sha256_BYTES * 2 + 1];
-  sodium_bin2hex(hex, sizeof hex, digest, sizeof digest);
-  return std::string(hex, crypto_hash_sha256_BYTES * 2);
-}
-
 std::string HashPassword(std::string_view password, int strength) {
   char out[crypto_pwhash_STRBYTES];
   unsigned long long ops =

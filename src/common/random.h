@@ -1,5 +1,5 @@
-// Unguessable identifiers and tokens from libsodium's CSPRNG, and the hashes
-// Ferry stores instead of secrets. Thread-safe. Call InitCrypto() once at
+// Unguessable identifiers and tokens from libsodium's CSPRNG, and password
+// hashes (token hashes: common/digest.h). Thread-safe. Call InitCrypto() once at
 // start-up before anything else here.
 #pragma once
 
@@ -24,9 +24,6 @@ std::string TimeOrderedId(std::int64_t now_ms);
 
 // A bearer token: 32 random bytes, base64url.
 std::string NewToken();
-
-// Hex SHA-256 of `text`; tokens are stored only as this hash.
-std::string Sha256Hex(std::string_view text);
 
 // Argon2id password hashing. `strength` 0 = libsodium's minimum (tests only),
 // 1 = interactive (default). HashPassword returns "" on failure (out of memory).

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "common/digest.h"
 #include "common/log.h"
 #include "common/random.h"
 #include "protocol/protocol.h"

@@ -1,5 +1,7 @@
 #include "common/random.h"
 
+#include "common/digest.h"
+
 #include <gtest/gtest.h>
 
 #include <set>
