@@ -108,12 +108,16 @@ inline std::string Unique(const std::string& what) {
   return out.str();
 }
 
-// The test cluster's seeds, from the file named by FERRY_REDIS_NODES_FILE
-// (written by deploy/lib/redis-test-fixture); empty if unset.
-inline std::vector<std::string> RedisSeeds() {
-  const char* file = std::getenv("FERRY_REDIS_NODES_FILE");
+// The test cluster's seeds ("host:port,..."), from `file` (written by
+// deploy/lib/redis-test-fixture), by default the one FERRY_REDIS_NODES_FILE
+// names; empty if there is none.
+inline std::vector<std::string> RedisSeeds(std::string file = "") {
+  if (file.empty()) {
+    const char* env = std::getenv("FERRY_REDIS_NODES_FILE");
+    if (env != nullptr) file = env;
+  }
   std::vector<std::string> seeds;
-  if (file == nullptr) return seeds;
+  if (file.empty()) return seeds;
   std::ifstream in(file);
   std::string line, seed;
   std::getline(in, line);

@@ -1,6 +1,6 @@
 // RedisBus under cluster faults, on a cluster of its own (the fixture in
-// CMakeLists.txt; FERRY_REDIS_DIR is its directory, FERRY_REDIS_SH the
-// script that breaks it). Each test leaves the cluster as it found it:
+// CMakeLists.txt; FERRY_REDIS_DIR is its directory, with the seeds in
+// redis_nodes; deploy/lib/redis.sh breaks it). Each test leaves the cluster as it found it:
 // 3 masters with a replica each.
 #include <gtest/gtest.h>
 
@@ -17,8 +17,7 @@ using namespace bustest;
 // Runs `call` (redis.sh functions) in bash; returns its stdout, or nullopt
 // if it failed.
 std::optional<std::string> RedisSh(const std::string& call) {
-  std::string command = std::string("bash -c '. \"") + std::getenv("FERRY_REDIS_SH") +
-                        "\" && " + call + "'";
+  std::string command = std::string("bash -c '. \"") + FERRY_REDIS_SH + "\" && " + call + "'";
   FILE* pipe = popen(command.c_str(), "r");
   if (pipe == nullptr) return std::nullopt;
   std::string out;
@@ -31,11 +30,9 @@ class RedisFaultTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const char* dir = std::getenv("FERRY_REDIS_DIR");
-    if (dir == nullptr || std::getenv("FERRY_REDIS_SH") == nullptr) {
-      GTEST_SKIP() << "FERRY_REDIS_DIR / FERRY_REDIS_SH not set";
-    }
+    if (dir == nullptr) GTEST_SKIP() << "FERRY_REDIS_DIR not set: no cluster to break";
     dir_ = dir;
-    seeds_ = RedisSeeds();
+    seeds_ = RedisSeeds(dir_ + "/redis_nodes");
     ASSERT_FALSE(seeds_.empty());
     ASSERT_TRUE(RedisSh("redis_wait_cluster " + dir_ + " 3 1")) << "cluster not in shape";
     RedisBusOptions options;
@@ -62,7 +59,7 @@ class RedisFaultTest : public ::testing::Test {
 
   std::string Channel(int i) { return UserChannel(prefix_ + "-" + std::to_string(i)); }
 
-  // Publishes "round-N" to every channel that has not yet received one,
+  // Publishes a new payload to every channel that has not yet received one,
   // every 200 ms, until all have (or `timeout`). At most once delivery:
   // while the cluster heals, single publishes may be lost.
   bool AllChannelsDeliver(std::chrono::milliseconds timeout) {
@@ -77,7 +74,7 @@ class RedisFaultTest : public ::testing::Test {
         }
         if (got[i]) continue;
         all = false;
-        std::string payload = "round-" + std::to_string(round);
+        std::string payload = Unique("round-" + std::to_string(round));  // new on every call
         bus_->Publish(Channel(i), payload);
         sent[i].push_back(payload);
       }

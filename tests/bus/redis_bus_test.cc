@@ -51,6 +51,29 @@ TEST_F(RedisBusTest, PublishOnOneNodeReachesSubscribersOnOthers) {
   EXPECT_EQ(a->stats().received, 1u);
 }
 
+TEST_F(RedisBusTest, ReadyMeansSubscribedEvenOnAFreshNode) {
+  // b is up and publishes at once; a has just started: its `ready` must
+  // wait for Redis to confirm, or b's publish would find nobody.
+  auto b = Node();
+  ASSERT_TRUE(WaitUntil([&] { return b->Healthy(); }));
+  auto a = Node();
+  Inbox in_a;
+  a->SetHandler(in_a.Handler());
+  constexpr int kChannels = 20;
+  for (int i = 0; i < kChannels; ++i) {
+    std::string channel = UserChannel(User("fresh" + std::to_string(i)));
+    RedisBus* publisher = b.get();
+    a->Subscribe(channel, [publisher, channel] { publisher->Publish(channel, "first"); });
+  }
+  auto all = [&] {
+    for (int i = 0; i < kChannels; ++i) {
+      if (!in_a.Has(UserChannel(User("fresh" + std::to_string(i))), "first")) return false;
+    }
+    return true;
+  };
+  EXPECT_TRUE(WaitUntil(all, 5s));
+}
+
 TEST_F(RedisBusTest, PresenceIsSharedBetweenNodes) {
   auto a = Node(), b = Node();
   std::string user = User("carol");
