@@ -122,6 +122,45 @@ redis_kill_master() {
   echo "$port $pid"
 }
 
+# redis_slot_owner DIR SLOT: the port of the master serving SLOT now.
+redis_slot_owner() {
+  local dir=$1 slot=$2 port
+  port=$(redis_nodes "$dir" | head -1 | cut -d: -f2)
+  redis-cli -p "$port" cluster nodes | awk -v s="$slot" '
+    $3 ~ /master/ && $3 !~ /fail/ {
+      for (i = 9; i <= NF; i++) {
+        n = split($i, r, "-"); lo = r[1]; hi = (n == 2) ? r[2] : r[1]
+        if ($i !~ /^\[/ && s + 0 >= lo + 0 && s + 0 <= hi + 0) {
+          split($2, a, "@"); split(a[1], b, ":"); print b[2]; exit
+        }
+      }
+    }'
+}
+
+# redis_move_slot DIR SLOT PORT: migrates hash slot SLOT, with its keys, to
+# the master on PORT (the resharding steps of the Redis Cluster spec), and
+# tells every master.
+redis_move_slot() {
+  local dir=$1 slot=$2 to=$3 from from_id to_id keys addr
+  from=$(redis_slot_owner "$dir" "$slot")
+  [ -n "$from" ] || { echo "redis.sh: slot $slot has no master" >&2; return 1; }
+  [ "$from" != "$to" ] || return 0
+  from_id=$(redis-cli -p "$from" cluster myid)
+  to_id=$(redis-cli -p "$to" cluster myid)
+  redis-cli -p "$to" cluster setslot "$slot" importing "$from_id" >/dev/null &&
+    redis-cli -p "$from" cluster setslot "$slot" migrating "$to_id" >/dev/null || return 1
+  while keys=$(redis-cli -p "$from" cluster getkeysinslot "$slot" 100) && [ -n "$keys" ]; do
+    # shellcheck disable=SC2086 # one key per word
+    redis-cli -p "$from" migrate 127.0.0.1 "$to" "" 0 5000 keys $keys >/dev/null || return 1
+  done
+  redis-cli -p "$to" cluster setslot "$slot" node "$to_id" >/dev/null &&
+    redis-cli -p "$from" cluster setslot "$slot" node "$to_id" >/dev/null || return 1
+  for addr in $(redis_masters "$dir"); do
+    redis-cli -p "$addr" cluster setslot "$slot" node "$to_id" >/dev/null 2>&1
+  done
+  return 0
+}
+
 # redis_stop_node DIR PORT / redis_cont_node DIR PORT: SIGSTOP / SIGCONT.
 redis_stop_node() { kill -STOP "$(cat "$1/redis/$2/pid")"; }
 redis_cont_node() { kill -CONT "$(cat "$1/redis/$2/pid")"; }

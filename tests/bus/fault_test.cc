@@ -7,6 +7,7 @@
 #include <cstdio>
 
 #include "bus/redis/redis_bus.h"
+#include "bus/redis/slot_map.h"
 #include "tests/bus/bus_test_util.h"
 
 namespace ferry {
@@ -38,6 +39,9 @@ class RedisFaultTest : public ::testing::Test {
     RedisBusOptions options;
     options.seeds = seeds_;
     options.node_id = Unique("node");
+    // No periodic map reads during a test: what the bus learns, it learns
+    // from the failure itself.
+    options.slot_refresh_ms = 600'000;
     bus_ = std::make_unique<RedisBus>(options);
     bus_->SetHandler(inbox_.Handler());
     prefix_ = Unique("f");
@@ -62,7 +66,8 @@ class RedisFaultTest : public ::testing::Test {
   // Publishes a new payload to every channel that has not yet received one,
   // every 200 ms, until all have (or `timeout`). At most once delivery:
   // while the cluster heals, single publishes may be lost.
-  bool AllChannelsDeliver(std::chrono::milliseconds timeout) {
+  bool AllChannelsDeliver(std::chrono::milliseconds timeout, Bus* via = nullptr) {
+    Bus& publisher = via != nullptr ? *via : *bus_;
     auto deadline = std::chrono::steady_clock::now() + timeout;
     std::vector<bool> got(kUsers, false);
     std::map<int, std::vector<std::string>> sent;
@@ -75,7 +80,7 @@ class RedisFaultTest : public ::testing::Test {
         if (got[i]) continue;
         all = false;
         std::string payload = Unique("round-" + std::to_string(round));  // new on every call
-        bus_->Publish(Channel(i), payload);
+        publisher.Publish(Channel(i), payload);
         sent[i].push_back(payload);
       }
       if (all) return true;
@@ -124,6 +129,33 @@ TEST_F(RedisFaultTest, MasterStoppedForFiveSeconds) {
   EXPECT_TRUE(went_unhealthy) << "a stopped master went unnoticed";
   EXPECT_TRUE(WaitUntil([&] { return bus_->Healthy(); }, 20s)) << "never healthy again";
   EXPECT_TRUE(AllChannelsDeliver(10s));
+}
+
+TEST_F(RedisFaultTest, SlotMovedToAnotherMaster) {
+  int slot = redis::KeySlot(Channel(0));
+  std::optional<std::string> owner = RedisSh("redis_slot_owner " + dir_ + " " +
+                                             std::to_string(slot));
+  std::optional<std::string> masters = RedisSh("redis_masters " + dir_);
+  ASSERT_TRUE(owner && masters);
+  std::string from = owner->substr(0, owner->find('\n'));
+  std::string to;
+  std::istringstream ports(*masters);
+  for (std::string port; std::getline(ports, port);) {
+    if (port != from) to = port;
+  }
+  ASSERT_NE(to, from);
+  ASSERT_TRUE(RedisSh("redis_move_slot " + dir_ + " " + std::to_string(slot) + " " + to));
+  // Published by a node that knows the new owner from the start, so this
+  // bus learns of the move only from Redis's sunsubscribe (its own
+  // publishes would also hear MOVED).
+  RedisBusOptions options;
+  options.seeds = seeds_;
+  options.node_id = Unique("publisher");
+  RedisBus publisher(options);
+  ASSERT_TRUE(WaitUntil([&] { return publisher.Healthy(); }));
+  EXPECT_TRUE(AllChannelsDeliver(5s, &publisher));
+  ASSERT_TRUE(RedisSh("redis_move_slot " + dir_ + " " + std::to_string(slot) + " " + from));
+  EXPECT_TRUE(AllChannelsDeliver(5s));  // back, through this bus's own MOVED or sunsubscribe
 }
 
 }  // namespace
