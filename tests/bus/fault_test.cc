@@ -133,8 +133,8 @@ TEST_F(RedisFaultTest, MasterStoppedForFiveSeconds) {
 
 TEST_F(RedisFaultTest, SlotMovedToAnotherMaster) {
   int slot = redis::KeySlot(Channel(0));
-  std::optional<std::string> owner = RedisSh("redis_slot_owner " + dir_ + " " +
-                                             std::to_string(slot));
+  std::optional<std::string> owner =
+      RedisSh("redis_slot_owner " + dir_ + " " + std::to_string(slot));
   std::optional<std::string> masters = RedisSh("redis_masters " + dir_);
   ASSERT_TRUE(owner && masters);
   std::string from = owner->substr(0, owner->find('\n'));

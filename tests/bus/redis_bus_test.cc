@@ -1,8 +1,9 @@
 // RedisBus beyond the common contract: several nodes (bus instances) on one
 // cluster, presence leases, stats, and a cluster that cannot be reached.
+#include "bus/redis/redis_bus.h"
+
 #include <gtest/gtest.h>
 
-#include "bus/redis/redis_bus.h"
 #include "tests/bus/bus_test_util.h"
 
 namespace ferry {

@@ -24,10 +24,18 @@ TEST(SlotMapFuzzSmoke, MutatedRepliesNeverCrash) {
     for (int e = 0; e < edits; ++e) {
       std::size_t at = rng() % (input.size() + 1);
       switch (rng() % 4) {
-        case 0: if (at < input.size()) input[at] = alphabet[rng() % alphabet.size()]; break;
-        case 1: input.insert(at, 1, alphabet[rng() % alphabet.size()]); break;
-        case 2: if (at < input.size()) input.erase(at, 1 + rng() % 4); break;
-        case 3: input.resize(at); break;
+        case 0:
+          if (at < input.size()) input[at] = alphabet[rng() % alphabet.size()];
+          break;
+        case 1:
+          input.insert(at, 1, alphabet[rng() % alphabet.size()]);
+          break;
+        case 2:
+          if (at < input.size()) input.erase(at, 1 + rng() % 4);
+          break;
+        case 3:
+          input.resize(at);
+          break;
       }
     }
     LLVMFuzzerTestOneInput(reinterpret_cast<const std::uint8_t*>(input.data()), input.size());

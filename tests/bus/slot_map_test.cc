@@ -1,9 +1,10 @@
 // CRC16, hash tags and the CLUSTER SLOTS parser, against values Redis
 // itself gives (CLUSTER KEYSLOT) and replies fed through the RESP reader.
+#include "bus/redis/slot_map.h"
+
 #include <gtest/gtest.h>
 
 #include "bus/redis/resp.h"
-#include "bus/redis/slot_map.h"
 
 namespace ferry::redis {
 namespace {
@@ -50,13 +51,13 @@ RespValue Parse(const std::string& bytes) {
 // A node entry as Redis 7 writes it: host, port, id, metadata map (an
 // array in RESP2).
 std::string Node(const std::string& host, int port) {
-  return "*4\r\n$" + std::to_string(host.size()) + "\r\n" + host + "\r\n:" +
-         std::to_string(port) + "\r\n$3\r\nid1\r\n*0\r\n";
+  return "*4\r\n$" + std::to_string(host.size()) + "\r\n" + host + "\r\n:" + std::to_string(port) +
+         "\r\n$3\r\nid1\r\n*0\r\n";
 }
 
 std::string Range(int start, int end, const std::string& nodes, int count) {
-  return "*" + std::to_string(2 + count) + "\r\n:" + std::to_string(start) + "\r\n:" +
-         std::to_string(end) + "\r\n" + nodes;
+  return "*" + std::to_string(2 + count) + "\r\n:" + std::to_string(start) +
+         "\r\n:" + std::to_string(end) + "\r\n" + nodes;
 }
 
 TEST(ParseClusterSlots, ThreeShardsWithReplicas) {
@@ -79,8 +80,8 @@ TEST(ParseClusterSlots, ThreeShardsWithReplicas) {
 }
 
 TEST(ParseClusterSlots, SeveralRangesOneMasterAndEmptyHost) {
-  std::string reply = "*2\r\n" + Range(0, 99, Node("", 7000), 1) +
-                      Range(200, 16383, Node("", 7000), 1);
+  std::string reply =
+      "*2\r\n" + Range(0, 99, Node("", 7000), 1) + Range(200, 16383, Node("", 7000), 1);
   std::optional<SlotMap> map = ParseClusterSlots(Parse(reply), "10.0.0.1");
   ASSERT_TRUE(map);
   EXPECT_EQ(map->masters, std::vector<std::string>{"10.0.0.1:7000"});
@@ -95,16 +96,16 @@ TEST(ParseClusterSlots, RejectsMalformed) {
   };
   EXPECT_TRUE(bad("-ERR This instance has cluster support disabled\r\n"));
   EXPECT_TRUE(bad("+OK\r\n"));
-  EXPECT_TRUE(bad("*1\r\n:5\r\n"));                                         // range not an array
-  EXPECT_TRUE(bad("*1\r\n" + Range(0, 16384, Node("h", 1), 1)));            // slot out of range
-  EXPECT_TRUE(bad("*1\r\n" + Range(10, 5, Node("h", 1), 1)));               // reversed
-  EXPECT_TRUE(bad("*1\r\n" + Range(-1, 5, Node("h", 1), 1)));               // negative
-  EXPECT_TRUE(bad("*1\r\n" + Range(0, 5, Node("h", 0), 1)));                // port 0
-  EXPECT_TRUE(bad("*1\r\n" + Range(0, 5, Node("h", 70000), 1)));            // port too big
-  EXPECT_TRUE(bad("*1\r\n" + Range(0, 5, Node("?", 7000), 1)));             // unknown endpoint
-  EXPECT_TRUE(bad("*1\r\n*3\r\n$1\r\n0\r\n:5\r\n" + Node("h", 1)));         // start a string
-  EXPECT_TRUE(bad("*1\r\n*3\r\n:0\r\n:5\r\n*1\r\n$1\r\nh\r\n"));            // node without port
-  EXPECT_TRUE(bad("*1\r\n*2\r\n:0\r\n:5\r\n"));                             // no master
+  EXPECT_TRUE(bad("*1\r\n:5\r\n"));                                  // range not an array
+  EXPECT_TRUE(bad("*1\r\n" + Range(0, 16384, Node("h", 1), 1)));     // slot out of range
+  EXPECT_TRUE(bad("*1\r\n" + Range(10, 5, Node("h", 1), 1)));        // reversed
+  EXPECT_TRUE(bad("*1\r\n" + Range(-1, 5, Node("h", 1), 1)));        // negative
+  EXPECT_TRUE(bad("*1\r\n" + Range(0, 5, Node("h", 0), 1)));         // port 0
+  EXPECT_TRUE(bad("*1\r\n" + Range(0, 5, Node("h", 70000), 1)));     // port too big
+  EXPECT_TRUE(bad("*1\r\n" + Range(0, 5, Node("?", 7000), 1)));      // unknown endpoint
+  EXPECT_TRUE(bad("*1\r\n*3\r\n$1\r\n0\r\n:5\r\n" + Node("h", 1)));  // start a string
+  EXPECT_TRUE(bad("*1\r\n*3\r\n:0\r\n:5\r\n*1\r\n$1\r\nh\r\n"));     // node without port
+  EXPECT_TRUE(bad("*1\r\n*2\r\n:0\r\n:5\r\n"));                      // no master
   // An empty reply is a (useless, incomplete) map, not an error.
   std::optional<SlotMap> empty = ParseClusterSlots(Parse("*0\r\n"), "h");
   ASSERT_TRUE(empty);

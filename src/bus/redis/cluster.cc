@@ -80,7 +80,10 @@ bool Cluster::Healthy() const {
 // ---- Commands ----
 
 void Cluster::Send(int slot, std::string command, ReplyFn done) {
-  Request req{std::move(command), slot, std::move(done)};
+  Request req;
+  req.command = std::move(command);
+  req.slot = slot;
+  req.done = std::move(done);
   if (stopped_) {
     if (req.done) req.done(nullptr);
     return;
@@ -98,9 +101,7 @@ void Cluster::Send(int slot, std::string command, ReplyFn done) {
 }
 
 Cluster::Node& Cluster::NodeFor(const std::string& address) {
-  auto [it, added] = nodes_.try_emplace(
-      address, Node{address, nullptr, State::down, {}, {},
-                    Backoff(options_.backoff_min_ms, options_.backoff_max_ms), nullptr});
+  auto [it, added] = nodes_.try_emplace(address, address, options_);
   if (added) Connect(it->second);
   return it->second;
 }
@@ -125,7 +126,9 @@ void Cluster::WriteRequest(Node& node, Request req, SteadyTime now) {
     std::string asking;
     AppendCommand(asking, {"ASKING"});
     node.conn->Write(asking);
-    node.sent.push_back(Request{{}, req.slot, nullptr, 0, false, now});
+    Request reply_of_asking;
+    reply_of_asking.sent_at = now;
+    node.sent.push_back(std::move(reply_of_asking));
   }
   node.conn->Write(req.command);
   req.sent_at = now;
@@ -147,22 +150,24 @@ void Cluster::Connect(Node& node) {
   // The handshake: the connection is ready when this PING is answered (a
   // TCP connect alone succeeds even to a stopped process).
   node.conn->Write(Ping());
-  std::string addr = node.address;
-  node.sent.push_back(Request{{}, -1,
-                              [this, addr](const RespValue* reply) {
-                                auto it = nodes_.find(addr);
-                                if (reply == nullptr || it == nodes_.end()) return;
-                                Node& n = it->second;
-                                n.state = State::ready;
-                                n.backoff.Reset();
-                                auto now = std::chrono::steady_clock::now();
-                                std::vector<Request> waiting = std::move(n.waiting);
-                                n.waiting.clear();
-                                for (Request& r : waiting) WriteRequest(n, std::move(r), now);
-                                log::Info("redis bus: connected to ", addr);
-                                on_topology_();
-                              },
-                              0, false, std::chrono::steady_clock::now()});
+  Request handshake;
+  handshake.done = [this, address](const RespValue* reply) { OnHandshake(address, reply); };
+  handshake.sent_at = std::chrono::steady_clock::now();
+  node.sent.push_back(std::move(handshake));
+}
+
+void Cluster::OnHandshake(const std::string& address, const RespValue* reply) {
+  auto it = nodes_.find(address);
+  if (reply == nullptr || it == nodes_.end()) return;  // failed: Reset() retries
+  Node& node = it->second;
+  node.state = State::ready;
+  node.backoff.Reset();
+  auto now = std::chrono::steady_clock::now();
+  std::vector<Request> waiting = std::move(node.waiting);
+  node.waiting.clear();
+  for (Request& r : waiting) WriteRequest(node, std::move(r), now);
+  log::Info("redis bus: connected to ", address);
+  on_topology_();
 }
 
 void Cluster::OnReply(const std::string& address, RespValue&& reply) {
@@ -227,8 +232,8 @@ void Cluster::SyncNodes() {
   for (const std::string& master : map_->masters) NodeFor(master);
   for (auto it = nodes_.begin(); it != nodes_.end();) {
     Node& node = it->second;
-    bool master = std::find(map_->masters.begin(), map_->masters.end(), node.address) !=
-                  map_->masters.end();
+    bool master =
+        std::find(map_->masters.begin(), map_->masters.end(), node.address) != map_->masters.end();
     if (!master && node.sent.empty() && node.waiting.empty()) {
       if (node.conn) node.conn->Close();
       if (node.retry) node.retry->Cancel();
@@ -248,7 +253,9 @@ void Cluster::Tick(SteadyTime now) {
       overdue.push_back(address);
     } else if (node.state == State::ready && node.sent.empty()) {
       node.conn->Write(Ping());
-      node.sent.push_back(Request{{}, -1, nullptr, 0, false, now});
+      Request ping;
+      ping.sent_at = now;
+      node.sent.push_back(std::move(ping));
     }
   }
   for (const std::string& address : overdue) {
@@ -310,19 +317,18 @@ void Cluster::TryRefresh(std::vector<std::string> candidates, std::size_t next) 
     if (map) return RefreshDone(std::move(map));
     TryRefresh(candidates, next + 1);
   };
-  probe_ = loop_.Connect(
-      address, Ms(options_.connect_timeout_ms),
-      {.connected = nullptr,
-       .reply =
-           [finish, host, address](RespValue&& reply) {
-             std::optional<SlotMap> map = ParseClusterSlots(reply, host);
-             if (!map) {
-               log::Warn("redis bus: bad CLUSTER SLOTS reply from ", address,
-                         reply.is_error() ? ": " + reply.str : "");
-             }
-             finish(std::move(map));
-           },
-       .closed = [finish](const std::string&) { finish(std::nullopt); }});
+  probe_ = loop_.Connect(address, Ms(options_.connect_timeout_ms),
+                         {.connected = nullptr,
+                          .reply =
+                              [finish, host, address](RespValue&& reply) {
+                                std::optional<SlotMap> map = ParseClusterSlots(reply, host);
+                                if (!map) {
+                                  log::Warn("redis bus: bad CLUSTER SLOTS reply from ", address,
+                                            reply.is_error() ? ": " + reply.str : "");
+                                }
+                                finish(std::move(map));
+                              },
+                          .closed = [finish](const std::string&) { finish(std::nullopt); }});
   std::string cmd;
   AppendCommand(cmd, {"CLUSTER", "SLOTS"});
   probe_->Write(cmd);

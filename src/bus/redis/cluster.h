@@ -90,6 +90,8 @@ class Cluster {
   };
   enum class State { connecting, ready, down };
   struct Node {
+    Node(std::string a, const RedisBusOptions& o)
+        : address(std::move(a)), backoff(o.backoff_min_ms, o.backoff_max_ms) {}
     std::string address;
     std::shared_ptr<RespConnection> conn;
     State state = State::down;
@@ -102,6 +104,7 @@ class Cluster {
   Node& NodeFor(const std::string& address);
   void Connect(Node& node);
   void OnReply(const std::string& address, RespValue&& reply);
+  void OnHandshake(const std::string& address, const RespValue* reply);
   void Reset(Node& node, const std::string& why);
   void Route(const std::string& address, Request req);
   void WriteRequest(Node& node, Request req, SteadyTime now);

@@ -72,10 +72,9 @@ class AsioConnection final : public RespConnection,
         [self = shared_from_this()](error_code ec, tcp::resolver::results_type results) {
           if (self->done_) return;
           if (ec) return self->Fail("resolve: " + ec.message());
-          asio::async_connect(self->socket_, results,
-                              [self](error_code ec2, const tcp::endpoint&) {
-                                self->OnConnect(ec2);
-                              });
+          asio::async_connect(self->socket_, results, [self](error_code ec2, const tcp::endpoint&) {
+            self->OnConnect(ec2);
+          });
         });
   }
 
@@ -130,10 +129,9 @@ class AsioConnection final : public RespConnection,
   }
 
   void ReadSome() {
-    socket_.async_read_some(asio::buffer(buffer_),
-                            [self = shared_from_this()](error_code ec, std::size_t n) {
-                              self->OnRead(ec, n);
-                            });
+    socket_.async_read_some(
+        asio::buffer(buffer_),
+        [self = shared_from_this()](error_code ec, std::size_t n) { self->OnRead(ec, n); });
   }
 
   void OnRead(error_code ec, std::size_t n) {

@@ -176,8 +176,8 @@ class RedisBus::Impl {
   void SendLease(const std::string& user, std::int64_t now_ms) {
     std::string key = PresenceKey(user);
     std::string zadd, pexpire;
-    AppendCommand(zadd, {"ZADD", key, std::to_string(now_ms + options_.presence_ttl_ms),
-                         options_.node_id});
+    AppendCommand(
+        zadd, {"ZADD", key, std::to_string(now_ms + options_.presence_ttl_ms), options_.node_id});
     AppendCommand(pexpire, {"PEXPIRE", key, std::to_string(options_.presence_ttl_ms * 2)});
     // Replies ignored: a lost lease write is redone by the next renewal.
     int slot = KeySlot(key);

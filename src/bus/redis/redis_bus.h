@@ -57,8 +57,8 @@
 namespace ferry {
 
 struct RedisBusOptions {
-  std::vector<std::string> seeds;       // "host:port" of any cluster nodes; at least one
-  std::string node_id;                  // this ferryd node's presence member; "" = random
+  std::vector<std::string> seeds;  // "host:port" of any cluster nodes; at least one
+  std::string node_id;             // this ferryd node's presence member; "" = random
   std::int64_t connect_timeout_ms = 1'000;
   std::int64_t command_timeout_ms = 1'000;    // no reply for this long: reset the connection
   std::int64_t subscribe_timeout_ms = 1'000;  // `ready` gives up after this
@@ -76,7 +76,7 @@ struct RedisBusStats {
   std::uint64_t received = 0;    // messages passed to the handler
   std::uint64_t reconnects = 0;  // connections reset after a failure
   std::uint64_t slot_map_reads = 0;
-  std::size_t outbox = 0;        // publishes queued or awaiting their reply now
+  std::size_t outbox = 0;  // publishes queued or awaiting their reply now
 };
 
 class RedisBus final : public Bus {

@@ -22,9 +22,15 @@ void* CreateString(const redisReadTask* task, char* str, size_t len) {
   RespValue* v = Place(task);
   if (v == nullptr) return nullptr;
   switch (task->type) {
-    case REDIS_REPLY_ERROR: v->type = RespValue::Type::error; break;
-    case REDIS_REPLY_STATUS: v->type = RespValue::Type::status; break;
-    default: v->type = RespValue::Type::string; break;
+    case REDIS_REPLY_ERROR:
+      v->type = RespValue::Type::error;
+      break;
+    case REDIS_REPLY_STATUS:
+      v->type = RespValue::Type::status;
+      break;
+    default:
+      v->type = RespValue::Type::string;
+      break;
   }
   v->str.assign(str, len);
   return v;

@@ -26,8 +26,8 @@ int KeySlot(std::string_view key);
 
 // Which master ("host:port") serves each slot.
 struct SlotMap {
-  std::vector<std::string> masters;       // one per shard; index = shard
-  std::vector<std::string> nodes;         // every address listed, masters first
+  std::vector<std::string> masters;  // one per shard; index = shard
+  std::vector<std::string> nodes;    // every address listed, masters first
   std::vector<std::int16_t> owner = std::vector<std::int16_t>(kSlots, -1);  // shard or -1
 
   // Every slot has a master.

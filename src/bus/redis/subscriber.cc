@@ -169,9 +169,7 @@ void Subscriber::OnTopology() {
 // ---- Links ----
 
 Subscriber::Link& Subscriber::LinkFor(const std::string& address) {
-  auto [it, added] = links_.try_emplace(
-      address, Link{address, nullptr, State::down, 0, {}, {}, 0, {},
-                    Backoff(options_.backoff_min_ms, options_.backoff_max_ms), nullptr});
+  auto [it, added] = links_.try_emplace(address, address, options_);
   if (added) Connect(it->second);
   return it->second;
 }
@@ -232,8 +230,7 @@ void Subscriber::OnReply(const std::string& address, RespValue&& reply) {
   if (it == links_.end()) return;
   Link& link = it->second;
   // PONG: "+PONG" before the first subscription, ["pong", ""] after.
-  if (reply.Is("PONG") || (reply.is_array() && !reply.array.empty() &&
-                           reply.array[0].Is("pong"))) {
+  if (reply.Is("PONG") || (reply.is_array() && !reply.array.empty() && reply.array[0].Is("pong"))) {
     link.pings = std::max(0, link.pings - 1);
     if (link.state == State::connecting) {
       link.state = State::ready;

@@ -53,12 +53,14 @@ class Subscriber {
  private:
   enum class State { connecting, ready, down };
   struct Link {
+    Link(std::string a, const RedisBusOptions& o)
+        : address(std::move(a)), backoff(o.backoff_min_ms, o.backoff_max_ms) {}
     std::string address;
     std::shared_ptr<RespConnection> conn;
     State state = State::down;
     std::uint64_t generation = 0;  // a new one per connection
     std::unordered_map<std::string, int> expect_sub, expect_unsub;
-    int pings = 0;                 // PINGs awaiting their PONG
+    int pings = 0;  // PINGs awaiting their PONG
     SteadyTime ping_sent{};
     Backoff backoff;
     std::shared_ptr<Timer> retry;
@@ -70,7 +72,7 @@ class Subscriber {
   struct Channel {
     int refs = 0;
     int slot = 0;
-    std::string address;          // the link it was last subscribed on
+    std::string address;           // the link it was last subscribed on
     std::uint64_t generation = 0;  // of that link; 0 = not subscribed anywhere
     bool confirmed = false;
     std::vector<Waiter> waiters;
