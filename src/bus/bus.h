@@ -15,11 +15,20 @@
 // connection's own executor.
 #pragma once
 
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
 
 namespace ferry {
+
+// Counters a backend keeps, for /metrics (all zero for the local bus).
+struct BusStats {
+  std::uint64_t published = 0;   // publishes the backend confirmed
+  std::uint64_t dropped = 0;     // publishes lost (outbox full, backend down, no reply)
+  std::uint64_t received = 0;    // messages passed to the handler
+  std::uint64_t reconnects = 0;  // connections re-established after a failure
+};
 
 class Bus {
  public:
@@ -56,6 +65,7 @@ class Bus {
 
   // False while the backend cannot reach what it needs (for /healthz).
   virtual bool Healthy() const { return true; }
+  virtual BusStats Stats() const { return {}; }
 };
 
 // "u:{alice}": the channel of a user's connections.

@@ -48,6 +48,34 @@ bool Service::Ready() const {
   return now - last <= std::chrono::milliseconds(kStoreProbeStaleMs) && bus_.Healthy();
 }
 
+std::string Service::MetricsText() const {
+  std::string out = metrics_.Render();
+  BusStats bus = bus_.Stats();
+  auto add = [&out](const char* name, const char* type, const char* help, std::uint64_t value) {
+    out += "# HELP ";
+    out += name;
+    out += ' ';
+    out += help;
+    out += "\n# TYPE ";
+    out += name;
+    out += ' ';
+    out += type;
+    out += '\n';
+    out += name;
+    out += ' ';
+    out += std::to_string(value);
+    out += '\n';
+  };
+  add("ferry_bus_published_total", "counter", "Bus publishes the backend confirmed.",
+      bus.published);
+  add("ferry_bus_dropped_total", "counter", "Bus publishes lost (recovered through the inbox).",
+      bus.dropped);
+  add("ferry_bus_received_total", "counter", "Bus messages received.", bus.received);
+  add("ferry_bus_reconnects_total", "counter", "Bus connections re-established.", bus.reconnects);
+  add("ferry_ready", "gauge", "1 while /healthz answers 200.", Ready() ? 1 : 0);
+  return out;
+}
+
 void Service::MarkStoreOk() {
   store_ok_at_.store(std::chrono::steady_clock::now().time_since_epoch().count(),
                      std::memory_order_relaxed);

@@ -90,7 +90,8 @@ class Service {
   // the bus is unhealthy (/healthz answers 503).
   bool Ready() const;
   static constexpr std::int64_t kStoreProbeStaleMs = 3'000;
-  std::string MetricsText() const { return metrics_.Render(); }
+  // Prometheus text: the node's counters, the bus's, and whether it is ready.
+  std::string MetricsText() const;
 
   // Periodic housekeeping; call about once a second from any one thread:
   // runs the expiry sweep at its interval and refreshes inbox gauges.

@@ -224,6 +224,10 @@ void RedisBus::IsOnline(const std::string& user, std::function<void(bool)> done)
 }
 bool RedisBus::Healthy() const { return impl_->Healthy(); }
 RedisBusStats RedisBus::stats() const { return impl_->Stats(); }
+BusStats RedisBus::Stats() const {
+  RedisBusStats s = impl_->Stats();
+  return BusStats{s.published, s.dropped, s.received, s.reconnects};
+}
 const std::string& RedisBus::node_id() const { return impl_->node_id(); }
 
 }  // namespace ferry

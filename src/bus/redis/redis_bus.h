@@ -100,6 +100,7 @@ class RedisBus final : public Bus {
   // a working command or subscriber connection.
   bool Healthy() const override;
 
+  BusStats Stats() const override;
   RedisBusStats stats() const;
   const std::string& node_id() const;
 
