@@ -5,6 +5,7 @@
 // few helper threads, and --procs forks worker processes (see cohort.h).
 #pragma once
 
+#include <boost/json/array.hpp>
 #include <boost/json/object.hpp>
 #include <chrono>
 #include <cstdint>
@@ -39,20 +40,59 @@ struct Options {
   std::string json_file;               // --json FILE
   std::string ferryd;                  // start this ferryd ...
   std::vector<std::string> ferryd_args;  // ... with these extra flags
-  std::string server;                  // ... or use HOST:PORT
-  int server_pid = 0;                  // (its PID, for /proc readings)
+  std::vector<std::string> servers;    // ... or these HOST:PORTs (round robin)
+  std::vector<int> server_pids;        // ferryd processes: RSS and CPU from /proc
+  std::vector<int> extra_pids;         // other server processes (Redis, ...): CPU only
+  std::string window_exec;             // direct, group: `CMD start|end STEP` at a window's edges
   std::vector<int> server_cpus;        // pin the ferryd we start
   std::vector<int> bench_cpus;         // pin ourselves (workers: round robin)
   bool keep_data = false;
 };
 
-struct Server {
+// One address connections go to: a ferryd node (or a proxy in front of some).
+struct Node {
   std::string host = "127.0.0.1";
   std::uint16_t port = 0;
-  int pid = 0;              // 0: unknown (no /proc readings)
-  bool started_here = false;
+
+  std::string Address() const { return host + ":" + std::to_string(port); }
+};
+
+// The server under test: one ferryd, or the nodes of a cluster. Connection
+// number c (counted over all generator processes) goes to nodes[c % size],
+// so with two or more nodes the two users of a 1:1 pair are on different
+// nodes and a chat's members are spread over all of them. Accounts may be
+// set up on any node (the nodes share one database). `pids` are the ferryd
+// processes whose RSS and CPU are measured (given in the order of `nodes`
+// when there is one per node, which gives per-node figures); `extra_pids`
+// are the other processes the server needs (Redis, PostgreSQL, a proxy):
+// their CPU, with that of their child processes, counts toward "all server
+// processes" but not toward ferryd's RSS or CPU.
+struct Server {
+  std::vector<Node> nodes;  // at least one
+  std::vector<int> pids;    // empty: unknown (no /proc readings)
+  std::vector<int> extra_pids;
+  bool started_here = false;  // then nodes and pids hold just that ferryd
   std::string password_cost = "unknown";
-  std::string dir;          // temp dir of a ferryd started here
+  std::string dir;  // temp dir of a ferryd started here
+
+  const Node& first() const { return nodes.front(); }
+  bool measured() const { return !pids.empty(); }
+  // `pids` without repeats (a process given twice is read once).
+  std::vector<int> UniquePids() const;
+  // The pid of nodes[i] when pids are given one per node, else 0.
+  int PidOfNode(std::size_t i) const { return pids.size() == nodes.size() ? pids[i] : 0; }
+};
+
+// CPU seconds used so far by the server's processes, read at one instant
+// (ReadServerCpu), and the difference of two readings. An unreadable
+// process reads as -1 and is left out of the sums.
+struct ServerCpu {
+  std::vector<double> ferryd;  // one per Server::UniquePids()
+  std::vector<double> extra;   // one per Server::extra_pids, children included
+
+  double Ferryd() const;  // sums
+  double Extra() const;
+  ServerCpu Since(const ServerCpu& before) const;  // this - before, per process
 };
 
 struct Account {
@@ -79,11 +119,25 @@ void StopFerryd(Server& server, bool keep_data);
 std::string FerrydLogTail(const Server& server);
 std::uint64_t RssKb(int pid);              // VmRSS, 0 if unreadable
 double CpuSeconds(int pid);                // utime + stime, -1 if unreadable
+// utime + stime of `pid` and of each of its descendants, plus what they
+// inherited from reaped children (cutime + cstime): all the CPU of a process
+// tree such as a PostgreSQL postmaster and its backends. -1 if unreadable.
+double TreeCpuSeconds(int pid);
+// /proc/PID/comm, "?" if unreadable.
+std::string ProcessName(int pid);
+// VmRSS summed over UniquePids(); 0 if unknown.
+std::uint64_t ServerRssKb(const Server& server);
+ServerCpu ReadServerCpu(const Server& server);
+// The server's processes and their CPU in `cpu` as JSON rows:
+// [{pid, name, role: "ferryd" | "extra", cpuSeconds}].
+boost::json::array CpuByProcessJson(const Server& server, const ServerCpu& cpu);
 double OwnCpuSeconds();                    // this process, user + system
 void PinTo(const std::vector<int>& cpus);  // this thread/process; throws
+// Registers and logs in `count` users, spread over the server's nodes.
 std::vector<Account> MakeAccounts(const Server& server, int count, const std::string& prefix);
-// The values of unlabelled metrics in one read of the server's /metrics
-// (e.g. "ferry_connections"); -1 for each one that cannot be read.
+// The values of unlabelled metrics in one read of /metrics of each node
+// (e.g. "ferry_connections"), summed over the nodes (each address once); -1
+// for each one that some node does not report.
 std::vector<double> ServerMetrics(const Server& server, const std::vector<std::string>& names);
 
 // Scenarios (scenarios.cc: idle, offline, reconnect; traffic.cc: direct and

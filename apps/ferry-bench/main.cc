@@ -10,6 +10,8 @@
 //   ferry-bench offline   --ferryd PATH --pending 10000 --repeat 3
 //   ferry-bench reconnect --ferryd PATH --connections 19000 --procs 2
 //   ferry-bench smoke     --ferryd PATH     (all of them, small; exit 1 on any error)
+//   ferry-bench direct    --server A --server B --server-pid PA,PB --extra-pid R
+//                                         (a cluster: pairs across nodes A and B)
 #include <sys/resource.h>
 
 #include <boost/json.hpp>
@@ -44,8 +46,22 @@ scenarios:
 options:
   --ferryd PATH            start this ferryd (temp data dir, --password-cost min)
   --ferryd-arg ARG         extra flag for that ferryd (repeatable)
-  --server HOST:PORT       use a running server instead (loopback)
-  --server-pid PID         its PID, for RSS/CPU readings from /proc
+  --server HOST:PORT       use a running server instead (loopback); repeatable
+                           or a comma list: the nodes of a cluster. Connections
+                           go round robin over them (direct: the two users of a
+                           pair on different nodes; group: members spread over
+                           them); accounts are set up on any of them
+  --server-pid PID         a ferryd's PID, for RSS/CPU readings from /proc;
+                           repeatable or a comma list, summed over all (given
+                           one per --server, in that order: per-node RSS)
+  --extra-pid PID          another process the server needs (Redis, PostgreSQL,
+                           HAProxy): its CPU and its children's counts toward
+                           "all server processes", not toward ferryd's RSS or
+                           CPU; repeatable or a comma list
+  --window-exec CMD        direct, group: run `CMD start STEP` (through sh) as
+                           each measurement window opens and `CMD end STEP` as
+                           it closes (waited for once the step is drained), e.g.
+                           to read Redis or PostgreSQL counters over the window
   --connections N          connections (= users), default 100
   --rate R                 direct, group: messages/s in total, default 1000
   --duration S             measurement window (idle: hold time), default 10
@@ -72,11 +88,27 @@ options:
   --keep-data              keep the temp dir of the ferryd started here
 )";
 
-std::vector<int> CpuList(const std::string& s) {
-  std::vector<int> cpus;
+std::vector<std::string> CommaList(const std::string& s) {
+  std::vector<std::string> items;
   std::stringstream ss(s);
-  for (std::string item; std::getline(ss, item, ',');) cpus.push_back(std::stoi(item));
-  return cpus;
+  for (std::string item; std::getline(ss, item, ',');) {
+    if (!item.empty()) items.push_back(item);
+  }
+  return items;
+}
+
+std::vector<int> CpuList(const std::string& s) {
+  std::vector<int> numbers;
+  for (const auto& item : CommaList(s)) numbers.push_back(std::stoi(item));
+  return numbers;
+}
+
+void Append(std::vector<std::string>& to, const std::vector<std::string>& items) {
+  to.insert(to.end(), items.begin(), items.end());
+}
+
+void Append(std::vector<int>& to, const std::vector<int>& items) {
+  to.insert(to.end(), items.begin(), items.end());
 }
 
 Options Parse(int argc, char** argv) {
@@ -97,8 +129,10 @@ Options Parse(int argc, char** argv) {
     std::string v = argv[++i];
     if (flag == "--ferryd") o.ferryd = v;
     else if (flag == "--ferryd-arg") o.ferryd_args.push_back(v);
-    else if (flag == "--server") o.server = v;
-    else if (flag == "--server-pid") o.server_pid = std::stoi(v);
+    else if (flag == "--server") Append(o.servers, CommaList(v));
+    else if (flag == "--server-pid") Append(o.server_pids, CpuList(v));
+    else if (flag == "--extra-pid") Append(o.extra_pids, CpuList(v));
+    else if (flag == "--window-exec") o.window_exec = v;
     else if (flag == "--connections") o.connections = std::stoi(v);
     else if (flag == "--rate") o.rate = std::stod(v);
     else if (flag == "--duration") o.duration = std::stod(v);
@@ -121,7 +155,7 @@ Options Parse(int argc, char** argv) {
     else if (flag == "--json") o.json_file = v;
     else throw std::invalid_argument("unknown option " + flag);
   }
-  if (o.ferryd.empty() == o.server.empty()) {
+  if (o.ferryd.empty() == o.servers.empty()) {
     throw std::invalid_argument("give exactly one of --ferryd PATH and --server HOST:PORT");
   }
   if (o.connections < 1 || o.rate <= 0 || o.duration <= 0 || o.warmup < 0 ||
@@ -198,9 +232,16 @@ void RaiseFileLimit() {
   }
 }
 
+// "server A" or "servers A, B, C".
+std::string ServerText(const Server& s) {
+  std::string text = s.nodes.size() > 1 ? "servers " : "server ";
+  for (std::size_t i = 0; i < s.nodes.size(); ++i) text += (i ? ", " : "") + s.nodes[i].Address();
+  return text;
+}
+
 void Print(const Report& r, const Server& s) {
-  std::printf("\n== ferry-bench %s  (server %s:%u%s, password cost %s)\n", r.scenario.c_str(),
-              s.host.c_str(), s.port, s.started_here ? ", started here" : "",
+  std::printf("\n== ferry-bench %s  (%s%s, password cost %s)\n", r.scenario.c_str(),
+              ServerText(s).c_str(), s.started_here ? ", started here" : "",
               s.password_cost.c_str());
   for (const auto& [label, value] : r.rows) std::printf("  %-26s %s\n", label.c_str(), value.c_str());
   std::printf("  %-26s %llu\n", "errors", static_cast<unsigned long long>(r.errors));
@@ -212,14 +253,23 @@ json::object ToJson(const Report& r, const Options& o, const Server& s) {
   json::array scpus, bcpus;
   for (int c : o.server_cpus) scpus.push_back(c);
   for (int c : o.bench_cpus) bcpus.push_back(c);
-  return {{"tool", "ferry-bench"},
-          {"scenario", r.scenario},
-          {"server", {{"address", s.host + ":" + std::to_string(s.port)},
-                      {"pid", s.pid},
+  json::object server{{"address", s.first().Address()},
+                      {"pid", s.measured() ? s.pids.front() : 0},
                       {"startedHere", s.started_here},
                       {"passwordCost", s.password_cost},
                       {"serverCpus", scpus},
-                      {"benchCpus", bcpus}}},
+                      {"benchCpus", bcpus}};
+  // Several nodes or processes: all of them (one ferryd alone: as before).
+  if (s.nodes.size() > 1 || s.pids.size() > 1 || !s.extra_pids.empty()) {
+    json::array addresses;
+    for (const auto& n : s.nodes) addresses.push_back(json::string(n.Address()));
+    server["addresses"] = std::move(addresses);
+    server["pids"] = json::value_from(s.pids);
+    server["extraPids"] = json::value_from(s.extra_pids);
+  }
+  return {{"tool", "ferry-bench"},
+          {"scenario", r.scenario},
+          {"server", std::move(server)},
           {"results", r.json},
           {"errors", r.errors},
           {"errorSamples", json::value_from(r.error_samples)}};
@@ -238,13 +288,15 @@ int Main(int argc, char** argv) {
   if (!o.ferryd.empty()) {
     server = StartFerryd(o);
     std::printf("started ferryd pid %d on 127.0.0.1:%u (--password-cost min: benchmark only)\n",
-                server.pid, server.port);
+                server.pids.front(), server.first().port);
   } else {
-    auto ep = client::ParseServer(o.server);
-    server.host = ep.host;
-    server.port = ep.port;
-    server.pid = o.server_pid;
+    for (const auto& address : o.servers) {
+      auto ep = client::ParseServer(address);
+      server.nodes.push_back({ep.host, ep.port});
+    }
+    server.pids = o.server_pids;
   }
+  server.extra_pids = o.extra_pids;
   PinTo(o.bench_cpus);  // after the fork: the ferryd keeps its own CPUs
 
   std::vector<Report> reports;

@@ -76,11 +76,17 @@ void Runner::StartNext() {
   p.hello_ok = false;
   p.connecting = true;
   p.connect_start = Clock::now();
+  // Round robin over the nodes, then over the source addresses within each
+  // node's share, so that every (source, node) pair gets as many
+  // connections (each pair has its own range of ephemeral ports).
+  const int global = conn_offset_ + c;
+  const int nodes = static_cast<int>(server_.nodes.size());
   std::string source;
   if (source_addrs_ > 1) {
-    source = "127.0.0." + std::to_string(2 + (conn_offset_ + c) % source_addrs_);
+    source = "127.0.0." + std::to_string(2 + (global / nodes) % source_addrs_);
   }
-  net_.Connect(c, server_.host, server_.port, source);
+  const Node& node = server_.nodes[NodeOf(c)];
+  net_.Connect(c, node.host, node.port, source);
 }
 
 void Runner::FinishConnect(int c, bool ok) {

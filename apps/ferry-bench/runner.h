@@ -66,11 +66,14 @@ class Runner {
  public:
   // One peer per account. `conn_offset`: the number of this process's first
   // connection among all generator processes, so that --procs workers spread
-  // over the source addresses together.
+  // over the nodes and the source addresses together.
   Runner(const Options& options, const Server& server, Report& report,
          std::vector<Account> accounts, int conn_offset = 0);
 
   std::vector<Peer>& peers() { return peers_; }
+  // The index in server.nodes that peer c connects to: its number among all
+  // generator processes' connections, round robin.
+  int NodeOf(int c) const { return (conn_offset_ + c) % static_cast<int>(server_.nodes.size()); }
   Net& net() { return net_; }
 
   // Connects peers [first, last) and says hello, at most

@@ -38,6 +38,13 @@ void ConnectSummary(const Parts& parts, int n, Report& r) {
 
 // ---- idle ----
 
+// Per process (Server::UniquePids()): its RSS now.
+json::array RssByPid(const Server& server) {
+  json::array kb;
+  for (int pid : server.UniquePids()) kb.push_back(RssKb(pid));
+  return kb;
+}
+
 json::object MeasureIdle(const Options& o, const Server& server, Cohort& cohort) {
   Report errors;
   int n = cohort.Share(o.connections);
@@ -45,7 +52,10 @@ json::object MeasureIdle(const Options& o, const Server& server, Cohort& cohort)
              cohort.Offset(o.connections));
   json::object part;
   cohort.Sync("accounts", &run.net());  // the baseline RSS includes every worker's setup
-  if (cohort.leader()) part["serverRssBeforeKb"] = RssKb(server.pid);
+  if (cohort.leader()) {
+    part["serverRssBeforeKb"] = ServerRssKb(server);
+    part["rssBeforeKbByPid"] = RssByPid(server);
+  }
   cohort.Sync("connect", &run.net());
   ConnectToPart(run.Connect(0, n), part);
 
@@ -53,19 +63,75 @@ json::object MeasureIdle(const Options& o, const Server& server, Cohort& cohort)
   // cost is its CPU over the hold, its memory the RSS at the end. The
   // barriers make sure every worker holds all of its connections meanwhile.
   cohort.Sync("hold", &run.net());
-  double cpu0 = CpuSeconds(server.pid);
+  ServerCpu cpu0 = ReadServerCpu(server);
   run.RunUntil(After(o.duration), [] { return false; });
   if (cohort.leader()) {
-    part["serverCpuHoldSeconds"] = CpuSeconds(server.pid) - cpu0;
-    part["serverRssHeldKb"] = RssKb(server.pid);
+    ServerCpu cpu = ReadServerCpu(server).Since(cpu0);
+    part["serverCpuHoldSeconds"] = std::max(0.0, cpu.Ferryd());
+    part["extraCpuHoldSeconds"] = std::max(0.0, cpu.Extra());
+    part["serverRssHeldKb"] = ServerRssKb(server);
+    part["rssHeldKbByPid"] = RssByPid(server);
+  }
+  json::array by_node(server.nodes.size(), 0);
+  for (int c = 0; c < n; ++c) {
+    if (run.peers()[c].hello_ok) by_node[run.NodeOf(c)] = by_node[run.NodeOf(c)].as_int64() + 1;
   }
   auto open = std::count_if(run.peers().begin(), run.peers().end(),
                             [](const Peer& p) { return p.hello_ok; });
+  part["hellosByNode"] = std::move(by_node);
   part["closedDuringHold"] = json::value_to<std::int64_t>(part["hellos"]) - open;
   cohort.Sync("release", &run.net());
   run.CloseAll();
   ErrorsToPart(errors, part);
   return part;
+}
+
+// The element-wise sum of the integer arrays `key` of the parts.
+std::vector<std::int64_t> SumArrays(const Parts& parts, const char* key) {
+  std::vector<std::int64_t> sum;
+  for (const auto& p : parts) {
+    const auto* v = p.if_contains(key);
+    if (!v) continue;
+    const auto& a = v->as_array();
+    sum.resize(std::max(sum.size(), a.size()), 0);
+    for (std::size_t i = 0; i < a.size(); ++i) sum[i] += json::value_to<std::int64_t>(a[i]);
+  }
+  return sum;
+}
+
+// With several ferryd processes: each one's RSS, and per connection when
+// the pids were given one per node (so its connections are known).
+void IdlePerProcess(const Server& server, const Parts& parts, Report& r) {
+  auto pids = server.UniquePids();
+  auto before = SumArrays(parts, "rssBeforeKbByPid"), held = SumArrays(parts, "rssHeldKbByPid");
+  auto hellos = SumArrays(parts, "hellosByNode");
+  bool per_node = server.pids.size() == server.nodes.size();
+  json::array rows;
+  for (std::size_t i = 0; i < pids.size() && i < before.size() && i < held.size(); ++i) {
+    std::int64_t conns = 0;
+    std::string addresses;
+    for (std::size_t k = 0; k < server.nodes.size() && per_node; ++k) {
+      if (server.PidOfNode(k) != pids[i]) continue;
+      conns += k < hellos.size() ? hellos[k] : 0;
+      addresses += (addresses.empty() ? "" : ",") + server.nodes[k].Address();
+    }
+    double per_conn = conns ? static_cast<double>(held[i] - before[i]) * 1024.0 / conns : 0;
+    std::string row = std::to_string(before[i] / 1024) + " MiB before, " +
+                      std::to_string(held[i] / 1024) + " MiB held";
+    if (per_node) {
+      row += ", " + std::to_string(conns) + " connections, " + Fixed(per_conn / 1024.0, 1) +
+             " KiB per connection";
+    }
+    r.Row("  pid " + std::to_string(pids[i]) + (per_node ? " (" + addresses + ")" : ""), row);
+    json::object j{{"pid", pids[i]}, {"rssBeforeKb", before[i]}, {"rssHeldKb", held[i]}};
+    if (per_node) {
+      j["addresses"] = addresses;
+      j["connections"] = conns;
+      j["rssPerConnectionBytes"] = per_conn;
+    }
+    rows.push_back(std::move(j));
+  }
+  r.json["processes"] = std::move(rows);
 }
 
 Report SummarizeIdle(const Options& o, const Server& server, const Parts& parts) {
@@ -78,7 +144,12 @@ Report SummarizeIdle(const Options& o, const Server& server, const Parts& parts)
   r.json["procs"] = o.procs;
   r.json["holdSeconds"] = o.duration;
   r.json["closedDuringHold"] = SumInt(parts, "closedDuringHold");
-  if (server.pid > 0) {
+  if (server.nodes.size() > 1) {
+    json::array by_node;
+    for (auto h : SumArrays(parts, "hellosByNode")) by_node.push_back(h);
+    r.json["hellosByNode"] = std::move(by_node);
+  }
+  if (server.measured()) {
     auto rss_base = SumInt(parts, "serverRssBeforeKb"), rss_held = SumInt(parts, "serverRssHeldKb");
     if (rss_base == 0 || rss_held == 0) r.Error("server RSS unreadable: is ferryd still running?");
     double cpu = MaxDouble(parts, "serverCpuHoldSeconds");
@@ -87,11 +158,17 @@ Report SummarizeIdle(const Options& o, const Server& server, const Parts& parts)
     r.Row("server RSS", std::to_string(rss_base / 1024) + " MiB before, " +
                             std::to_string(rss_held / 1024) + " MiB held");
     r.Row("server RSS per connection", Fixed(per_conn / 1024.0, 1) + " KiB");
+    if (server.UniquePids().size() > 1) IdlePerProcess(server, parts, r);
     r.Row("server CPU while holding", Fixed(100.0 * cpu / o.duration, 1) + " %");
     r.json["serverRssBeforeKb"] = rss_base;
     r.json["serverRssHeldKb"] = rss_held;
     r.json["serverRssPerConnectionBytes"] = per_conn;
     r.json["serverCpuHoldSeconds"] = cpu;
+  }
+  if (!server.extra_pids.empty()) {
+    double extra = MaxDouble(parts, "extraCpuHoldSeconds");
+    r.Row("other server processes CPU", Fixed(100.0 * extra / o.duration, 1) + " % while holding");
+    r.json["extraCpuHoldSeconds"] = extra;
   }
   if (o.procs > 1) r.Row("generator processes", std::to_string(o.procs));
   if (hellos != n) r.Error("only " + std::to_string(hellos) + " hellos");

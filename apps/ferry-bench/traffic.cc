@@ -21,6 +21,7 @@
 
 #include "bench.h"
 #include "runner.h"
+#include "window_exec.h"
 
 namespace ferry::bench {
 namespace json = boost::json;
@@ -49,7 +50,9 @@ struct StepResult {
   std::int64_t window_arrivals = 0;  // deliveries (of any message) arriving in the window
   std::int64_t late = 0;             // acks and deliveries of earlier steps' messages
   Histogram ack, e2e, send_lag;      // microseconds
-  double server_cpu = 0;
+  double server_cpu = 0;             // ferryd processes
+  double extra_cpu = 0;              // the other server processes (--extra-pid)
+  ServerCpu cpu;                     // per process
   double own_cpu = 0;
   bool drained = false;       // everything sent was acked and delivered
   double settle_seconds = 0;  // waited for the server's store before the step
@@ -66,7 +69,8 @@ class Traffic {
         size_(size),
         n_(o.connections),
         run_(o, server, r, MakeAccounts(server, o.connections, RandomPrefix())),
-        pad_(static_cast<std::size_t>(std::max(0, o.body_bytes - 12)), 'x') {}
+        pad_(static_cast<std::size_t>(std::max(0, o.body_bytes - 12)), 'x'),
+        window_exec_(o.window_exec) {}
 
   int fanout() const { return size_ - 1; }
   std::uint64_t duplicates() const { return run_.duplicates(); }
@@ -110,15 +114,20 @@ class Traffic {
     }
     s.seconds = static_cast<double>(s.window_due) / rate;
 
-    double cpu0 = 0, own0 = 0;
+    ServerCpu cpu0;
+    double own0 = 0;
     run_.net().At(window_start_, [&] {
-      cpu0 = CpuSeconds(server_.pid);
+      cpu0 = ReadServerCpu(server_);
       own0 = OwnCpuSeconds();
+      window_exec_.Spawn("start", step_number_);
     });
     run_.net().At(window_end_, [&] {
-      s.server_cpu = CpuSeconds(server_.pid) - cpu0;
+      s.cpu = ReadServerCpu(server_).Since(cpu0);
+      s.server_cpu = std::max(0.0, s.cpu.Ferryd());
+      s.extra_cpu = std::max(0.0, s.cpu.Extra());
       s.own_cpu = OwnCpuSeconds() - own0;
       window_closed_ = true;
+      window_exec_.Spawn("end", step_number_);
     });
     run_.net().At(t0_, [this] { Tick(); });
     // Every timer of the step is due by window_end_, so all of them fire
@@ -130,6 +139,8 @@ class Traffic {
     for (std::int64_t k = first_measured_; k < end_; ++k) {
       s.window_complete += deliveries_[k] == fanout();
     }
+    window_exec_.Wait(r_);
+    ++step_number_;
     step_ = nullptr;
     return s;
   }
@@ -232,6 +243,8 @@ class Traffic {
   std::int64_t base_ = 0, first_measured_ = 0, end_ = 0, next_ = 0;
   Clock::time_point t0_, window_start_, window_end_;
   bool window_closed_ = false;
+  WindowExec window_exec_;
+  int step_number_ = 1;
 };
 
 double UsPer(double cpu_seconds, double count) { return count > 0 ? cpu_seconds * 1e6 / count : 0; }
@@ -252,11 +265,22 @@ json::object StepJson(const StepResult& s, int fanout, const Server& server) {
                  {"late", s.late},
                  {"settleSeconds", s.settle_seconds},
                  {"generatorCpuSeconds", s.own_cpu}};
-  if (server.pid > 0) {
-    double arrivals = static_cast<double>(s.window_arrivals);
+  double arrivals = static_cast<double>(s.window_arrivals);
+  if (server.measured()) {
     j["serverCpuSeconds"] = s.server_cpu;
     j["serverCpuUsPerMessage"] = UsPer(s.server_cpu, arrivals / fanout);
     j["serverCpuUsPerDelivery"] = UsPer(s.server_cpu, arrivals);
+  }
+  // ferryd plus the processes it needs (Redis, PostgreSQL, ...).
+  if (!server.extra_pids.empty()) {
+    double all = s.server_cpu + s.extra_cpu;
+    j["extraCpuSeconds"] = s.extra_cpu;
+    j["allCpuSeconds"] = all;
+    j["allCpuUsPerMessage"] = UsPer(all, arrivals / fanout);
+    j["allCpuUsPerDelivery"] = UsPer(all, arrivals);
+  }
+  if (server.UniquePids().size() + server.extra_pids.size() > 1) {
+    j["cpuByProcess"] = CpuByProcessJson(server, s.cpu);
   }
   return j;
 }
@@ -293,10 +317,14 @@ std::string StepLine(const StepResult& s, int fanout, const Server& server) {
   std::string line = Fixed(s.DeliveriesPerSecond() / fanout, 0) + " msg/s";
   if (fanout > 1) line += " (" + Fixed(s.DeliveriesPerSecond(), 0) + " deliveries/s)";
   line += ", ack " + pct(s.ack) + ", e2e " + pct(s.e2e) + " ms p50/p99/p99.9";
-  if (server.pid > 0) {
-    double arrivals = s.DeliveriesPerSecond() * s.seconds;
+  double arrivals = s.DeliveriesPerSecond() * s.seconds;
+  if (server.measured()) {
     line += ", " + Fixed(UsPer(s.server_cpu, arrivals / fanout), 1) + " µs/msg";
     if (fanout > 1) line += " (" + Fixed(UsPer(s.server_cpu, arrivals), 2) + " µs/delivery)";
+  }
+  if (!server.extra_pids.empty()) {
+    line += ", all processes " + Fixed(UsPer(s.server_cpu + s.extra_cpu, arrivals / fanout), 1) +
+            " µs/msg";
   }
   return line;
 }
@@ -325,12 +353,29 @@ void FixedReport(const StepResult& s, const Options& o, const Server& server, in
   r.Row("generator send lag", LatencyText(s.send_lag));
   r.Row("lost acks / deliveries",
         std::to_string(lost_acks) + " / " + std::to_string(lost_deliveries));
-  if (server.pid > 0) {
-    double window = per_s * s.seconds;  // deliveries that arrived in the window
-    std::string cpu = Fixed(100.0 * s.server_cpu / s.seconds, 1) + " % of a core, " +
-                      Fixed(UsPer(s.server_cpu, window / fanout), 1) + " µs per message";
-    if (fanout > 1) cpu += ", " + Fixed(UsPer(s.server_cpu, window), 2) + " µs per delivery";
-    r.Row("server CPU", cpu);
+  double window = per_s * s.seconds;  // deliveries that arrived in the window
+  auto cpu_text = [&](double seconds) {
+    std::string text = Fixed(100.0 * seconds / s.seconds, 1) + " % of a core, " +
+                       Fixed(UsPer(seconds, window / fanout), 1) + " µs per message";
+    if (fanout > 1) text += ", " + Fixed(UsPer(seconds, window), 2) + " µs per delivery";
+    return text;
+  };
+  if (server.measured()) r.Row("server CPU", cpu_text(s.server_cpu));
+  if (!server.extra_pids.empty()) {
+    std::size_t others = server.extra_pids.size();
+    std::string what = others == 1 ? " other process)" : " other processes)";
+    r.Row("all server processes CPU", cpu_text(s.server_cpu + s.extra_cpu) + " (ferryd and " +
+                                          std::to_string(others) + what);
+  }
+  if (server.UniquePids().size() + server.extra_pids.size() > 1) {
+    std::string by;
+    for (const auto& p : CpuByProcessJson(server, s.cpu)) {
+      const auto& row = p.as_object();
+      by += (by.empty() ? "" : ", ") + std::string(row.at("name").as_string()) + " " +
+            std::to_string(row.at("pid").as_int64()) + " " +
+            Fixed(100.0 * row.at("cpuSeconds").to_number<double>() / s.seconds, 0) + "%";
+    }
+    r.Row("  CPU by process", by);
   }
   r.Row("generator CPU", Fixed(100.0 * s.own_cpu / s.seconds, 1) + " % of a core");
   for (auto& [key, value] : StepJson(s, fanout, server)) r.json[key] = value;
