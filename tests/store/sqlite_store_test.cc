@@ -134,7 +134,8 @@ std::unique_ptr<Store> MakeSqliteStore() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Sqlite, StoreConformance,
-                         ::testing::Values(StoreFactory(&MakeSqliteStore)));
+                         ::testing::Values(StoreFactory(&MakeSqliteStore)),
+                         [](const auto&) { return std::string("file"); });
 
 // Runs one single-value query on a separate raw connection.
 std::string QueryText(const fs::path& file, const char* sql) {

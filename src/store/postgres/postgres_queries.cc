@@ -1,0 +1,303 @@
+// The PostgreSQL store's SQL, in one place so the schema
+// (postgres_schema.cc) and its uses can be read side by side.
+//
+// Concurrency (several Store instances, in several processes, on one
+// database; READ COMMITTED, so every statement sees what committed before
+// it started, and a row lock waits for its holder and then re-reads the
+// newest version of the row):
+// - A seq is allocated by `head_seq = head_seq + 1` on a client row locked
+//   for this transaction; two writers to one client queue on that lock and
+//   each gets the next number. Recipient rows are locked sorted by client_id
+//   (SELECT ... ORDER BY client_id FOR UPDATE), so two sends to overlapping
+//   recipients lock in the same order and cannot deadlock each other.
+// - Checks that guard a limit lock the row that owns the limit first, in a
+//   statement of its own so the reads after it see the winner's rows:
+//   Login locks the user (lock_user), member changes lock the chat
+//   (lock_chat, FOR UPDATE), a send shares the chat's lock (share_chat, FOR
+//   SHARE) so membership cannot change between its check and its delivery.
+// - Rows that two writers might both release (inbox entries, recipient
+//   rows) are deleted with RETURNING, and only what a statement itself
+//   deleted is released, so nothing is counted twice.
+// - Identifier columns are COLLATE "C" (the schema), so ORDER BY agrees
+//   with std::sort in the C++ code and is the same on every server.
+#include "store/postgres/postgres_queries.h"
+
+#include <array>
+#include <cstddef>
+
+#include "store/postgres/postgres_connection.h"
+#include "store/postgres/postgres_pipeline.h"
+
+// Column list shared by every query that returns a ClientInfo (ReadClient
+// in postgres_store.cc).
+#define FERRY_CLIENT_COLUMNS "client_id, \"user\", device, epoch, head_seq, acked_seq, last_active"
+
+// The seqs of a delivery: lock the recipient rows in client_id order, then
+// advance each head_seq by one; `a` yields (client_id, user, head_seq), the
+// new seq of each. Shared by deliver_message and deliver_event.
+#define FERRY_ALLOCATE_SEQS                                      \
+  "a AS (UPDATE clients c SET head_seq = c.head_seq + 1 FROM r " \
+  "WHERE c.client_id = r.client_id RETURNING c.client_id, c.\"user\", c.head_seq) "
+
+namespace ferry::postgres {
+namespace {
+
+struct QueryDef {
+  Query query;
+  const char* name;
+  const char* sql;
+};
+
+constexpr std::array<QueryDef, static_cast<std::size_t>(Query::count_)> kQueries = {{
+    {Query::begin, "ferry_begin", "BEGIN"},
+    {Query::commit, "ferry_commit", "COMMIT"},
+    {Query::rollback, "ferry_rollback", "ROLLBACK"},
+
+    // $1 user, $2 password hash, $3 created. No row inserted: user_exists.
+    {Query::insert_user, "ferry_insert_user",
+     "INSERT INTO users(\"user\", password_hash, created) VALUES($1, $2, $3) "
+     "ON CONFLICT DO NOTHING"},
+    // $1 user
+    {Query::password_hash, "ferry_password_hash",
+     "SELECT password_hash FROM users WHERE \"user\" = $1"},
+    {Query::user_exists, "ferry_user_exists", "SELECT 1 FROM users WHERE \"user\" = $1"},
+    // $1 user. Serializes Logins of one user across instances: the client
+    // count read after it is exact until this transaction ends.
+    {Query::lock_user, "ferry_lock_user", "SELECT 1 FROM users WHERE \"user\" = $1 FOR UPDATE"},
+    // $1 users (text[], no duplicates): how many exist.
+    {Query::count_users, "ferry_count_users",
+     "SELECT count(*) FROM users WHERE \"user\" = ANY($1::text[])"},
+
+    // $1 user, $2 device
+    {Query::client_by_device, "ferry_client_by_device",
+     "SELECT client_id FROM clients WHERE \"user\" = $1 AND device = $2 AND active"},
+    // $1 user: the active clients in the order they were created.
+    {Query::list_clients, "ferry_list_clients",
+     "SELECT " FERRY_CLIENT_COLUMNS
+     " FROM clients WHERE \"user\" = $1 AND active ORDER BY created_order"},
+    // $1 client_id, $2 user, $3 device, $4 epoch, $5 last_active
+    {Query::insert_client, "ferry_insert_client",
+     "INSERT INTO clients(client_id, \"user\", device, epoch, last_active) "
+     "VALUES($1, $2, $3, $4, $5)"},
+    // $1 client_id, $2 now. No row: unknown or deleted client.
+    {Query::touch_client, "ferry_touch_client",
+     "UPDATE clients SET last_active = GREATEST(last_active, $2) "
+     "WHERE client_id = $1 AND active"},
+    // $1 token_hash, $2 client_id
+    {Query::insert_token, "ferry_insert_token",
+     "INSERT INTO tokens(token_hash, client_id) VALUES($1, $2)"},
+    // $1 token_hash
+    {Query::authenticate, "ferry_authenticate",
+     "SELECT " FERRY_CLIENT_COLUMNS " FROM clients WHERE active AND client_id = "
+     "(SELECT client_id FROM tokens WHERE token_hash = $1)"},
+    // $1 client_id, $2 user. The row stays (inactive) so its id is never
+    // handed out again. Locks the client first: a concurrent send either
+    // delivered to it before (and its entries are deleted next) or waits and
+    // then skips it.
+    {Query::deactivate_client, "ferry_deactivate_client",
+     "UPDATE clients SET active = false WHERE client_id = $1 AND \"user\" = $2 AND active"},
+    // $1 client_id
+    {Query::delete_tokens, "ferry_delete_tokens", "DELETE FROM tokens WHERE client_id = $1"},
+    {Query::delete_client_inbox, "ferry_delete_client_inbox",
+     "DELETE FROM inbox WHERE client_id = $1 RETURNING message_id"},
+    // $1 client_id: its recipient rows go, and each one it had not fetched
+    // comes off its attachment's count of unfetched recipients.
+    {Query::drop_client_recipients, "ferry_drop_client_recipients",
+     "WITH d AS (DELETE FROM attachment_recipients WHERE client_id = $1 "
+     "RETURNING attachment_id, fetched) "
+     "UPDATE attachments a SET unfetched = a.unfetched - x.n "
+     "FROM (SELECT attachment_id, count(*) AS n FROM d WHERE NOT fetched "
+     "GROUP BY attachment_id) x WHERE a.attachment_id = x.attachment_id"},
+
+    // $1 client_id, $2 after, $3 limit. One statement, so the head and the
+    // entries come from one snapshot (no entry above the head). A message
+    // may be gone (expired before this entry): the LEFT JOIN lets the
+    // reader skip it. No row at all: unknown or deleted client.
+    {Query::read_inbox, "ferry_read_inbox",
+     "SELECT c.head_seq, i.seq, i.kind, i.event, m.message_id, m.chat_id, m.sender, "
+     "m.sender_client, m.client_msg_id, m.ts, m.body, m.attachments "
+     "FROM clients c LEFT JOIN LATERAL (SELECT seq, kind, event, message_id FROM inbox "
+     "WHERE client_id = c.client_id AND seq > $2 ORDER BY seq LIMIT $3) i ON true "
+     "LEFT JOIN messages m ON m.message_id = i.message_id "
+     "WHERE c.client_id = $1 AND c.active ORDER BY i.seq"},
+    // $1 client_id, $2 up_to: acked_seq = max(acked_seq, min(up_to, head)).
+    // No row: unknown or deleted client.
+    {Query::ack_client, "ferry_ack_client",
+     "UPDATE clients SET acked_seq = GREATEST(acked_seq, LEAST($2, head_seq)) "
+     "WHERE client_id = $1 AND active RETURNING acked_seq"},
+    // $1 client_id: deletes the entries at or below acked_seq. A statement
+    // of its own, after ack_client, so it also sees an entry another
+    // instance committed while ack_client waited for the client's lock.
+    {Query::ack_inbox, "ferry_ack_inbox",
+     "DELETE FROM inbox WHERE client_id = $1 "
+     "AND seq <= (SELECT acked_seq FROM clients WHERE client_id = $1) RETURNING message_id"},
+    // $1 message ids (text[]), $2 references released of each (bigint[]).
+    {Query::release_refs, "ferry_release_refs",
+     "UPDATE messages m SET refs = m.refs - r.n "
+     "FROM unnest($1::text[], $2::bigint[]) AS r(message_id, n) "
+     "WHERE m.message_id = r.message_id"},
+    // $1 message ids (text[]): those nobody refers to any more go.
+    {Query::delete_released, "ferry_delete_released",
+     "DELETE FROM messages WHERE message_id = ANY($1::text[]) AND refs <= 0"},
+
+    // $1 sender_client, $2 client_msg_id
+    {Query::send_id, "ferry_send_id",
+     "SELECT message_id, ts FROM send_ids WHERE sender_client = $1 AND client_msg_id = $2"},
+    // $1 chat_id. No row: no such chat.
+    {Query::share_chat, "ferry_share_chat", "SELECT 1 FROM chats WHERE chat_id = $1 FOR SHARE"},
+    // $1 chat_id, $2 user
+    {Query::is_member, "ferry_is_member",
+     "SELECT 1 FROM members WHERE chat_id = $1 AND \"user\" = $2"},
+    // $1 attachment ids (text[]): locked, so a concurrent send of the same
+    // attachment waits and then sees it sent.
+    {Query::lock_attachments, "ferry_lock_attachments",
+     "SELECT attachment_id, owner, content_type, size, sha256, state FROM attachments "
+     "WHERE attachment_id = ANY($1::text[]) ORDER BY attachment_id FOR UPDATE"},
+    // $1 sender_client, $2 client_msg_id, $3 message_id, $4 ts, $5 expires.
+    // No ON CONFLICT: the same send committed meanwhile by another instance
+    // is a unique violation, i.e. a conflict, and the re-run finds it.
+    {Query::insert_send_id, "ferry_insert_send_id",
+     "INSERT INTO send_ids(sender_client, client_msg_id, message_id, ts, expires) "
+     "VALUES($1, $2, $3, $4, $5)"},
+    // The writes of a checked send, in one statement: $1 chat_id,
+    // $2 sender_client, $3 message_id, $4 ts, $5 expires, $6 sender,
+    // $7 client_msg_id, $8 body, $9 attachments (jsonb), $10 attachment ids
+    // (text[]). Recipients are every active client of every member but the
+    // sending one; each gets the next seq and an inbox entry. The message is
+    // stored only if somebody receives it (nobody would ever release it
+    // otherwise); its attachments become sent, owed to every recipient.
+    // Returns the deliveries: (client_id, user, seq).
+    {Query::deliver_message, "ferry_deliver_message",
+     "WITH r AS (SELECT c.client_id FROM members m JOIN clients c ON c.\"user\" = m.\"user\" "
+     "WHERE m.chat_id = $1::text AND c.active AND c.client_id <> $2::text "
+     "ORDER BY c.client_id FOR UPDATE OF c), " FERRY_ALLOCATE_SEQS
+     ", i AS (INSERT INTO inbox(client_id, seq, kind, message_id, event, created, expires) "
+     "SELECT client_id, head_seq, 0, $3::text, NULL, $4::bigint, $5::bigint FROM a), "
+     "m AS (INSERT INTO messages(message_id, chat_id, sender, sender_client, client_msg_id, "
+     "ts, body, attachments, refs, expires) SELECT $3::text, $1::text, $6::text, $2::text, "
+     "$7::text, $4::bigint, $8::text, $9::jsonb, count(*), $5::bigint FROM a "
+     "HAVING count(*) > 0), "
+     "s AS (UPDATE attachments SET state = 2, message_id = $3::text, expires = $5::bigint, "
+     "unfetched = (SELECT count(*) FROM a) WHERE attachment_id = ANY($10::text[])), "
+     "t AS (INSERT INTO attachment_recipients(attachment_id, client_id, fetched) "
+     "SELECT x, a.client_id, false FROM unnest($10::text[]) AS x, a) "
+     "SELECT client_id, \"user\", head_seq FROM a"},
+
+    // $1 chat_id. Serializes membership changes of a chat across instances
+    // (and waits for sends in flight, which hold it FOR SHARE).
+    {Query::lock_chat, "ferry_lock_chat", "SELECT 1 FROM chats WHERE chat_id = $1 FOR UPDATE"},
+    {Query::chat_members, "ferry_chat_members",
+     "SELECT \"user\" FROM members WHERE chat_id = $1 ORDER BY \"user\""},
+    // $1 chat_id, $2 name, $3 created_by, $4 created
+    {Query::insert_chat, "ferry_insert_chat",
+     "INSERT INTO chats(chat_id, name, created_by, created) VALUES($1, $2, $3, $4)"},
+    // $1 chat_id, $2 users (text[])
+    {Query::insert_members, "ferry_insert_members",
+     "INSERT INTO members(chat_id, \"user\") SELECT $1::text, u FROM unnest($2::text[]) AS u "
+     "ON CONFLICT DO NOTHING"},
+    {Query::delete_members, "ferry_delete_members",
+     "DELETE FROM members WHERE chat_id = $1 AND \"user\" = ANY($2::text[])"},
+    // $1 users (text[]), $2 actor_client, $3 event (jsonb), $4 now,
+    // $5 expires: an inbox entry for every active client of the users but
+    // the actor's. Returns the deliveries: (client_id, user, seq).
+    {Query::deliver_event, "ferry_deliver_event",
+     "WITH r AS (SELECT client_id FROM clients WHERE \"user\" = ANY($1::text[]) AND active "
+     "AND client_id <> $2::text ORDER BY client_id FOR UPDATE), " FERRY_ALLOCATE_SEQS
+     ", i AS (INSERT INTO inbox(client_id, seq, kind, message_id, event, created, expires) "
+     "SELECT client_id, head_seq, 1, NULL, $3::jsonb, $4::bigint, $5::bigint FROM a) "
+     "SELECT client_id, \"user\", head_seq FROM a"},
+    // $1 user: one row per (chat, member), ordered by chat then member.
+    {Query::list_chats, "ferry_list_chats",
+     "SELECT c.chat_id, c.name, o.\"user\" FROM members m "
+     "JOIN chats c ON c.chat_id = m.chat_id JOIN members o ON o.chat_id = m.chat_id "
+     "WHERE m.\"user\" = $1 ORDER BY c.chat_id, o.\"user\""},
+    // $1 user a, $2 user b
+    {Query::shares_chat, "ferry_shares_chat",
+     "SELECT 1 FROM members a JOIN members b ON b.chat_id = a.chat_id "
+     "WHERE a.\"user\" = $1 AND b.\"user\" = $2 LIMIT 1"},
+
+    // $1 user, $2 ts: only ever raised.
+    {Query::upsert_last_seen, "ferry_upsert_last_seen",
+     "INSERT INTO last_seen(\"user\", ts) VALUES($1, $2) "
+     "ON CONFLICT(\"user\") DO UPDATE SET ts = GREATEST(last_seen.ts, excluded.ts)"},
+    {Query::last_seen, "ferry_last_seen", "SELECT ts FROM last_seen WHERE \"user\" = $1"},
+
+    // Attachments. state: 0 pending, 1 uploaded, 2 sent (kState* in
+    // postgres_schema.h). $1 attachment_id .. $5 sha256, $6 created, $7 expires
+    {Query::insert_attachment, "ferry_insert_attachment",
+     "INSERT INTO attachments(attachment_id, owner, content_type, size, sha256, state, "
+     "message_id, created, expires, unfetched) VALUES($1, $2, $3, $4, $5, 0, '', $6, $7, 0)"},
+    // $1 attachment_id
+    {Query::get_attachment, "ferry_get_attachment",
+     "SELECT attachment_id, owner, content_type, size, sha256, state, message_id, created, "
+     "expires FROM attachments WHERE attachment_id = $1"},
+    // $1 attachment_id, $2 expires
+    {Query::mark_uploaded, "ferry_mark_uploaded",
+     "UPDATE attachments SET state = 1, expires = $2 WHERE attachment_id = $1 AND state = 0"},
+    {Query::attachment_exists, "ferry_attachment_exists",
+     "SELECT 1 FROM attachments WHERE attachment_id = $1"},
+    // $1 attachment_id, $2 client_id
+    {Query::is_recipient, "ferry_is_recipient",
+     "SELECT 1 FROM attachment_recipients WHERE attachment_id = $1 AND client_id = $2"},
+    // $1 attachment_id, $2 client_id: marks the fetch and counts it off the
+    // attachment once (a concurrent second fetch waits for the row and then
+    // finds it fetched). Returns (is a recipient, unfetched left).
+    {Query::record_fetch, "ferry_record_fetch",
+     "WITH f AS (UPDATE attachment_recipients SET fetched = true "
+     "WHERE attachment_id = $1::text AND client_id = $2::text AND NOT fetched "
+     "RETURNING attachment_id), "
+     "u AS (UPDATE attachments a SET unfetched = a.unfetched - 1 FROM f "
+     "WHERE a.attachment_id = f.attachment_id RETURNING a.unfetched) "
+     "SELECT EXISTS (SELECT 1 FROM f) OR EXISTS (SELECT 1 FROM attachment_recipients "
+     "WHERE attachment_id = $1::text AND client_id = $2::text), "
+     "coalesce((SELECT unfetched FROM u), "
+     "(SELECT unfetched FROM attachments WHERE attachment_id = $1::text), 0)"},
+    // $1 now, $2 limit. "expires <= now" covers every state, so the store.h
+    // condition is two index searches (attachments_by_expiry and
+    // attachments_by_unfetched) joined by a BitmapOr.
+    {Query::dead_attachments, "ferry_dead_attachments",
+     "SELECT attachment_id FROM attachments "
+     "WHERE expires <= $1 OR (state = 2 AND unfetched = 0) LIMIT $2"},
+    // $1 attachment ids (text[])
+    {Query::delete_attachments, "ferry_delete_attachments",
+     "DELETE FROM attachments WHERE attachment_id = ANY($1::text[])"},
+    {Query::delete_attachment_recipients, "ferry_delete_attachment_recipients",
+     "DELETE FROM attachment_recipients WHERE attachment_id = ANY($1::text[])"},
+
+    // $1 now: deletes the expired entries; returns (message_id, entries) per
+    // message referred to, and (NULL, entries) for the chat events.
+    {Query::sweep_inbox, "ferry_sweep_inbox",
+     "WITH d AS (DELETE FROM inbox WHERE expires <= $1 RETURNING message_id) "
+     "SELECT message_id, count(*) FROM d GROUP BY message_id"},
+    {Query::delete_expired_messages, "ferry_delete_expired_messages",
+     "DELETE FROM messages WHERE expires <= $1"},
+    {Query::delete_expired_send_ids, "ferry_delete_expired_send_ids",
+     "DELETE FROM send_ids WHERE expires <= $1"},
+    {Query::stats, "ferry_stats", "SELECT count(*), coalesce(min(created), 0) FROM inbox"},
+}};
+
+// The table is indexed by Query: every row must sit at its enumerator.
+constexpr bool InOrder() {
+  for (std::size_t i = 0; i < kQueries.size(); ++i) {
+    if (static_cast<std::size_t>(kQueries[i].query) != i) return false;
+  }
+  return true;
+}
+static_assert(InOrder(), "kQueries rows must follow the order of enum Query");
+
+}  // namespace
+
+const char* QueryName(Query query) { return kQueries[static_cast<std::size_t>(query)].name; }
+
+const char* QuerySql(Query query) { return kQueries[static_cast<std::size_t>(query)].sql; }
+
+void PrepareAll(Connection& conn) {
+  Pipeline pipeline(conn);
+  for (const QueryDef& def : kQueries) pipeline.QueuePrepare(def.name, def.sql);
+  pipeline.Finish();
+}
+
+}  // namespace ferry::postgres
+
+#undef FERRY_ALLOCATE_SEQS
+#undef FERRY_CLIENT_COLUMNS

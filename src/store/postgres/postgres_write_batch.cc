@@ -1,0 +1,270 @@
+// PostgresStore::WriteBatch: send, chat membership changes, acks and
+// presence updates, all ops of a batch in one transaction (one commit, one
+// WAL flush per batch) sent through one Pipeline. Single-threaded (store.h).
+//
+// Round trips: each op waits once, for the reads it decides on (they travel
+// together, behind the previous op's writes, which the server runs first,
+// so a later op sees an earlier op's effects). Writes are never waited for:
+// their results, and the outputs derived from them (deliveries, acked), are
+// read by handlers on the way. The end of the batch costs one more round
+// trip (COMMIT), two if acks released messages.
+//
+// An op that fails a check must leave no trace while the rest of the batch
+// commits: as in the SQLite backend, every op reads and checks first and
+// queues writes only once it knows it will succeed. A statement that fails
+// anyway fails the whole transaction, which Run() re-runs if it was a race.
+#include <algorithm>
+#include <iterator>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "store/postgres/postgres_schema.h"
+#include "store/postgres/postgres_store_impl.h"
+
+namespace ferry::postgres {
+namespace {
+
+// Sorted, duplicate-free copy of a user list.
+std::vector<std::string> SortedUnique(std::vector<std::string> users) {
+  std::sort(users.begin(), users.end());
+  users.erase(std::unique(users.begin(), users.end()), users.end());
+  return users;
+}
+
+std::vector<std::string> Difference(const std::vector<std::string>& a,
+                                    const std::vector<std::string>& b) {
+  std::vector<std::string> out;
+  std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
+  return out;
+}
+
+std::vector<std::string> Intersection(const std::vector<std::string>& a,
+                                      const std::vector<std::string>& b) {
+  std::vector<std::string> out;
+  std::set_intersection(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
+  return out;
+}
+
+// A handler that appends the (client_id, user, seq) rows of deliver_message
+// or deliver_event to `deliveries`.
+Pipeline::Handler AppendDeliveries(std::vector<Delivery>* deliveries) {
+  return [deliveries](const PgResult& r) {
+    for (int row = 0; row < r.Rows(); ++row) {
+      deliveries->push_back(Delivery{r.Text(row, 0), r.Text(row, 1), r.Int(row, 2)});
+    }
+  };
+}
+
+}  // namespace
+
+Result<void> PostgresStore::WriteBatch(std::span<const WriteOp> ops) {
+  return Run("WriteBatch", OnConflict::retry, [&]() -> Result<void> {
+    releases_.clear();
+    Pipeline p(conn_);
+    p.Begin();
+    bool acks = false;
+    for (const WriteOp& op : ops) {
+      acks = acks || std::holds_alternative<AckOp*>(op);
+      std::visit([&](auto* typed) { Apply(p, *typed); }, op);
+    }
+    if (acks) {
+      // The acks' handlers collect what they released into releases_; no
+      // op reads a message's refs, so releasing once at the end is the same
+      // as releasing at each ack, in one statement per batch.
+      p.ReadAll();
+      QueueReleases(p, releases_);
+    }
+    p.Commit();
+    return {};
+  });
+}
+
+void PostgresStore::Apply(Pipeline& p, SendOp& op) {
+  op.status = Errc::ok;
+  op.duplicate = false;
+  op.deliveries.clear();
+  Message& m = op.message;
+  m.attachments.clear();  // filled in from op.attachment_ids once they pass
+
+  // The reads, in one round trip. share_chat locks the chat (shared) before
+  // is_member reads the membership, so no member change can commit between
+  // that check and the delivery below; lock_attachments makes a concurrent
+  // send of the same attachment wait, and then see it sent.
+  Pipeline::Slot seen = p.Queue(Query::send_id, Params().Add(m.sender_client).Add(m.client_msg_id));
+  Pipeline::Slot chat = p.Queue(Query::share_chat, Params().Add(m.chat_id));
+  Pipeline::Slot member = p.Queue(Query::is_member, Params().Add(m.chat_id).Add(m.sender));
+  std::optional<Pipeline::Slot> attachments;
+  if (!op.attachment_ids.empty()) {
+    attachments = p.Queue(Query::lock_attachments, Params().Add(op.attachment_ids));
+  }
+
+  // Duplicate first: a retried send must get its original ids back even if
+  // the sender has left the chat since.
+  const PgResult& first = p.Get(seen);
+  if (first.Rows() > 0) {
+    m.message_id = first.Text(0, 0);
+    m.ts = first.Int(0, 1);
+    op.duplicate = true;
+    return;
+  }
+  if (p.Get(chat).Rows() == 0) {
+    op.status = Errc::not_found;
+    return;
+  }
+  if (p.Get(member).Rows() == 0) {
+    op.status = Errc::forbidden;
+    return;
+  }
+  if (attachments) {
+    op.status = CheckAttachments(op, p.Get(*attachments));
+    if (op.status != Errc::ok) return;
+  }
+
+  // The idempotency record goes first: if another instance is committing
+  // the same send, this waits for it and fails as a conflict before any seq
+  // is taken. It is kept even when nobody receives the message.
+  p.Queue(Query::insert_send_id, Params()
+                                     .Add(m.sender_client)
+                                     .Add(m.client_msg_id)
+                                     .Add(m.message_id)
+                                     .Add(m.ts)
+                                     .Add(op.expires));
+  p.Queue(Query::deliver_message,
+          Params()
+              .Add(m.chat_id)
+              .Add(m.sender_client)
+              .Add(m.message_id)
+              .Add(m.ts)
+              .Add(op.expires)
+              .Add(m.sender)
+              .Add(m.client_msg_id)
+              .Add(m.body)
+              .Add(EncodeAttachments(m.attachments))
+              .Add(op.attachment_ids),
+          AppendDeliveries(&op.deliveries));
+}
+
+void PostgresStore::Apply(Pipeline& p, ChatOp& op) {
+  op.status = Errc::ok;
+  op.event.reset();
+  op.deliveries.clear();
+  switch (op.kind) {
+    case ChatOp::Kind::create:
+      return CreateChat(p, op);
+    case ChatOp::Kind::add:
+      return AddMembers(p, op);
+    case ChatOp::Kind::remove:
+      return RemoveMembers(p, op);
+  }
+}
+
+void PostgresStore::CreateChat(Pipeline& p, ChatOp& op) {
+  std::vector<std::string> members = op.members;
+  members.push_back(op.actor_user);  // the creator is always a member
+  members = SortedUnique(std::move(members));
+  if (members.size() > op.max_members) {
+    op.status = Errc::too_many_members;
+    return;
+  }
+  // Users are never deleted, so "they all exist" cannot change before commit.
+  const PgResult& known = p.Get(p.Queue(Query::count_users, Params().Add(members)));
+  if (static_cast<std::size_t>(known.Int(0, 0)) != members.size()) {
+    op.status = Errc::not_found;
+    return;
+  }
+  p.Queue(Query::insert_chat, Params().Add(op.chat_id).Add(op.name).Add(op.actor_user).Add(op.now));
+  p.Queue(Query::insert_members, Params().Add(op.chat_id).Add(members));
+  op.event = ChatEvent{op.chat_id, "created", members, op.actor_user, op.now};
+  DeliverEvent(p, op, members);
+}
+
+Errc PostgresStore::CheckMemberChange(Pipeline& p, const ChatOp& op,
+                                      std::vector<std::string>* current) {
+  // The chat's row lock first: the reads after it run once it is held, so
+  // a change of the same chat on another instance has either committed
+  // (and is counted) or waits for this transaction. That is what keeps
+  // max_members when two instances add at once.
+  std::vector<std::string> named = SortedUnique(op.members);
+  Pipeline::Slot chat = p.Queue(Query::lock_chat, Params().Add(op.chat_id));
+  Pipeline::Slot actor = p.Queue(Query::is_member, Params().Add(op.chat_id).Add(op.actor_user));
+  Pipeline::Slot users = p.Queue(Query::count_users, Params().Add(named));
+  Pipeline::Slot members = p.Queue(Query::chat_members, Params().Add(op.chat_id));
+  if (p.Get(chat).Rows() == 0) return Errc::not_found;
+  if (p.Get(actor).Rows() == 0) return Errc::forbidden;
+  if (static_cast<std::size_t>(p.Get(users).Int(0, 0)) != named.size()) return Errc::not_found;
+  const PgResult& rows = p.Get(members);
+  for (int row = 0; row < rows.Rows(); ++row) current->push_back(rows.Text(row, 0));
+  return Errc::ok;
+}
+
+void PostgresStore::AddMembers(Pipeline& p, ChatOp& op) {
+  std::vector<std::string> current;
+  op.status = CheckMemberChange(p, op, &current);
+  if (op.status != Errc::ok) return;
+  std::vector<std::string> added = Difference(SortedUnique(op.members), current);
+  if (added.empty()) return;  // everyone named is a member already
+  if (current.size() + added.size() > op.max_members) {
+    op.status = Errc::too_many_members;
+    return;
+  }
+  p.Queue(Query::insert_members, Params().Add(op.chat_id).Add(added));
+  std::vector<std::string> after;
+  std::merge(current.begin(), current.end(), added.begin(), added.end(), std::back_inserter(after));
+  op.event = ChatEvent{op.chat_id, "membersAdded", std::move(added), op.actor_user, op.now};
+  DeliverEvent(p, op, after);
+}
+
+void PostgresStore::RemoveMembers(Pipeline& p, ChatOp& op) {
+  std::vector<std::string> current;
+  op.status = CheckMemberChange(p, op, &current);
+  if (op.status != Errc::ok) return;
+  std::vector<std::string> removed = Intersection(SortedUnique(op.members), current);
+  if (removed.empty()) return;  // nobody named is a member
+  p.Queue(Query::delete_members, Params().Add(op.chat_id).Add(removed));
+  op.event = ChatEvent{op.chat_id, "membersRemoved", std::move(removed), op.actor_user, op.now};
+  // The members after the change plus the removed users are exactly the
+  // members before it.
+  DeliverEvent(p, op, current);
+}
+
+void PostgresStore::DeliverEvent(Pipeline& p, ChatOp& op, const std::vector<std::string>& users) {
+  p.Queue(Query::deliver_event,
+          Params()
+              .Add(users)
+              .Add(op.actor_client)
+              .Add(EncodeChatEvent(*op.event))
+              .Add(op.now)
+              .Add(op.expires),
+          AppendDeliveries(&op.deliveries));
+}
+
+void PostgresStore::Apply(Pipeline& p, AckOp& op) {
+  op.status = Errc::ok;
+  op.acked = 0;
+  // Entries at or below acked_seq are deleted by the second statement;
+  // every later entry gets a seq above head_seq, so the clamp means none is
+  // acknowledged in advance.
+  p.Queue(Query::ack_client, Params().Add(op.client_id).Add(op.up_to), [&op](const PgResult& r) {
+    if (r.Rows() == 0) {
+      op.status = Errc::not_found;
+    } else {
+      op.acked = r.Int(0, 0);
+    }
+  });
+  p.Queue(Query::ack_inbox, Params().Add(op.client_id), [this](const PgResult& r) {
+    for (int row = 0; row < r.Rows(); ++row) {
+      if (!r.IsNull(row, 0)) ++releases_[r.Text(row, 0)];
+    }
+  });
+}
+
+void PostgresStore::Apply(Pipeline& p, PresenceOp& op) {
+  op.status = Errc::ok;
+  p.Queue(Query::touch_client, Params().Add(op.client_id).Add(op.now),
+          [&op](const PgResult& r) { op.status = r.Affected() == 0 ? Errc::not_found : Errc::ok; });
+  if (op.last_seen) p.Queue(Query::upsert_last_seen, Params().Add(op.user).Add(op.now));
+}
+
+}  // namespace ferry::postgres

@@ -1,0 +1,354 @@
+// Runs the Store conformance suite against the PostgreSQL backend, each test
+// on a database of its own in one throwaway server (the ctest fixture
+// deploy/lib/pg-test-fixture starts it and writes its URL to the file named
+// by FERRY_PG_DIR/pg_url), plus what only a shared, networked store has:
+// several Store instances (nodes) writing to one database at once, schema
+// versions, an unreachable server. (A server restart under live nodes is a
+// cluster fault test: tests/cluster/faults_test.cc.)
+//
+// Run by hand: FERRY_PG_DIR=DIR after `deploy/lib/pg-test-fixture up DIR`.
+#include "store/postgres/postgres_store.h"
+
+#include <gtest/gtest.h>
+#include <libpq-fe.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cstdlib>
+#include <fstream>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "conformance.h"
+
+namespace ferry::store_test {
+namespace {
+
+// The fixture's directory, or "" when not run under ctest.
+std::string FixtureDir() {
+  const char* dir = std::getenv("FERRY_PG_DIR");
+  return dir ? dir : "";
+}
+
+// postgresql://ferry@127.0.0.1:PORT/ferry, as the fixture wrote it.
+std::string ServerUrl() {
+  std::ifstream in(FixtureDir() + "/pg_url");
+  std::string url;
+  std::getline(in, url);
+  return url;
+}
+
+// Runs one statement on a connection of its own; fails the test on error.
+void Exec(const std::string& url, const std::string& sql) {
+  PGconn* conn = PQconnectdb(url.c_str());
+  ASSERT_EQ(PQstatus(conn), CONNECTION_OK) << PQerrorMessage(conn);
+  PGresult* r = PQexec(conn, sql.c_str());
+  EXPECT_TRUE(PQresultStatus(r) == PGRES_COMMAND_OK || PQresultStatus(r) == PGRES_TUPLES_OK)
+      << sql << ": " << PQerrorMessage(conn);
+  PQclear(r);
+  PQfinish(conn);
+}
+
+// A new, empty database; returns its URL ("" on failure).
+std::string NewDatabase() {
+  static std::atomic<int> counter{0};
+  std::string server = ServerUrl();
+  std::string name = "t_" + std::to_string(::getpid()) + "_" + std::to_string(++counter);
+  Exec(server, "CREATE DATABASE " + name);
+  std::size_t slash = server.rfind('/');
+  return slash == std::string::npos ? "" : server.substr(0, slash + 1) + name;
+}
+
+std::unique_ptr<Store> Open(const std::string& url) {
+  PostgresOptions options;
+  options.url = url;
+  auto store = OpenPostgresStore(options);
+  EXPECT_TRUE(store) << url;
+  return store ? std::move(*store) : nullptr;
+}
+
+std::unique_ptr<Store> MakePostgresStore() {
+  if (FixtureDir().empty()) return nullptr;
+  return Open(NewDatabase());
+}
+
+// The whole suite, unchanged.
+INSTANTIATE_TEST_SUITE_P(Postgres, StoreConformance,
+                         ::testing::Values(StoreFactory(&MakePostgresStore)),
+                         [](const auto&) { return std::string("pg"); });
+
+// ---- Several instances on one database (several nodes) ----
+
+// Two Store instances on one database: store_ (from the suite) and other_.
+class TwoNodes : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    if (FixtureDir().empty()) GTEST_SKIP() << "FERRY_PG_DIR not set (run under ctest)";
+    url_ = NewDatabase();
+    a_ = Open(url_);
+    b_ = Open(url_);
+    ASSERT_TRUE(a_ && b_);
+  }
+
+  void AddUser(Store& s, const std::string& user) {
+    ASSERT_TRUE(s.CreateUser(user, "hash", kNow)) << user;
+  }
+  std::string Login(Store& s, const std::string& user, const std::string& device,
+                    Errc expect = Errc::ok) {
+    LoginRequest request;
+    request.user = user;
+    request.device = device;
+    request.token_hash = "tok-" + user + "-" + device + "-" + std::to_string(++tokens_);
+    request.new_client_id = "c-" + user + "-" + device + "-" + std::to_string(tokens_);
+    request.new_epoch = "e" + std::to_string(tokens_);
+    request.now = kNow;
+    auto r = s.Login(request);
+    EXPECT_TRUE(r);
+    if (!r) return "";
+    EXPECT_EQ(r->status, expect) << user << "/" << device;
+    return r->client_id;
+  }
+  ChatOp Chat(Store& s, ChatOp::Kind kind, const std::string& chat, const std::string& actor,
+              const std::string& actor_client, std::vector<std::string> members) {
+    ChatOp op;
+    op.kind = kind;
+    op.chat_id = chat;
+    op.name = chat;
+    op.actor_user = actor;
+    op.actor_client = actor_client;
+    op.members = std::move(members);
+    op.now = kNow;
+    op.expires = kExpires;
+    WriteOp w = &op;
+    EXPECT_TRUE(s.WriteBatch({&w, 1}));
+    return op;
+  }
+  static SendOp MakeSend(const std::string& chat, const std::string& sender,
+                         const std::string& sender_client, const std::string& client_msg_id,
+                         const std::string& message_id) {
+    SendOp op;
+    op.message.message_id = message_id;
+    op.message.chat_id = chat;
+    op.message.sender = sender;
+    op.message.sender_client = sender_client;
+    op.message.client_msg_id = client_msg_id;
+    op.message.body = "body " + client_msg_id;
+    op.message.ts = kNow;
+    op.expires = kExpires;
+    return op;
+  }
+  // All of a client's inbox seqs.
+  std::vector<Seq> Seqs(Store& s, const std::string& client) {
+    std::vector<Seq> seqs;
+    Seq after = 0;
+    for (;;) {
+      auto page = s.ReadInbox(client, after, 500);
+      EXPECT_TRUE(page);
+      if (!page || page->entries.empty()) return seqs;
+      for (const InboxEntry& e : page->entries) seqs.push_back(e.seq);
+      after = seqs.back();
+    }
+  }
+
+  std::string url_;
+  std::unique_ptr<Store> a_, b_;
+  int tokens_ = 0;
+};
+
+// Sends to one recipient from two instances at once, in batches of several
+// sends: every acknowledged send has exactly one inbox entry per recipient
+// client, and each client's seqs are 1..N without a gap or a repeat.
+TEST_F(TwoNodes, InterleavedSendsGiveGapFreeSeqs) {
+  for (const char* u : {"alice", "bob", "carol"}) AddUser(*a_, u);
+  std::string alice = Login(*a_, "alice", "phone");
+  std::string carol = Login(*b_, "carol", "phone");
+  std::string bob = Login(*a_, "bob", "phone");
+  std::string bob2 = Login(*b_, "bob", "laptop");
+  ASSERT_EQ(Chat(*a_, ChatOp::Kind::create, "ab", "alice", alice, {"bob"}).status, Errc::ok);
+  ASSERT_EQ(Chat(*b_, ChatOp::Kind::create, "cb", "carol", carol, {"bob"}).status, Errc::ok);
+
+  // bob's clients hold the two chats' `created` events already.
+  const std::size_t events = Seqs(*a_, bob).size();
+  ASSERT_EQ(events, 2u);
+  constexpr int kBatches = 40, kPerBatch = 5;
+  std::atomic<int> ok{0};
+  auto sender = [&](Store* s, std::string chat, std::string user, std::string client) {
+    for (int b = 0; b < kBatches; ++b) {
+      std::vector<SendOp> sends;
+      for (int i = 0; i < kPerBatch; ++i) {
+        std::string n = user + "-" + std::to_string(b * kPerBatch + i);
+        sends.push_back(MakeSend(chat, user, client, n, "m-" + n));
+      }
+      std::vector<WriteOp> ops;
+      for (SendOp& op : sends) ops.push_back(&op);
+      ASSERT_TRUE(s->WriteBatch(ops));
+      for (SendOp& op : sends) {
+        EXPECT_EQ(op.status, Errc::ok);
+        EXPECT_EQ(op.deliveries.size(), 2u);  // bob's two clients
+        ok += op.status == Errc::ok ? 1 : 0;
+      }
+    }
+  };
+  std::thread t1(sender, a_.get(), "ab", "alice", alice);
+  std::thread t2(sender, b_.get(), "cb", "carol", carol);
+  t1.join();
+  t2.join();
+  ASSERT_EQ(ok.load(), 2 * kBatches * kPerBatch);
+  for (const std::string& client : {bob, bob2}) {
+    std::vector<Seq> seqs = Seqs(*a_, client);
+    ASSERT_EQ(seqs.size(), events + static_cast<std::size_t>(ok.load())) << client;
+    for (std::size_t i = 0; i < seqs.size(); ++i) ASSERT_EQ(seqs[i], Seq(i + 1)) << client;
+    auto head = b_->ReadInbox(client, 0, 0);
+    ASSERT_TRUE(head);
+    EXPECT_EQ(head->head, Seq(seqs.size()));
+  }
+}
+
+// Two instances log in new devices of one user at once: the 3-client limit
+// holds across them.
+TEST_F(TwoNodes, DeviceLimitHoldsAcrossInstances) {
+  AddUser(*a_, "dana");
+  std::atomic<int> created{0}, refused{0};
+  auto login = [&](Store* s, std::string prefix) {
+    for (int i = 0; i < 4; ++i) {
+      LoginRequest request;
+      request.user = "dana";
+      request.device = prefix + std::to_string(i);
+      request.token_hash = "tok-" + request.device;
+      request.new_client_id = "c-" + request.device;
+      request.new_epoch = "e-" + request.device;
+      request.max_clients = 3;
+      request.now = kNow;
+      auto r = s->Login(request);
+      ASSERT_TRUE(r);
+      if (r->status == Errc::ok) ++created;
+      if (r->status == Errc::too_many_clients) ++refused;
+    }
+  };
+  std::thread t1(login, a_.get(), "a");
+  std::thread t2(login, b_.get(), "b");
+  t1.join();
+  t2.join();
+  EXPECT_EQ(created.load(), 3);
+  EXPECT_EQ(refused.load(), 5);
+  auto clients = a_->ListClients("dana");
+  ASSERT_TRUE(clients);
+  EXPECT_EQ(clients->size(), 3u);
+}
+
+// Two instances add different members to a chat of 98 at once: the
+// 100-member limit holds (one add of two wins, the other is refused).
+TEST_F(TwoNodes, MemberLimitHoldsAcrossInstances) {
+  std::vector<std::string> users;
+  for (int i = 0; i < 102; ++i) {
+    users.push_back("u" + std::to_string(100 + i));
+    AddUser(*a_, users.back());
+  }
+  std::string owner = Login(*a_, users[0], "phone");
+  std::vector<std::string> first(users.begin(), users.begin() + 98);
+  ASSERT_EQ(Chat(*a_, ChatOp::Kind::create, "big", users[0], owner, first).status, Errc::ok);
+
+  for (int round = 0; round < 5; ++round) {
+    ChatOp on_a, on_b;
+    std::thread t1([&] {
+      on_a = Chat(*a_, ChatOp::Kind::add, "big", users[0], owner, {users[98], users[99]});
+    });
+    std::thread t2([&] {
+      on_b = Chat(*b_, ChatOp::Kind::add, "big", users[0], owner, {users[100], users[101]});
+    });
+    t1.join();
+    t2.join();
+    std::multiset<Errc> outcomes{on_a.status, on_b.status};
+    EXPECT_EQ(outcomes, (std::multiset<Errc>{Errc::ok, Errc::too_many_members})) << round;
+    auto chats = a_->ListChats(users[0]);
+    ASSERT_TRUE(chats);
+    ASSERT_EQ(chats->size(), 1u);
+    EXPECT_EQ(chats->front().members.size(), 100u) << round;
+    // Back to 98 for the next round.
+    std::vector<std::string> extra = on_a.status == Errc::ok
+                                         ? std::vector<std::string>{users[98], users[99]}
+                                         : std::vector<std::string>{users[100], users[101]};
+    ASSERT_EQ(Chat(*a_, ChatOp::Kind::remove, "big", users[0], owner, extra).status, Errc::ok);
+  }
+}
+
+// A send retried on the other instance (the client reconnected to another
+// node) is the same message: duplicate, same id and ts, one inbox entry.
+TEST_F(TwoNodes, IdempotentRetryOnTheOtherInstance) {
+  AddUser(*a_, "alice");
+  AddUser(*a_, "bob");
+  std::string alice = Login(*a_, "alice", "phone");
+  std::string bob = Login(*a_, "bob", "phone");
+  ASSERT_EQ(Chat(*a_, ChatOp::Kind::create, "ab", "alice", alice, {"bob"}).status, Errc::ok);
+
+  SendOp first = MakeSend("ab", "alice", alice, "k1", "m-first");
+  WriteOp w1 = &first;
+  ASSERT_TRUE(a_->WriteBatch({&w1, 1}));
+  ASSERT_EQ(first.status, Errc::ok);
+
+  SendOp retry = MakeSend("ab", "alice", alice, "k1", "m-retry");
+  retry.message.ts = kNow + 5000;
+  WriteOp w2 = &retry;
+  ASSERT_TRUE(b_->WriteBatch({&w2, 1}));
+  EXPECT_EQ(retry.status, Errc::ok);
+  EXPECT_TRUE(retry.duplicate);
+  EXPECT_EQ(retry.message.message_id, "m-first");
+  EXPECT_EQ(retry.message.ts, kNow);
+  EXPECT_EQ(Seqs(*b_, bob), (std::vector<Seq>{1, 2}));  // the chat event, the message
+}
+
+// The same send arriving at both instances at the same moment (a client
+// that retried before the first answer): one message, one entry, both
+// answered with the same id.
+TEST_F(TwoNodes, SimultaneousRetryOnBothInstances) {
+  AddUser(*a_, "alice");
+  AddUser(*a_, "bob");
+  std::string alice = Login(*a_, "alice", "phone");
+  std::string bob = Login(*a_, "bob", "phone");
+  ASSERT_EQ(Chat(*a_, ChatOp::Kind::create, "ab", "alice", alice, {"bob"}).status, Errc::ok);
+  for (int i = 0; i < 20; ++i) {
+    std::string key = "k" + std::to_string(i);
+    SendOp on_a = MakeSend("ab", "alice", alice, key, "ma" + key);
+    SendOp on_b = MakeSend("ab", "alice", alice, key, "mb" + key);
+    std::thread t1([&] {
+      WriteOp w = &on_a;
+      EXPECT_TRUE(a_->WriteBatch({&w, 1}));
+    });
+    std::thread t2([&] {
+      WriteOp w = &on_b;
+      EXPECT_TRUE(b_->WriteBatch({&w, 1}));
+    });
+    t1.join();
+    t2.join();
+    EXPECT_EQ(on_a.status, Errc::ok);
+    EXPECT_EQ(on_b.status, Errc::ok);
+    EXPECT_EQ(on_a.message.message_id, on_b.message.message_id) << key;
+    EXPECT_NE(on_a.duplicate, on_b.duplicate) << key;
+  }
+  EXPECT_EQ(Seqs(*a_, bob).size(), 21u);  // the chat event, 20 messages
+}
+
+// ---- Schema versions ----
+
+TEST_F(TwoNodes, RefusesASchemaNewerThanItKnows) {
+  Exec(url_, "INSERT INTO schema_version(version, description) VALUES(999, 'from the future')");
+  PostgresOptions options;
+  options.url = url_;
+  auto store = OpenPostgresStore(options);
+  ASSERT_FALSE(store);
+  EXPECT_EQ(ToErrc(store.error()), Errc::unavailable);
+}
+
+TEST_F(TwoNodes, UnreachableServerIsUnavailable) {
+  PostgresOptions options;
+  options.url = "postgresql://ferry@127.0.0.1:1/ferry";
+  options.connect_timeout_seconds = 2;
+  auto store = OpenPostgresStore(options);
+  ASSERT_FALSE(store);
+  EXPECT_EQ(ToErrc(store.error()), Errc::unavailable);
+}
+
+}  // namespace
+}  // namespace ferry::store_test
