@@ -16,10 +16,12 @@
 #include "blob/builtin/builtin_blob_store.h"
 #include "blob/s3/s3_blob_store.h"
 #include "bus/local/local_bus.h"
+#include "bus/redis/redis_bus.h"
 #include "common/log.h"
 #include "common/random.h"
 #include "net/server.h"
 #include "service/service.h"
+#include "store/postgres/postgres_store.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace po = boost::program_options;
@@ -34,6 +36,30 @@ std::int64_t SecondsToMs(double seconds, const char* flag) {
   return static_cast<std::int64_t>(std::llround(seconds * 1000));
 }
 
+std::string HostName() {
+  char name[256] = {};
+  if (::gethostname(name, sizeof name - 1) != 0 || name[0] == '\0') return "localhost";
+  return name;
+}
+
+// Node ids name directories: anything but [A-Za-z0-9._-] becomes '_'.
+std::string FileNameSafe(std::string id) {
+  for (char& c : id) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) c = '_';
+  }
+  return id;
+}
+
+// Which backends this node runs on. Both empty: the embedded single node.
+struct BackendFlags {
+  std::string store;    // "" (SQLite in the data dir) | postgres://... | postgresql://...
+  std::string bus;      // "" (in-process) | redis://host:port[,host:port...]
+  std::string node_id;  // this node's name in the bus (presence leases); "" = host:port
+  int store_pool = 4;   // PostgreSQL connections
+};
+
 struct BlobFlags {
   std::string backend = "builtin";
   std::string public_url;  // builtin: how clients reach ferryd ("" = the listen address)
@@ -41,15 +67,21 @@ struct BlobFlags {
 };
 
 // Returns false (after printing help or an error) if ferryd should exit.
-bool ParseArgs(int argc, char** argv, Config& config, BlobFlags& blob, std::string& port_file,
-               int& exit_code) {
+bool ParseArgs(int argc, char** argv, Config& config, BackendFlags& backends, BlobFlags& blob,
+               std::string& port_file, int& exit_code) {
   std::string listen = "127.0.0.1:8080", level = "info", strength = "interactive";
   double heartbeat_interval = 20, heartbeat_timeout = 10, hello_timeout = 10;
   po::options_description desc("ferryd — the Ferry chat server\n\nOptions");
   desc.add_options()
       ("help,h", "print this help and exit")
       ("listen", po::value(&listen)->default_value(listen), "HOST:PORT to listen on (port 0: any free port)")
+      ("config", po::value<std::string>(), "FILE of `flag = value` lines (any flag below); the command line wins")
       ("data-dir", po::value(&config.data_dir)->default_value(config.data_dir), "directory for the embedded database")
+      ("store", po::value(&backends.store), "postgres://USER@HOST:PORT/DB: PostgreSQL instead of the embedded SQLite")
+      ("store-pool", po::value(&backends.store_pool)->default_value(backends.store_pool), "PostgreSQL connections of this node")
+      ("bus", po::value(&backends.bus), "redis://HOST:PORT[,HOST:PORT...]: Redis Cluster seeds instead of the in-process bus")
+      ("node-id", po::value(&backends.node_id), "this node's name on the bus (default HOST:PORT of --listen)")
+      ("blob-dir", po::value(&config.blob_dir), "builtin blob store directory (default DATA_DIR/blobs; shared by all nodes of a cluster)")
       ("heartbeat-interval", po::value(&heartbeat_interval)->default_value(20), "SECONDS between server pings")
       ("heartbeat-timeout", po::value(&heartbeat_timeout)->default_value(10), "SECONDS to wait for a pong before closing (4408)")
       ("hello-timeout", po::value(&hello_timeout)->default_value(10), "SECONDS to wait for hello after the upgrade (4408)")
@@ -78,6 +110,12 @@ bool ParseArgs(int argc, char** argv, Config& config, BlobFlags& blob, std::stri
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
+    if (vm.count("config")) {
+      std::string path = vm["config"].as<std::string>();
+      std::ifstream file(path);
+      if (!file) throw po::error("--config: cannot read " + path);
+      po::store(po::parse_config_file(file, desc), vm);
+    }
     po::notify(vm);
     if (vm.count("help")) {
       std::cout << desc << "\n";
@@ -111,6 +149,17 @@ bool ParseArgs(int argc, char** argv, Config& config, BlobFlags& blob, std::stri
     if (blob.s3.secret_key.empty()) {
       if (const char* env = std::getenv("FERRY_S3_SECRET_KEY")) blob.s3.secret_key = env;
     }
+    if (!backends.store.empty() && !backends.store.starts_with("postgres://") &&
+        !backends.store.starts_with("postgresql://")) {
+      throw po::error("--store must be a postgres:// URL");
+    }
+    if (backends.store_pool < 1 || backends.store_pool > 64) {
+      throw po::error("--store-pool must be 1..64");
+    }
+    if (!backends.bus.empty() && !backends.bus.starts_with("redis://")) {
+      throw po::error("--bus must be redis://HOST:PORT[,HOST:PORT...]");
+    }
+    if (backends.node_id.empty()) backends.node_id = HostName() + ":" + listen.substr(colon + 1);
     log::Level lvl;
     if (!log::ParseLevel(level, &lvl)) throw po::error("--log-level: debug|info|warn|error");
     log::SetLevel(lvl);
@@ -129,14 +178,46 @@ bool LockDataDir(const std::string& dir) {
   return true;  // fd intentionally kept open
 }
 
+Result<std::unique_ptr<Store>> OpenStore(const Config& config, const BackendFlags& backends) {
+  if (backends.store.empty()) return OpenSqliteStore(SqliteOptions{config.data_dir + "/ferry.db"});
+  PostgresOptions options;
+  options.url = backends.store;
+  options.pool = backends.store_pool;
+  return OpenPostgresStore(options);
+}
+
+// "redis://a:1,b:2" -> {"a:1", "b:2"}. Null (after logging) if malformed.
+std::unique_ptr<Bus> OpenBus(const BackendFlags& backends) {
+  if (backends.bus.empty()) return std::make_unique<LocalBus>();
+  RedisBusOptions options;
+  options.node_id = backends.node_id;
+  std::string_view rest = std::string_view(backends.bus).substr(std::string_view("redis://").size());
+  while (!rest.empty()) {
+    std::size_t comma = rest.find(',');
+    std::string_view seed = rest.substr(0, comma);
+    if (seed.find(':') == std::string_view::npos) {
+      log::Error("--bus: seed '", seed, "' is not HOST:PORT");
+      return nullptr;
+    }
+    options.seeds.emplace_back(seed);
+    rest = comma == std::string_view::npos ? std::string_view() : rest.substr(comma + 1);
+  }
+  if (options.seeds.empty()) {
+    log::Error("--bus: no HOST:PORT given");
+    return nullptr;
+  }
+  return std::make_unique<RedisBus>(std::move(options));
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Config config;
+  BackendFlags backends;
   BlobFlags blob_flags;
   std::string port_file;
   int exit_code = 0;
-  if (!ParseArgs(argc, argv, config, blob_flags, port_file, exit_code)) return exit_code;
+  if (!ParseArgs(argc, argv, config, backends, blob_flags, port_file, exit_code)) return exit_code;
   try {
     InitCrypto();
     std::filesystem::create_directories(config.data_dir);
@@ -144,21 +225,24 @@ int main(int argc, char** argv) {
       log::Error("data dir ", config.data_dir, " is in use by another ferryd");
       return 1;
     }
-    auto store = OpenSqliteStore(SqliteOptions{config.data_dir + "/ferry.db"});
+    auto store = OpenStore(config, backends);
     if (!store) {
-      log::Error("cannot open the store in ", config.data_dir, ": ", store.error().message());
+      log::Error("cannot open the store: ", store.error().message());
       return 1;
     }
+    std::unique_ptr<Bus> bus = OpenBus(backends);
+    if (!bus) return 1;
     std::unique_ptr<BuiltinBlobStore> builtin;
     std::unique_ptr<BlobStore> s3;
     if (blob_flags.backend == "s3") {
       s3 = std::make_unique<S3BlobStore>(blob_flags.s3);
     } else {
-      builtin = std::make_unique<BuiltinBlobStore>(config.data_dir + "/blobs");
+      builtin = std::make_unique<BuiltinBlobStore>(
+          config.blob_dir.empty() ? config.data_dir + "/blobs" : config.blob_dir,
+          backends.bus.empty() ? std::string() : FileNameSafe(backends.node_id));
     }
     BlobStore& blobs = builtin ? static_cast<BlobStore&>(*builtin) : *s3;
-    LocalBus bus;
-    Service service(config, std::move(*store), bus, blobs, SystemClock::Instance());
+    Service service(config, std::move(*store), *bus, blobs, SystemClock::Instance());
     service.Start();
     net::Server server(config, service, builtin.get());
     if (builtin) {
@@ -172,7 +256,8 @@ int main(int argc, char** argv) {
       builtin->SetPublicBase(url.substr(0, sep), host);
     }
     log::Info("ferryd listening on ", config.listen_host, ":", server.port(), " data-dir ",
-              config.data_dir);
+              config.data_dir, " store ", backends.store.empty() ? "sqlite" : "postgres", " bus ",
+              backends.bus.empty() ? "local" : "redis", " node ", backends.node_id);
     if (!port_file.empty()) {
       std::string tmp = port_file + ".tmp";
       std::ofstream(tmp) << server.port() << "\n";
@@ -180,6 +265,8 @@ int main(int argc, char** argv) {
     }
     server.Run();
     service.Stop();
+    // The bus thread calls into the service: it goes before the service does.
+    bus.reset();
     log::Info("ferryd stopped");
   } catch (const std::exception& e) {
     log::Error("ferryd: ", e.what());

@@ -17,6 +17,7 @@ struct Config {
 
   // Storage.
   std::string data_dir = "./ferry-data";
+  std::string blob_dir;  // builtin blob store; "" = data_dir + "/blobs"
 
   // Protocol limits.
   std::size_t max_members = 100;
