@@ -206,17 +206,18 @@ void ClientSession::OnClosed() {
     ack->up_to = acked_;
     service_.store().Write(ack.get(), [ack](Errc) {});
   }
-  // The disconnect time is queued before presence drops, so a lastSeen
-  // that sees the user offline reads it (the store runs jobs in order).
+  Bus& bus = service_.bus();
+  bus.Unsubscribe(UserChannel(client_.user));
+  // Presence drops only once the disconnect time is committed, so a
+  // lastSeen that sees the user offline reads it, on whichever node it is
+  // asked (another node reads the store, not this node's queue).
   auto gone = std::make_shared<PresenceOp>();
   gone->client_id = client_.client_id;
   gone->user = client_.user;
   gone->now = service_.clock().Now();
   gone->last_seen = true;
-  service_.store().Write(gone.get(), [gone](Errc) {});
-  Bus& bus = service_.bus();
-  bus.Unsubscribe(UserChannel(client_.user));
-  bus.PresenceDown(client_.user);
+  auto down = [&bus, gone](Errc) { bus.PresenceDown(gone->user); };
+  if (!service_.store().Write(gone.get(), down)) down(Errc::unavailable);
 }
 
 void ClientSession::CloseWith(std::uint16_t code, std::string_view reason) {

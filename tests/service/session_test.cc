@@ -465,6 +465,30 @@ TEST_F(SessionTest, AckMergingBehindAWriteIsStoredWhenTheConnectionCloses) {
   EXPECT_EQ(StoredAckedSeq(*service, "bob"), 2);
 }
 
+// Another node answers lastSeen from the bus (online?) and then the store:
+// presence must not drop before the disconnect time is committed, or a
+// node would answer "offline, never seen".
+TEST_F(SessionTest, PresenceDropsOnlyOnceLastSeenIsDurable) {
+  Conn& bob = Connect("bob");
+  auto online = [&] {
+    bool on = false;
+    bus.inner.IsOnline("bob", [&](bool b) { on = b; });
+    return on;
+  };
+  ASSERT_TRUE(online());
+  std::promise<void> release = HoldStore(*service);  // the last-seen write waits
+  bob.session->OnClosed();
+  EXPECT_TRUE(online()) << "presence dropped before last seen was written";
+  release.set_value();
+  ASSERT_TRUE(RunUntil([&] { return !online(); }));
+  std::promise<bool> stored;
+  service->store().Submit([&](Store& s) {
+    auto seen = s.GetLastSeen("bob");
+    stored.set_value(seen && seen->has_value());
+  });
+  EXPECT_TRUE(stored.get_future().get());
+}
+
 TEST_F(SessionTest, AttachmentUrlsAreMintedPerRecipientClient) {
   Conn& alice = Connect("alice");
   Conn& bob = Connect("bob");
