@@ -1,12 +1,16 @@
-# The two commands: `make run` and `make test`. Both install what is missing
-# (Debian packages), configure and build; see README.md.
+# The three commands: `make run`, `make test` and `make cluster`. Each
+# installs what is missing (Debian packages), configures and builds; see
+# README.md.
 BUILD      ?= build/release
 ASAN_BUILD ?= build/asan
 LISTEN     ?= 127.0.0.1:8080
 DATA_DIR   ?= ./ferry-data
 JOBS       ?= $(shell nproc)
+CLUSTER_DIR  ?= ./ferry-cluster
+CLUSTER_PORT ?= 8080
+NODES        ?= 3
 
-.PHONY: run test deps build build-asan clean
+.PHONY: run test cluster cluster-down deps build build-asan clean
 
 run: deps
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -16,6 +20,16 @@ run: deps
 test: build build-asan
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS)
+
+# A whole cluster on loopback (Redis Cluster 3+3, PostgreSQL 15, $(NODES)
+# ferryd nodes, HAProxy at 127.0.0.1:$(CLUSTER_PORT)); prints the client URL.
+cluster: deps
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build $(BUILD) -j $(JOBS) --target ferryd ferry
+	FERRYD=$(BUILD)/apps/ferryd/ferryd deploy/cluster up $(CLUSTER_DIR) --nodes $(NODES) --port $(CLUSTER_PORT)
+
+cluster-down:
+	deploy/cluster down $(CLUSTER_DIR)
 
 deps:
 	scripts/deps.sh
