@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "store/chat_rules.h"
 #include "store/postgres/postgres_connection.h"
 #include "store/postgres/postgres_pipeline.h"
 #include "store/postgres/postgres_store.h"
@@ -99,12 +100,15 @@ class PostgresStore final : public Store {
   void Apply(Pipeline& p, ChatOp& op);
   void Apply(Pipeline& p, AckOp& op);
   void Apply(Pipeline& p, PresenceOp& op);
+  // The chat's own row, then the change chat_rules::Create decided.
   void CreateChat(Pipeline& p, ChatOp& op);
   // Add and remove: checks (chat, actor, users) after locking the chat;
-  // the chat's current members (sorted) or the failure.
+  // the chat's current members or the failure.
   Errc CheckMemberChange(Pipeline& p, const ChatOp& op, std::vector<std::string>* current);
-  void AddMembers(Pipeline& p, ChatOp& op);
-  void RemoveMembers(Pipeline& p, ChatOp& op);
+  // Queues what the chat rules decided (members, the event and its
+  // deliveries) and sets op's outputs; nothing if the change failed or
+  // changes nothing.
+  void WriteMemberChange(Pipeline& p, ChatOp& op, chat_rules::MemberChange change);
   // Queues op.event into the inbox of every active client of `users` but
   // op.actor_client; the deliveries are appended to op.deliveries.
   void DeliverEvent(Pipeline& p, ChatOp& op, const std::vector<std::string>& users);

@@ -13,39 +13,17 @@
 // commits: as in the SQLite backend, every op reads and checks first and
 // queues writes only once it knows it will succeed. A statement that fails
 // anyway fails the whole transaction, which Run() re-runs if it was a race.
-#include <algorithm>
-#include <iterator>
 #include <optional>
 #include <string>
 #include <variant>
 #include <vector>
 
+#include "store/chat_rules.h"
 #include "store/postgres/postgres_schema.h"
 #include "store/postgres/postgres_store_impl.h"
 
 namespace ferry::postgres {
 namespace {
-
-// Sorted, duplicate-free copy of a user list.
-std::vector<std::string> SortedUnique(std::vector<std::string> users) {
-  std::sort(users.begin(), users.end());
-  users.erase(std::unique(users.begin(), users.end()), users.end());
-  return users;
-}
-
-std::vector<std::string> Difference(const std::vector<std::string>& a,
-                                    const std::vector<std::string>& b) {
-  std::vector<std::string> out;
-  std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
-  return out;
-}
-
-std::vector<std::string> Intersection(const std::vector<std::string>& a,
-                                      const std::vector<std::string>& b) {
-  std::vector<std::string> out;
-  std::set_intersection(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
-  return out;
-}
 
 // A handler that appends the (client_id, user, seq) rows of deliver_message
 // or deliver_event to `deliveries`.
@@ -150,34 +128,28 @@ void PostgresStore::Apply(Pipeline& p, ChatOp& op) {
   op.status = Errc::ok;
   op.event.reset();
   op.deliveries.clear();
-  switch (op.kind) {
-    case ChatOp::Kind::create:
-      return CreateChat(p, op);
-    case ChatOp::Kind::add:
-      return AddMembers(p, op);
-    case ChatOp::Kind::remove:
-      return RemoveMembers(p, op);
-  }
+  if (op.kind == ChatOp::Kind::create) return CreateChat(p, op);
+  std::vector<std::string> current;
+  op.status = CheckMemberChange(p, op, &current);
+  if (op.status != Errc::ok) return;
+  WriteMemberChange(p, op,
+                    op.kind == ChatOp::Kind::add ? chat_rules::Add(op, std::move(current))
+                                                 : chat_rules::Remove(op, std::move(current)));
 }
 
 void PostgresStore::CreateChat(Pipeline& p, ChatOp& op) {
-  std::vector<std::string> members = op.members;
-  members.push_back(op.actor_user);  // the creator is always a member
-  members = SortedUnique(std::move(members));
-  if (members.size() > op.max_members) {
-    op.status = Errc::too_many_members;
-    return;
+  chat_rules::MemberChange change = chat_rules::Create(op);
+  if (change.status == Errc::ok) {
+    // Users are never deleted, so "they all exist" cannot change before commit.
+    const PgResult& known = p.Get(p.Queue(Query::count_users, Params().Add(change.insert)));
+    if (static_cast<std::size_t>(known.Int(0, 0)) != change.insert.size()) {
+      op.status = Errc::not_found;
+      return;
+    }
+    p.Queue(Query::insert_chat,
+            Params().Add(op.chat_id).Add(op.name).Add(op.actor_user).Add(op.now));
   }
-  // Users are never deleted, so "they all exist" cannot change before commit.
-  const PgResult& known = p.Get(p.Queue(Query::count_users, Params().Add(members)));
-  if (static_cast<std::size_t>(known.Int(0, 0)) != members.size()) {
-    op.status = Errc::not_found;
-    return;
-  }
-  p.Queue(Query::insert_chat, Params().Add(op.chat_id).Add(op.name).Add(op.actor_user).Add(op.now));
-  p.Queue(Query::insert_members, Params().Add(op.chat_id).Add(members));
-  op.event = ChatEvent{op.chat_id, "created", members, op.actor_user, op.now};
-  DeliverEvent(p, op, members);
+  WriteMemberChange(p, op, std::move(change));
 }
 
 Errc PostgresStore::CheckMemberChange(Pipeline& p, const ChatOp& op,
@@ -186,7 +158,7 @@ Errc PostgresStore::CheckMemberChange(Pipeline& p, const ChatOp& op,
   // a change of the same chat on another instance has either committed
   // (and is counted) or waits for this transaction. That is what keeps
   // max_members when two instances add at once.
-  std::vector<std::string> named = SortedUnique(op.members);
+  std::vector<std::string> named = chat_rules::NamedUsers(op);
   Pipeline::Slot chat = p.Queue(Query::lock_chat, Params().Add(op.chat_id));
   Pipeline::Slot actor = p.Queue(Query::is_member, Params().Add(op.chat_id).Add(op.actor_user));
   Pipeline::Slot users = p.Queue(Query::count_users, Params().Add(named));
@@ -199,34 +171,17 @@ Errc PostgresStore::CheckMemberChange(Pipeline& p, const ChatOp& op,
   return Errc::ok;
 }
 
-void PostgresStore::AddMembers(Pipeline& p, ChatOp& op) {
-  std::vector<std::string> current;
-  op.status = CheckMemberChange(p, op, &current);
-  if (op.status != Errc::ok) return;
-  std::vector<std::string> added = Difference(SortedUnique(op.members), current);
-  if (added.empty()) return;  // everyone named is a member already
-  if (current.size() + added.size() > op.max_members) {
-    op.status = Errc::too_many_members;
-    return;
+void PostgresStore::WriteMemberChange(Pipeline& p, ChatOp& op, chat_rules::MemberChange change) {
+  op.status = change.status;
+  if (op.status != Errc::ok || !change.event) return;
+  if (!change.insert.empty()) {
+    p.Queue(Query::insert_members, Params().Add(op.chat_id).Add(change.insert));
   }
-  p.Queue(Query::insert_members, Params().Add(op.chat_id).Add(added));
-  std::vector<std::string> after;
-  std::merge(current.begin(), current.end(), added.begin(), added.end(), std::back_inserter(after));
-  op.event = ChatEvent{op.chat_id, "membersAdded", std::move(added), op.actor_user, op.now};
-  DeliverEvent(p, op, after);
-}
-
-void PostgresStore::RemoveMembers(Pipeline& p, ChatOp& op) {
-  std::vector<std::string> current;
-  op.status = CheckMemberChange(p, op, &current);
-  if (op.status != Errc::ok) return;
-  std::vector<std::string> removed = Intersection(SortedUnique(op.members), current);
-  if (removed.empty()) return;  // nobody named is a member
-  p.Queue(Query::delete_members, Params().Add(op.chat_id).Add(removed));
-  op.event = ChatEvent{op.chat_id, "membersRemoved", std::move(removed), op.actor_user, op.now};
-  // The members after the change plus the removed users are exactly the
-  // members before it.
-  DeliverEvent(p, op, current);
+  if (!change.remove.empty()) {
+    p.Queue(Query::delete_members, Params().Add(op.chat_id).Add(change.remove));
+  }
+  op.event = std::move(change.event);
+  DeliverEvent(p, op, change.notify);
 }
 
 void PostgresStore::DeliverEvent(Pipeline& p, ChatOp& op, const std::vector<std::string>& users) {

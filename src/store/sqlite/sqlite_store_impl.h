@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "store/chat_rules.h"
 #include "store/sqlite/sqlite_queries.h"
 #include "store/sqlite/sqlite_statement.h"
 #include "store/store.h"
@@ -103,12 +104,15 @@ class SqliteStore final : public Store {
   void Apply(ChatOp& op);
   void Apply(AckOp& op);
   void Apply(PresenceOp& op);
+  // The chat's own row, then the change chat_rules::Create decided.
   void CreateChat(ChatOp& op);
-  void AddMembers(ChatOp& op);
-  void RemoveMembers(ChatOp& op);
   // Checks shared by add/remove: chat exists, actor is a member, every
-  // named user exists. Returns the chat's current members (sorted).
+  // named user exists. Returns the chat's current members.
   Errc CheckMemberChange(const ChatOp& op, std::vector<std::string>* current);
+  // Writes what the chat rules decided (members, the event and its
+  // deliveries) and sets op's outputs; nothing if the change failed or
+  // changes nothing.
+  void WriteMemberChange(ChatOp& op, chat_rules::MemberChange change);
   // Appends op.event to the inbox of every active client of `users` except
   // op.actor_client, filling op.deliveries.
   void DeliverEvent(ChatOp& op, const std::vector<std::string>& users);

@@ -8,40 +8,16 @@
 // and checks first and writes only once it knows it will succeed; a SQLite
 // error mid-op aborts the whole batch anyway.
 #include <algorithm>
-#include <iterator>
 #include <string>
 #include <unordered_map>
 #include <variant>
 #include <vector>
 
+#include "store/chat_rules.h"
 #include "store/sqlite/sqlite_schema.h"
 #include "store/sqlite/sqlite_store_impl.h"
 
 namespace ferry::sqlite {
-namespace {
-
-// Sorted, duplicate-free copy of a user list.
-std::vector<std::string> SortedUnique(std::vector<std::string> users) {
-  std::sort(users.begin(), users.end());
-  users.erase(std::unique(users.begin(), users.end()), users.end());
-  return users;
-}
-
-std::vector<std::string> Difference(const std::vector<std::string>& a,
-                                    const std::vector<std::string>& b) {
-  std::vector<std::string> out;
-  std::set_difference(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
-  return out;
-}
-
-std::vector<std::string> Intersection(const std::vector<std::string>& a,
-                                      const std::vector<std::string>& b) {
-  std::vector<std::string> out;
-  std::set_intersection(a.begin(), a.end(), b.begin(), b.end(), std::back_inserter(out));
-  return out;
-}
-
-}  // namespace
 
 Result<void> SqliteStore::WriteBatch(std::span<const WriteOp> ops) {
   return Guarded("WriteBatch", [&]() -> Result<void> {
@@ -159,41 +135,31 @@ void SqliteStore::Apply(ChatOp& op) {
   op.status = Errc::ok;
   op.event.reset();
   op.deliveries.clear();
-  switch (op.kind) {
-    case ChatOp::Kind::create:
-      return CreateChat(op);
-    case ChatOp::Kind::add:
-      return AddMembers(op);
-    case ChatOp::Kind::remove:
-      return RemoveMembers(op);
-  }
+  if (op.kind == ChatOp::Kind::create) return CreateChat(op);
+  std::vector<std::string> current;
+  op.status = CheckMemberChange(op, &current);
+  if (op.status != Errc::ok) return;
+  WriteMemberChange(op, op.kind == ChatOp::Kind::add ? chat_rules::Add(op, std::move(current))
+                                                     : chat_rules::Remove(op, std::move(current)));
 }
 
 void SqliteStore::CreateChat(ChatOp& op) {
-  std::vector<std::string> members = op.members;
-  members.push_back(op.actor_user);  // the creator is always a member
-  members = SortedUnique(std::move(members));
-  if (members.size() > op.max_members) {
-    op.status = Errc::too_many_members;
-    return;
-  }
-  for (const std::string& user : members) {
-    if (!UserExists(user)) {
-      op.status = Errc::not_found;
-      return;
+  chat_rules::MemberChange change = chat_rules::Create(op);
+  if (change.status == Errc::ok) {
+    for (const std::string& user : change.insert) {
+      if (!UserExists(user)) {
+        op.status = Errc::not_found;
+        return;
+      }
     }
+    Cursor(q_.insert_chat)
+        .Bind(1, op.chat_id)
+        .Bind(2, op.name)
+        .Bind(3, op.actor_user)
+        .Bind(4, op.now)
+        .Exec();
   }
-  Cursor(q_.insert_chat)
-      .Bind(1, op.chat_id)
-      .Bind(2, op.name)
-      .Bind(3, op.actor_user)
-      .Bind(4, op.now)
-      .Exec();
-  for (const std::string& user : members) {
-    Cursor(q_.insert_member).Bind(1, op.chat_id).Bind(2, user).Exec();
-  }
-  op.event = ChatEvent{op.chat_id, "created", members, op.actor_user, op.now};
-  DeliverEvent(op, members);
+  WriteMemberChange(op, std::move(change));
 }
 
 Errc SqliteStore::CheckMemberChange(const ChatOp& op, std::vector<std::string>* current) {
@@ -201,7 +167,7 @@ Errc SqliteStore::CheckMemberChange(const ChatOp& op, std::vector<std::string>* 
   if (!Cursor(q_.is_member).Bind(1, op.chat_id).Bind(2, op.actor_user).Next()) {
     return Errc::forbidden;
   }
-  for (const std::string& user : op.members) {
+  for (const std::string& user : chat_rules::NamedUsers(op)) {
     if (!UserExists(user)) return Errc::not_found;
   }
   Cursor c(q_.chat_members);
@@ -210,38 +176,17 @@ Errc SqliteStore::CheckMemberChange(const ChatOp& op, std::vector<std::string>* 
   return Errc::ok;
 }
 
-void SqliteStore::AddMembers(ChatOp& op) {
-  std::vector<std::string> current;
-  op.status = CheckMemberChange(op, &current);
-  if (op.status != Errc::ok) return;
-  std::vector<std::string> added = Difference(SortedUnique(op.members), current);
-  if (added.empty()) return;  // everyone named is a member already
-  if (current.size() + added.size() > op.max_members) {
-    op.status = Errc::too_many_members;
-    return;
-  }
-  for (const std::string& user : added) {
+void SqliteStore::WriteMemberChange(ChatOp& op, chat_rules::MemberChange change) {
+  op.status = change.status;
+  if (op.status != Errc::ok || !change.event) return;
+  for (const std::string& user : change.insert) {
     Cursor(q_.insert_member).Bind(1, op.chat_id).Bind(2, user).Exec();
   }
-  std::vector<std::string> after;
-  std::merge(current.begin(), current.end(), added.begin(), added.end(), std::back_inserter(after));
-  op.event = ChatEvent{op.chat_id, "membersAdded", std::move(added), op.actor_user, op.now};
-  DeliverEvent(op, after);
-}
-
-void SqliteStore::RemoveMembers(ChatOp& op) {
-  std::vector<std::string> current;
-  op.status = CheckMemberChange(op, &current);
-  if (op.status != Errc::ok) return;
-  std::vector<std::string> removed = Intersection(SortedUnique(op.members), current);
-  if (removed.empty()) return;  // nobody named is a member
-  for (const std::string& user : removed) {
+  for (const std::string& user : change.remove) {
     Cursor(q_.delete_member).Bind(1, op.chat_id).Bind(2, user).Exec();
   }
-  op.event = ChatEvent{op.chat_id, "membersRemoved", std::move(removed), op.actor_user, op.now};
-  // The members after the change plus the removed users are exactly the
-  // members before it.
-  DeliverEvent(op, current);
+  op.event = std::move(change.event);
+  DeliverEvent(op, change.notify);
 }
 
 void SqliteStore::DeliverEvent(ChatOp& op, const std::vector<std::string>& users) {
