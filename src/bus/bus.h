@@ -4,8 +4,11 @@
 // the truth; anything lost here is recovered through `ping.head` and `sync`.
 //
 // Channels: one per user (UserChannel), subscribed by a node while it holds
-// a connection of that user. Channel names carry a Redis hash tag ("{...}")
-// so a channel and the keys of the same user live on one cluster shard.
+// a connection of that user; and one per chat above the chat-channel
+// threshold (ChatChannel), subscribed by a node while it holds a connection
+// of a member, so one publish reaches every member's node. Channel names
+// carry a Redis hash tag ("{...}") so a channel and the keys of the same
+// user live on one cluster shard, and chats spread over the shards.
 // Presence counts a user's connections across all nodes, for
 // `lastSeen.online`.
 //
@@ -72,6 +75,14 @@ class Bus {
 inline std::string UserChannel(std::string_view user) {
   std::string channel = "u:{";
   channel += user;
+  channel += '}';
+  return channel;
+}
+
+// "c:{chatId}": the channel of a big chat's members' connections.
+inline std::string ChatChannel(std::string_view chat_id) {
+  std::string channel = "c:{";
+  channel += chat_id;
   channel += '}';
   return channel;
 }

@@ -266,15 +266,21 @@ std::string PingFrame(Seq head) {
 
 // Bus payloads are line-oriented text: ids never contain spaces or newlines,
 // and the entry tail (JSON) comes last, so it needs no escaping.
-//   E\n<type>\n<a>\n<attachmentId> <size> <sha256|-> <contentType>\n...(a lines)
+//   E[ <chatId>]\n<type>\n<a>\n<attachmentId> <size> <sha256|-> <contentType>\n...(a lines)
 //     <n>\n<clientId> <seq>\n...(n lines)<tail>
+// "E <chatId>" marks an entry of a chat above the chat-channel threshold
+// (BusEntries::big_chat). Entries of other chats keep the plain "E" line,
+// byte for byte the format of nodes that predate chat channels, so those
+// still read them during a rolling upgrade.
 //   K\n<clientId>\n<connId>
 //   R\n<clientId>
 std::string EncodeBus(const BusMessage& message) {
   std::string out;
   if (const auto* e = std::get_if<BusEntries>(&message)) {
     out.reserve(e->entry.tail.size() + 64 * e->deliveries.size() + 32);
-    out.append("E\n").append(e->entry.type).append("\n");
+    out.append("E");
+    if (e->big_chat) out.append(" ").append(e->chat_id);
+    out.append("\n").append(e->entry.type).append("\n");
     out.append(std::to_string(e->entry.attachments.size())).append("\n");
     for (const AttachmentRef& a : e->entry.attachments) {
       out.append(a.attachment_id).append(" ").append(std::to_string(a.size)).append(" ");
@@ -315,8 +321,14 @@ bool ParseInt(std::string_view text, std::int64_t* out) {
 std::optional<BusMessage> DecodeBus(std::string_view payload) {
   std::string_view rest = payload, kind, line;
   if (!NextLine(rest, &kind)) return std::nullopt;
-  if (kind == "E") {
+  if (kind == "E" || kind.starts_with("E ")) {
     BusEntries e;
+    if (kind.size() > 2) {
+      e.chat_id = std::string(kind.substr(2));
+      e.big_chat = true;
+    } else if (kind.size() == 2) {
+      return std::nullopt;  // "E " without a chat id
+    }
     std::int64_t n = 0;
     if (!NextLine(rest, &line)) return std::nullopt;
     e.entry.type = std::string(line);

@@ -98,7 +98,13 @@ std::string PingFrame(Seq head);
 // ---- Bus payloads (node <-> node), see docs/protocol.md "Bus" ----
 struct BusEntries {
   EncodedEntry entry;
-  std::vector<std::pair<std::string, Seq>> deliveries;  // (clientId, seq) of one user
+  // (clientId, seq): those of one user on `u:{user}`, of every member on `c:{chat}`.
+  std::vector<std::pair<std::string, Seq>> deliveries;
+  // Optional: the entry's chat is above the chat-channel threshold, so a
+  // node dispatching it subscribes `c:{chat_id}` for the receiving
+  // connections. Encoded only when `big_chat` (chat_id alone is dropped).
+  std::string chat_id;
+  bool big_chat = false;
 };
 struct BusKick {  // a new connection of client_id took over: close others with 4409
   std::string client_id;

@@ -169,5 +169,28 @@ TEST(Bus, RoundTrip) {
   EXPECT_FALSE(DecodeBus("E\nmessage\n1\na1 5 text/plain\n0\n{}"));
 }
 
+// The big-chat mark rides on the "E" line; small chats keep the plain line.
+TEST(Bus, BigChatMarkRoundTrips) {
+  BusEntries e{{"message", "}", {}}, {{"clientA", 5}}};
+  e.chat_id = "chat42";
+  EXPECT_TRUE(EncodeBus(e).starts_with("E\nmessage\n"));  // not big: no chat id
+  auto plain = DecodeBus(EncodeBus(e));
+  ASSERT_TRUE(plain);
+  EXPECT_FALSE(std::get<BusEntries>(*plain).big_chat);
+  EXPECT_EQ(std::get<BusEntries>(*plain).chat_id, "");
+
+  e.big_chat = true;
+  EXPECT_TRUE(EncodeBus(e).starts_with("E chat42\nmessage\n"));
+  auto big = DecodeBus(EncodeBus(e));
+  ASSERT_TRUE(big);
+  const auto& d = std::get<BusEntries>(*big);
+  EXPECT_TRUE(d.big_chat);
+  EXPECT_EQ(d.chat_id, "chat42");
+  EXPECT_EQ(d.deliveries, e.deliveries);
+  EXPECT_EQ(d.entry.tail, "}");
+
+  EXPECT_FALSE(DecodeBus("E \nmessage\n0\n0\n}"));  // a mark without a chat id
+}
+
 }  // namespace
 }  // namespace ferry::protocol
