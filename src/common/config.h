@@ -41,6 +41,17 @@ struct Config {
   std::size_t send_queue_high_bytes = 256 * 1024;  // pause pushes/reads above
   std::size_t send_queue_max_bytes = 4 * 1024 * 1024;  // close the client above
 
+  // Chat channels (bus): a chat with more member users than the threshold
+  // is also published on `c:{chatId}`, once for all its members' nodes,
+  // instead of once per member on `u:{user}`. For the grace period after a
+  // node first sees a chat above the threshold (or a membership change of
+  // such a chat) it publishes both ways, while other nodes subscribe. The
+  // grace map remembers at most `chat_channel_grace_max` chats; when full it
+  // is cleared (those chats get a new grace: extra publishes, never fewer).
+  std::size_t chat_channel_threshold = 25;
+  std::int64_t chat_channel_grace_ms = 10'000;
+  std::size_t chat_channel_grace_max = 10'000;
+
   // Store worker.
   std::size_t store_queue_max = 100'000;  // pending store jobs; beyond: unavailable
   std::size_t store_batch_max = 2'048;    // write ops per transaction (group commit)

@@ -18,7 +18,8 @@ Service::Service(const Config& config, std::unique_ptr<Store> store, Bus& bus, B
       clock_(clock),
       store_(std::move(store), config.store_queue_max, config.store_batch_max, metrics_),
       hash_pool_(config.hash_threads, config.hash_queue_max),
-      blob_pool_(2, 64) {}
+      blob_pool_(2, 64),
+      grace_(config.chat_channel_grace_ms, config.chat_channel_grace_max) {}
 
 Service::~Service() { Stop(); }
 
@@ -353,16 +354,44 @@ std::shared_ptr<ClientSession> Service::FindSession(const std::string& client_id
   return it == sessions_.end() ? nullptr : it->second.lock();
 }
 
-void Service::PublishDeliveries(protocol::EncodedEntry entry,
+// Small chats: one publish per recipient user on `u:{user}`, listing that
+// user's (client, seq) pairs. A chat with more recipient users than the
+// threshold: one publish on `c:{chat}` listing every pair, which each
+// subscribed node filters by the clients it holds. During the grace period,
+// and for chat events (rare, and what tells nodes a chat grew), it also goes
+// out per user, marked big so the receiving nodes subscribe the chat channel.
+//
+// Recipient users are counted from `deliveries` (users with an active client
+// other than the sender's). That never exceeds the member count a session
+// compares at hello, so whenever this side publishes on the chat channel
+// alone, the members' sessions subscribed it.
+void Service::PublishDeliveries(const std::string& chat_id, protocol::EncodedEntry entry,
                                 const std::vector<Delivery>& deliveries) {
   if (deliveries.empty()) return;
-  protocol::BusEntries msg{std::move(entry), {}};
-  // One publish per user: its payload lists that user's (client, seq) pairs.
   std::vector<const Delivery*> sorted;
   sorted.reserve(deliveries.size());
   for (const Delivery& d : deliveries) sorted.push_back(&d);
   std::sort(sorted.begin(), sorted.end(),
             [](const Delivery* a, const Delivery* b) { return a->user < b->user; });
+  std::size_t users = 0;
+  for (std::size_t i = 0; i < sorted.size(); ++i) {
+    users += i == 0 || sorted[i]->user != sorted[i - 1]->user;
+  }
+  const bool big = !chat_id.empty() && users > config_.chat_channel_threshold;
+  const bool chat_event = entry.type == "chat";
+  bool per_user = true;
+  if (!big) {
+    if (!chat_id.empty()) grace_.Forget(chat_id);
+  } else {
+    per_user = grace_.InGrace(chat_id, clock_.Now(), /*restart=*/chat_event) || chat_event;
+  }
+  protocol::BusEntries msg{std::move(entry), {}, big ? chat_id : std::string(), big};
+  if (big && !chat_event) {
+    msg.deliveries.reserve(sorted.size());
+    for (const Delivery* d : sorted) msg.deliveries.emplace_back(d->client_id, d->seq);
+    bus_.Publish(ChatChannel(chat_id), protocol::EncodeBus(msg));
+  }
+  if (!per_user) return;
   for (std::size_t i = 0; i < sorted.size();) {
     std::size_t j = i;
     msg.deliveries.clear();

@@ -24,6 +24,7 @@
 #include "common/clock.h"
 #include "common/config.h"
 #include "protocol/protocol.h"
+#include "service/chat_channel_grace.h"
 #include "service/metrics.h"
 #include "service/store_worker.h"
 #include "service/work_pool.h"
@@ -112,8 +113,12 @@ class Service {
   Clock& clock() { return clock_; }
   Metrics& metrics() { return metrics_; }
 
-  // Publishes the notifications for entries a committed write created.
-  void PublishDeliveries(protocol::EncodedEntry entry, const std::vector<Delivery>& deliveries);
+  // Publishes the notifications for the inbox entries a committed write of
+  // chat `chat_id` created: per recipient user on `u:{user}`, and for a
+  // chat above config().chat_channel_threshold once on `c:{chat}` (then per
+  // user too only during the grace period, and for chat events).
+  void PublishDeliveries(const std::string& chat_id, protocol::EncodedEntry entry,
+                         const std::vector<Delivery>& deliveries);
 
   // Asks every authenticated session on this node to close with `code`
   // (shutdown: their disconnect time is still recorded). Any thread.
@@ -140,6 +145,7 @@ class Service {
   StoreWorker store_;
   WorkPool hash_pool_;
   WorkPool blob_pool_;
+  ChatChannelGrace grace_;  // which big chats still go out per user too
 
   std::mutex mu_;
   std::unordered_map<std::string, std::weak_ptr<ClientSession>> sessions_;  // GUARDED_BY(mu_)

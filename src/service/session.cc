@@ -330,7 +330,8 @@ void ClientSession::SubmitChatOp(const json::value& id, std::shared_ptr<ChatOp> 
     if (status == Errc::ok && op->status == Errc::ok && op->event) {
       service->metrics().entries_created_total.fetch_add(
           static_cast<std::int64_t>(op->deliveries.size()), std::memory_order_relaxed);
-      service->PublishDeliveries(protocol::EncodeEntry(InboxEntry{0, *op->event}), op->deliveries);
+      service->PublishDeliveries(op->event->chat_id,
+                                 protocol::EncodeEntry(InboxEntry{0, *op->event}), op->deliveries);
     }
     reply(status);
   });
@@ -378,8 +379,8 @@ void ClientSession::Handle(const json::value& id, protocol::Send& r) {
         m.messages_sent_total.fetch_add(1, std::memory_order_relaxed);
         m.entries_created_total.fetch_add(static_cast<std::int64_t>(op->deliveries.size()),
                                           std::memory_order_relaxed);
-        service->PublishDeliveries(protocol::EncodeEntry(InboxEntry{0, op->message}),
-                                   op->deliveries);
+        service->PublishDeliveries(
+            op->message.chat_id, protocol::EncodeEntry(InboxEntry{0, op->message}), op->deliveries);
       }
     }
     reply(status);
