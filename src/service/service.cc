@@ -411,10 +411,12 @@ void Service::OnBusMessage(std::string_view channel, std::string_view payload) {
     return;
   }
   if (auto* e = std::get_if<protocol::BusEntries>(&*msg)) {
-    auto entry = std::make_shared<const protocol::EncodedEntry>(std::move(e->entry));
-    for (const auto& [client_id, seq] : e->deliveries) {
+    // Clients this node does not hold are skipped: a chat channel's payload
+    // lists every member's.
+    auto note = std::make_shared<const protocol::BusEntries>(std::move(*e));
+    for (const auto& [client_id, seq] : note->deliveries) {
       if (auto s = FindSession(client_id)) {
-        s->NotifyAsync(seq, entry);
+        s->NotifyAsync(seq, note);
       }
     }
   } else if (auto* k = std::get_if<protocol::BusKick>(&*msg)) {

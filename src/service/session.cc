@@ -27,7 +27,11 @@ std::int64_t MillisUntil(std::chrono::steady_clock::time_point t) {
 
 ClientSession::ClientSession(Service& service, Transport* transport, Service::Post post,
                              std::string conn_id)
-    : service_(service), transport_(transport), post_(std::move(post)), conn_id_(std::move(conn_id)) {}
+    : service_(service),
+      transport_(transport),
+      post_(std::move(post)),
+      conn_id_(std::move(conn_id)),
+      chats_(service.bus()) {}
 
 // Wraps `fn` into a callable for other threads: calling it posts fn(args...)
 // onto this session's executor, where it runs only if the session is alive
@@ -150,13 +154,12 @@ void ClientSession::OnAuthenticated(const json::value& id, std::optional<Seq> af
   if (auto previous = service_.RegisterSession(client_.client_id, shared_from_this())) {
     previous->CloseAsync(close_code::kReplaced, "replaced by a newer connection");
   }
-  // The first inbox read waits for the subscription (Pump checks
-  // subscribed_), so every entry committed from then on is either in that
-  // read or notified afterwards.
-  bus.Subscribe(UserChannel(client_.user), Bind([this] {
-    subscribed_ = true;
-    Pump();
-  }));
+  // The first inbox read waits for the user channel and the channels of the
+  // user's big chats (Pump checks awaiting_ready_), so every entry committed
+  // from then on is either in that read or notified afterwards.
+  awaiting_ready_ = 2;  // the user channel, and the chat list
+  bus.Subscribe(UserChannel(client_.user), Bind([this] { OnChannelReady(); }));
+  SubscribeBigChats(/*at_hello=*/true);
   bus.PresenceUp(client_.user);
   auto touch = std::make_shared<PresenceOp>();
   touch->client_id = client_.client_id;
@@ -198,6 +201,7 @@ void ClientSession::OnClosed() {
   transport_ = nullptr;
   if (!was_open) return;
   service_.UnregisterSession(client_.client_id, this);
+  chats_.ReleaseAll();
   // Acks still merging behind one in flight must not be lost with the
   // connection (the store keeps the highest, whatever the order).
   if (acked_ > ack_stored_) {
@@ -233,10 +237,63 @@ void ClientSession::CloseAsync(std::uint16_t code, std::string reason) {
   });
 }
 
-void ClientSession::NotifyAsync(Seq seq, std::shared_ptr<const protocol::EncodedEntry> entry) {
-  post_([weak = weak_from_this(), seq, entry = std::move(entry)] {
-    if (auto self = weak.lock()) self->OnNotify(seq, *entry);
+void ClientSession::NotifyAsync(Seq seq, std::shared_ptr<const protocol::BusEntries> note) {
+  post_([weak = weak_from_this(), seq, note = std::move(note)] {
+    if (auto self = weak.lock()) self->OnNotify(seq, *note);
   });
+}
+
+// ---- Bus channels ----
+
+// Reads the user's chats (on the store worker) and subscribes the channels
+// of those above the threshold that this connection does not hold yet. If
+// the read fails the session proceeds without them: the store is the
+// truth, and ping.head and sync recover what their notifications miss.
+void ClientSession::SubscribeBigChats(bool at_hello) {
+  if (!chats_.BeginRefresh()) {
+    if (at_hello) OnChannelReady();
+    return;
+  }
+  auto done = Bind([this, at_hello](Result<std::vector<ChatInfo>> chats) {
+    chats_.EndRefresh();
+    if (chats) {
+      for (const ChatInfo& chat : *chats) {
+        if (chat.members.size() > service_.config().chat_channel_threshold) {
+          SubscribeChat(chat.chat_id, at_hello);
+        }
+      }
+    } else {
+      log::Warn("conn ", conn_id_, " chat list failed: ", chats.error().message());
+    }
+    if (at_hello) OnChannelReady();  // the chat list's own share
+  });
+  bool queued =
+      service_.store().Submit([user = client_.user, done](Store& s) { done(s.ListChats(user)); });
+  if (!queued) {
+    chats_.EndRefresh();
+    if (at_hello) OnChannelReady();
+  }
+}
+
+// At hello the first inbox read waits for the channel. Later, entries
+// published on it before the bus confirmed it were missed: one inbox read
+// once it is confirmed picks them up.
+void ClientSession::SubscribeChat(const std::string& chat_id, bool at_hello) {
+  if (chats_.Holds(chat_id)) return;
+  if (at_hello) {
+    ++awaiting_ready_;
+    if (!chats_.Add(chat_id, Bind([this] { OnChannelReady(); }))) --awaiting_ready_;
+    return;
+  }
+  auto read_once_ready = [this] {
+    need_read_ = true;
+    Pump();
+  };
+  chats_.Add(chat_id, Bind(read_once_ready));
+}
+
+void ClientSession::OnChannelReady() {
+  if (--awaiting_ready_ == 0) Pump();
 }
 
 // ---- Replies ----
@@ -586,11 +643,12 @@ void ClientSession::Push(Seq seq, const protocol::EncodedEntry& entry) {
   service_.metrics().entries_delivered_total.fetch_add(1, std::memory_order_relaxed);
 }
 
-void ClientSession::OnNotify(Seq seq, const protocol::EncodedEntry& entry) {
+void ClientSession::OnNotify(Seq seq, const protocol::BusEntries& note) {
   if (state_ != State::open) return;
+  if (note.big_chat) SubscribeChat(note.chat_id, /*at_hello=*/false);
   head_ = std::max(head_, seq);
-  if (subscribed_ && !reading_ && !need_read_ && seq == delivered_ + 1 && CanPush()) {
-    Push(seq, entry);
+  if (awaiting_ready_ == 0 && !reading_ && !need_read_ && seq == delivered_ + 1 && CanPush()) {
+    Push(seq, note.entry);
     ScheduleTimer();
   } else {
     Pump();
@@ -606,7 +664,7 @@ void ClientSession::Rewind(Seq to) {
 }
 
 void ClientSession::Pump() {
-  if (state_ != State::open || reading_ || !subscribed_) return;
+  if (state_ != State::open || reading_ || awaiting_ready_ > 0) return;
   if (delivered_ >= head_ && !need_read_) return;
   if (!CanPush()) return;  // resumed by an ack or OnDrained
   const Config& config = service_.config();
@@ -693,6 +751,13 @@ void ClientSession::OnTimer() {
     // connection knows, so a healthy client is not closed for a missing ping.
     // The pong timeout counts from when the ping goes out.
     auto send_ping = Bind([this](Result<InboxPage> page) {
+      if (page && page->head > head_) {
+        // The store holds entries no notification announced: perhaps of a
+        // big chat whose channel this connection lacks (its mark was lost,
+        // or the chat list failed at hello). Read the chat list again; at
+        // most once per heartbeat, as pings go.
+        SubscribeBigChats(/*at_hello=*/false);
+      }
       if (page) head_ = std::max(head_, page->head);
       SendPing();
     });

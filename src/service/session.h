@@ -12,6 +12,12 @@
 // pushed directly; anything else (a gap, a full window, a busy socket) falls
 // back to reading the inbox from the store, which is the truth. Resending
 // after the ack timeout is a rewind of `delivered_` to `acked_`.
+//
+// Bus channels: the user's (`u:{user}`) and, through ChatSubscriptions, the
+// chat channels of the user's big chats. The first inbox read waits until
+// the bus confirmed every one subscribed at hello, so an entry committed
+// after that read is notified; a channel subscribed later is followed by an
+// inbox read once confirmed, for the same reason.
 #pragma once
 
 #include <atomic>
@@ -24,6 +30,7 @@
 #include <vector>
 
 #include "protocol/protocol.h"
+#include "service/chat_subscriptions.h"
 #include "service/service.h"
 
 namespace ferry {
@@ -73,7 +80,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void OnClosed();
 
   // Thread-safe (called from the bus): post onto this session's executor.
-  void NotifyAsync(Seq seq, std::shared_ptr<const protocol::EncodedEntry> entry);
+  // `note` carries the entry and, if marked big, the chat whose channel this
+  // connection then subscribes.
+  void NotifyAsync(Seq seq, std::shared_ptr<const protocol::BusEntries> note);
   void CloseAsync(std::uint16_t code, std::string reason);
 
   const std::string& conn_id() const { return conn_id_; }
@@ -96,8 +105,13 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void OnAuthenticated(const boost::json::value& id, std::optional<Seq> after, ClientInfo client);
   void SubmitChatOp(const boost::json::value& id, std::shared_ptr<ChatOp> op);
 
+  // Bus channels (see file comment).
+  void SubscribeBigChats(bool at_hello);
+  void SubscribeChat(const std::string& chat_id, bool at_hello);
+  void OnChannelReady();
+
   // Delivery.
-  void OnNotify(Seq seq, const protocol::EncodedEntry& entry);
+  void OnNotify(Seq seq, const protocol::BusEntries& note);
   void CloseWith(std::uint16_t code, std::string_view reason);
   void Pump();
   void OnInboxPage(std::uint64_t generation, Result<InboxPage> page);
@@ -140,7 +154,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   Seq last_pushed_ = 0;     // highest seq actually sent (or the client said it has)
   bool reading_ = false;    // an inbox read is in flight
   bool need_read_ = false;  // read the inbox even if head_ says nothing is new
-  bool subscribed_ = false; // the bus confirmed the user channel: inbox reads may start
+  // Channels subscribed at hello the bus has not confirmed yet, plus one for
+  // the chat list read then; inbox reads start at 0.
+  int awaiting_ready_ = 1;
+  ChatSubscriptions chats_;
   std::uint64_t generation_ = 0;  // bumped by every rewind; stale pages are dropped
   std::vector<boost::json::value> sync_replies_;  // sync ids answered after the next page
   Seq ack_stored_ = 0;          // highest ack handed to the store
