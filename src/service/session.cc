@@ -86,8 +86,8 @@ void ClientSession::OnOpen() {
 
 void ClientSession::OnText(std::string_view text) {
   if (state_ == State::closed || closing_) return;
-  if (state_ == State::authenticating) {
-    // Requests pipelined right behind hello wait for it (bounded).
+  if (state_ == State::authenticating || (state_ == State::open && !hello_answered_)) {
+    // Requests pipelined right behind hello wait for its answer (bounded).
     pending_bytes_ += text.size();
     if (pending_frames_.size() >= kMaxPendingFrames || pending_bytes_ > kMaxPendingBytes) {
       return CloseWith(close_code::kPolicy, "too many frames before hello completed");
@@ -157,8 +157,15 @@ void ClientSession::OnAuthenticated(const json::value& id, std::optional<Seq> af
   // The first inbox read waits for the user channel and the channels of the
   // user's big chats (Pump checks awaiting_ready_), so every entry committed
   // from then on is either in that read or notified afterwards.
+  // The hello is answered only once the user channel is confirmed too:
+  // from then on this node hears a newer connection's kick, so a client
+  // that had its `ok` here and says hello on another node is closed here
+  // (4409) -- before, a quick enough second hello left both open.
   awaiting_ready_ = 2;  // the user channel, and the chat list
-  bus.Subscribe(UserChannel(client_.user), Bind([this] { OnChannelReady(); }));
+  bus.Subscribe(UserChannel(client_.user), Bind([this] {
+    AnswerHello();
+    OnChannelReady();
+  }));
   SubscribeBigChats(/*at_hello=*/true);
   bus.PresenceUp(client_.user);
   auto touch = std::make_shared<PresenceOp>();
@@ -183,8 +190,14 @@ void ClientSession::OnAuthenticated(const json::value& id, std::optional<Seq> af
   fields["clientId"] = client_.client_id;
   fields["head"] = head_;
   fields["epoch"] = client_.epoch;
-  Reply(protocol::OkReply(id, std::move(fields)));
+  hello_reply_ = protocol::OkReply(id, std::move(fields));
+}
 
+void ClientSession::AnswerHello() {
+  if (hello_answered_) return;
+  hello_answered_ = true;
+  Reply(std::move(hello_reply_));
+  hello_reply_.clear();
   next_ping_ = Clock::now() + std::chrono::milliseconds(service_.config().heartbeat_interval_ms);
   ScheduleTimer();
   Pump();

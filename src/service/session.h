@@ -109,6 +109,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void SubscribeBigChats(bool at_hello);
   void SubscribeChat(const std::string& chat_id, bool at_hello);
   void OnChannelReady();
+  // Sends the hello's `ok` (once the user channel is confirmed), starts the
+  // heartbeat and serves the requests that queued behind the hello.
+  void AnswerHello();
 
   // Delivery.
   void OnNotify(Seq seq, const protocol::BusEntries& note);
@@ -141,7 +144,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   enum class State { awaiting_hello, authenticating, open, closed } state_ = State::awaiting_hello;
   bool closing_ = false;  // Close() was called; ignore further frames
   ClientInfo client_;
-  std::vector<std::string> pending_frames_;  // received while authenticating
+  std::vector<std::string> pending_frames_;  // received before the hello was answered
+  std::string hello_reply_;                  // the hello's `ok`, until AnswerHello
+  bool hello_answered_ = false;
   std::size_t pending_bytes_ = 0;
   // Store jobs of this connection's requests not yet run (shared with them).
   std::shared_ptr<std::atomic<int>> inflight_ = std::make_shared<std::atomic<int>>(0);

@@ -117,6 +117,27 @@ TEST_F(SessionTest, RequestsPipelinedBehindHelloAreServedAfterIt) {
   EXPECT_EQ(c.Reply(2)->at("online"), true);
 }
 
+// A hello is answered only once the node hears the user's channel: until
+// then a newer connection's kick (4409) published from another node would
+// miss this one, and both would stay open.
+TEST_F(SessionTest, HelloIsAnsweredOnceTheUserChannelIsConfirmed) {
+  std::string token = TokenFor("alice");
+  bus.HoldReady("u:");
+  conns.push_back(std::make_unique<Conn>());
+  Conn& c = *conns.back();
+  c.session = service->NewSession(&c.transport, executor.PostFn());
+  c.session->OnOpen();
+  c.session->OnText(json::serialize(json::object{{"type", "hello"}, {"id", 0}, {"token", token}}));
+  c.session->OnText(R"({"type":"listChats","id":1})");
+  // The subscribe is made where the hello used to be answered at once.
+  ASSERT_TRUE(RunUntil([&] { return bus.SubscribeCalls(UserChannel("alice")) == 1; }));
+  EXPECT_EQ(c.Reply(0), nullptr) << "hello answered before its user channel was confirmed";
+  EXPECT_EQ(c.Reply(1), nullptr);
+  bus.ReleaseHeld();
+  ASSERT_TRUE(RunUntil([&] { return c.Reply(0) && c.Reply(1); }));
+  EXPECT_EQ(c.transport.sent[0].at("id"), 0);  // hello's ok first
+}
+
 TEST_F(SessionTest, StorageDownDuringHelloClosesUnavailable) {
   std::string token = TokenFor("alice");
   store->fail_reads = true;
