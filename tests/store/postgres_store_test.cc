@@ -330,6 +330,68 @@ TEST_F(TwoNodes, SimultaneousRetryOnBothInstances) {
   EXPECT_EQ(Seqs(*a_, bob).size(), 21u);  // the chat event, 20 messages
 }
 
+// The deadlocks the server has counted in database `name` (its statistics
+// are published within about a second, and at once when a session ends).
+std::int64_t Deadlocks(const std::string& server_url, const std::string& name) {
+  PGconn* conn = PQconnectdb(server_url.c_str());
+  std::int64_t n = -1;
+  if (PQstatus(conn) == CONNECTION_OK) {
+    std::string sql =
+        "SELECT pg_stat_clear_snapshot(), deadlocks FROM pg_stat_database "
+        "WHERE datname = '" +
+        name + "'";
+    PGresult* r = PQexec(conn, sql.c_str());
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+      n = std::stoll(PQgetvalue(r, 0, 1));
+    }
+    PQclear(r);
+  }
+  PQfinish(conn);
+  return n;
+}
+
+// Two instances commit batches of sends to three overlapping 30-member
+// groups, in opposite chat orders: every batch commits, and the server saw
+// no deadlock (the batch locks all its recipients at once, in one order).
+TEST_F(TwoNodes, BatchesToOverlappingGroupsDoNotDeadlock) {
+  std::vector<std::string> users, clients;
+  for (int i = 0; i < 60; ++i) {
+    users.push_back("g" + std::to_string(100 + i));
+    AddUser(*a_, users.back());
+    clients.push_back(Login(*a_, users.back(), "phone"));
+  }
+  const std::vector<std::string> chats{"x", "y", "z"};
+  for (int c = 0; c < 3; ++c) {  // x: users 0-29, y: 15-44, z: 30-59
+    std::vector<std::string> members(users.begin() + 15 * c, users.begin() + 15 * c + 30);
+    ASSERT_EQ(
+        Chat(*a_, ChatOp::Kind::create, chats[c], members[0], clients[15 * c], members).status,
+        Errc::ok);
+  }
+  auto sender = [&](Store* s, bool reverse, std::string tag) {
+    for (int b = 0; b < 10; ++b) {
+      std::vector<SendOp> sends;
+      for (int i = 0; i < 30; ++i) {
+        int c = reverse ? 2 - i % 3 : i % 3;
+        int from = 15 * c + 2 + (reverse ? 1 : 0);  // a member of chat c
+        std::string n = tag + std::to_string(b * 30 + i);
+        sends.push_back(MakeSend(chats[c], users[from], clients[from], n, "m-" + n));
+      }
+      std::vector<WriteOp> ops;
+      for (SendOp& op : sends) ops.push_back(&op);
+      ASSERT_TRUE(s->WriteBatch(ops)) << tag << " batch " << b;
+      for (SendOp& op : sends) ASSERT_EQ(op.status, Errc::ok);
+    }
+  };
+  std::thread t1(sender, a_.get(), false, "a");
+  std::thread t2(sender, b_.get(), true, "b");
+  t1.join();
+  t2.join();
+  a_.reset();  // their sessions end: the server publishes their statistics
+  b_.reset();
+  std::string name = url_.substr(url_.rfind('/') + 1);
+  EXPECT_EQ(Deadlocks(ServerUrl(), name), 0);
+}
+
 // ---- Schema versions ----
 
 TEST_F(TwoNodes, RefusesASchemaNewerThanItKnows) {

@@ -7,9 +7,14 @@
 // newest version of the row):
 // - A seq is allocated by `head_seq = head_seq + 1` on a client row locked
 //   for this transaction; two writers to one client queue on that lock and
-//   each gets the next number. Recipient rows are locked sorted by client_id
-//   (SELECT ... ORDER BY client_id FOR UPDATE), so two sends to overlapping
-//   recipients lock in the same order and cannot deadlock each other.
+//   each gets the next number. A WriteBatch first locks, in ONE statement
+//   sorted by client_id (lock_batch), every client row any of its ops may
+//   write: the members' clients of every chat it sends to or changes, the
+//   users it names, the clients it acks or touches. Two batches therefore
+//   take their client locks in the same order and cannot deadlock each
+//   other; locking per send instead (each send sorted, but a batch's sends
+//   in arrival order) deadlocked batches of 100+ sends to overlapping
+//   groups on every re-run.
 // - Checks that guard a limit lock the row that owns the limit first, in a
 //   statement of its own so the reads after it see the winner's rows:
 //   Login locks the user (lock_user), member changes lock the chat
@@ -52,6 +57,13 @@ constexpr std::array<QueryDef, static_cast<std::size_t>(Query::count_)> kQueries
     {Query::begin, "ferry_begin", "BEGIN"},
     {Query::commit, "ferry_commit", "COMMIT"},
     {Query::rollback, "ferry_rollback", "ROLLBACK"},
+    // The batch's client locks, taken first (see the top): $1 client ids
+    // (acks, presence), $2 users (named by chat changes), $3 chat ids
+    // (sends, chat changes): their members' active clients.
+    {Query::lock_batch, "ferry_lock_batch",
+     "SELECT 1 FROM clients WHERE client_id = ANY($1::text[]) OR (active AND (\"user\" = "
+     "ANY($2::text[]) OR \"user\" IN (SELECT \"user\" FROM members WHERE chat_id = "
+     "ANY($3::text[])))) ORDER BY client_id FOR UPDATE"},
 
     // $1 user, $2 password hash, $3 created. No row inserted: user_exists.
     {Query::insert_user, "ferry_insert_user",

@@ -13,7 +13,7 @@ class Connection;
 
 enum class Query {
   // Transactions.
-  begin, commit, rollback,
+  begin, commit, rollback, lock_batch,
   // Users.
   insert_user, password_hash, user_exists, lock_user, count_users,
   // Clients and tokens.

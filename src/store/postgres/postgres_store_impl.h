@@ -96,6 +96,10 @@ class PostgresStore final : public Store {
   // once it knows it will succeed, so a failed op leaves no trace; outputs
   // that come from the writes (deliveries, acked) are filled in by result
   // handlers before the batch commits.
+  // Queues the lock of every client row the batch may write, in one
+  // statement sorted by client_id, before any op runs (postgres_queries.cc:
+  // why two batches then cannot deadlock).
+  void LockBatch(Pipeline& p, std::span<const WriteOp> ops);
   void Apply(Pipeline& p, SendOp& op);
   void Apply(Pipeline& p, ChatOp& op);
   void Apply(Pipeline& p, AckOp& op);

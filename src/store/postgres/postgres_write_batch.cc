@@ -42,6 +42,7 @@ Result<void> PostgresStore::WriteBatch(std::span<const WriteOp> ops) {
     releases_.clear();
     Pipeline p(conn_);
     p.Begin();
+    LockBatch(p, ops);
     bool acks = false;
     for (const WriteOp& op : ops) {
       acks = acks || std::holds_alternative<AckOp*>(op);
@@ -57,6 +58,25 @@ Result<void> PostgresStore::WriteBatch(std::span<const WriteOp> ops) {
     p.Commit();
     return {};
   });
+}
+
+void PostgresStore::LockBatch(Pipeline& p, std::span<const WriteOp> ops) {
+  std::vector<std::string> clients, users, chats;
+  for (const WriteOp& op : ops) {
+    if (auto* send = std::get_if<SendOp*>(&op)) {
+      chats.push_back((*send)->message.chat_id);
+    } else if (auto* chat = std::get_if<ChatOp*>(&op)) {
+      if ((*chat)->kind != ChatOp::Kind::create) chats.push_back((*chat)->chat_id);
+      users.push_back((*chat)->actor_user);
+      users.insert(users.end(), (*chat)->members.begin(), (*chat)->members.end());
+    } else if (auto* ack = std::get_if<AckOp*>(&op)) {
+      clients.push_back((*ack)->client_id);
+    } else if (auto* presence = std::get_if<PresenceOp*>(&op)) {
+      clients.push_back((*presence)->client_id);
+    }
+  }
+  // Not waited for: the server runs it before the ops' statements.
+  p.Queue(Query::lock_batch, Params().Add(clients).Add(users).Add(chats));
 }
 
 void PostgresStore::Apply(Pipeline& p, SendOp& op) {
