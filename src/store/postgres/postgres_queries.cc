@@ -57,13 +57,22 @@ constexpr std::array<QueryDef, static_cast<std::size_t>(Query::count_)> kQueries
     {Query::begin, "ferry_begin", "BEGIN"},
     {Query::commit, "ferry_commit", "COMMIT"},
     {Query::rollback, "ferry_rollback", "ROLLBACK"},
-    // The batch's client locks, taken first (see the top): $1 client ids
-    // (acks, presence), $2 users (named by chat changes), $3 chat ids
-    // (sends, chat changes): their members' active clients.
+    // The batch's client locks, taken first (see the top): the rows its ops
+    // will write. $1 client ids (acks, presence); $2/$3 users named by chat
+    // changes, each with the client to leave out (the actor's); $4/$5 chat
+    // ids of sends and chat changes, each with the client to leave out (the
+    // sender's, the actor's): their members' active clients. Only written
+    // rows: a sender's own client is not locked by its send, so its node's
+    // batches do not queue behind every batch that writes to it. A union,
+    // so each part uses its index (one condition with ORs scanned all of
+    // clients: 47 ms a batch with 59,000 clients).
     {Query::lock_batch, "ferry_lock_batch",
-     "SELECT 1 FROM clients WHERE client_id = ANY($1::text[]) OR (active AND (\"user\" = "
-     "ANY($2::text[]) OR \"user\" IN (SELECT \"user\" FROM members WHERE chat_id = "
-     "ANY($3::text[])))) ORDER BY client_id FOR UPDATE"},
+     "SELECT 1 FROM clients WHERE client_id IN (SELECT unnest($1::text[]) "
+     "UNION ALL SELECT c.client_id FROM unnest($2::text[], $3::text[]) AS u(\"user\", skip) "
+     "JOIN clients c ON c.\"user\" = u.\"user\" WHERE c.active AND c.client_id <> u.skip "
+     "UNION ALL SELECT c.client_id FROM unnest($4::text[], $5::text[]) AS s(chat_id, skip) "
+     "JOIN members m ON m.chat_id = s.chat_id JOIN clients c ON c.\"user\" = m.\"user\" "
+     "WHERE c.active AND c.client_id <> s.skip) ORDER BY client_id FOR UPDATE"},
 
     // $1 user, $2 password hash, $3 created. No row inserted: user_exists.
     {Query::insert_user, "ferry_insert_user",

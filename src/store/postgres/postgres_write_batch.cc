@@ -61,14 +61,21 @@ Result<void> PostgresStore::WriteBatch(std::span<const WriteOp> ops) {
 }
 
 void PostgresStore::LockBatch(Pipeline& p, std::span<const WriteOp> ops) {
-  std::vector<std::string> clients, users, chats;
+  std::vector<std::string> clients, users, user_skips, chats, chat_skips;
   for (const WriteOp& op : ops) {
     if (auto* send = std::get_if<SendOp*>(&op)) {
       chats.push_back((*send)->message.chat_id);
+      chat_skips.push_back((*send)->message.sender_client);
     } else if (auto* chat = std::get_if<ChatOp*>(&op)) {
-      if ((*chat)->kind != ChatOp::Kind::create) chats.push_back((*chat)->chat_id);
-      users.push_back((*chat)->actor_user);
-      users.insert(users.end(), (*chat)->members.begin(), (*chat)->members.end());
+      const ChatOp& c = **chat;
+      if (c.kind != ChatOp::Kind::create) {
+        chats.push_back(c.chat_id);
+        chat_skips.push_back(c.actor_client);
+      }
+      for (const std::string& user : chat_rules::NamedUsers(c)) {
+        users.push_back(user);
+        user_skips.push_back(c.actor_client);
+      }
     } else if (auto* ack = std::get_if<AckOp*>(&op)) {
       clients.push_back((*ack)->client_id);
     } else if (auto* presence = std::get_if<PresenceOp*>(&op)) {
@@ -76,7 +83,8 @@ void PostgresStore::LockBatch(Pipeline& p, std::span<const WriteOp> ops) {
     }
   }
   // Not waited for: the server runs it before the ops' statements.
-  p.Queue(Query::lock_batch, Params().Add(clients).Add(users).Add(chats));
+  p.Queue(Query::lock_batch,
+          Params().Add(clients).Add(users).Add(user_skips).Add(chats).Add(chat_skips));
 }
 
 void PostgresStore::Apply(Pipeline& p, SendOp& op) {
