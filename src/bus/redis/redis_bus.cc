@@ -185,14 +185,23 @@ class RedisBus::Impl {
     cluster_.Send(slot, std::move(pexpire), nullptr);
   }
 
+  // Every lease is renewed once per ttl/3, spread over that time in
+  // kLeaseSlices ticks (a user's slice is a hash of its name). Renewing all
+  // at once sent a node's 19,000 users' 38,000 commands in one burst every
+  // 10 s, each waiting behind the burst for its reply, against a
+  // command_timeout_ms of 1 s.
   void ScheduleLeaseRenewal() {
-    auto every = std::chrono::milliseconds(options_.presence_ttl_ms / 3);
+    auto every = std::chrono::milliseconds(options_.presence_ttl_ms / 3 / kLeaseSlices);
     renew_ = loop_.After(every, [this] {
       std::int64_t now = UnixMs();
-      for (const auto& [user, count] : presence_) SendLease(user, now);
+      std::size_t slice = renew_ticks_++ % kLeaseSlices;
+      for (const auto& [user, count] : presence_) {
+        if (LeaseSlice(user, kLeaseSlices) == slice) SendLease(user, now);
+      }
       ScheduleLeaseRenewal();
     });
   }
+  std::size_t renew_ticks_ = 0;
 
   const RedisBusOptions options_;
   Counters counters_;

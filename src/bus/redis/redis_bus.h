@@ -48,8 +48,10 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "bus/bus.h"
@@ -69,6 +71,15 @@ struct RedisBusOptions {
   std::size_t outbox_max = 100'000;           // queued publishes; beyond: dropped
   std::int64_t presence_ttl_ms = 30'000;      // lease of a node's claim that a user is online
 };
+
+// Presence leases are renewed in kLeaseSlices ticks per renewal period,
+// each tick the users of one slice: LeaseSlice(user, n) is in [0, n), a
+// hash of the name, so a user's lease is renewed once a period and the
+// commands are spread evenly over it.
+inline constexpr std::size_t kLeaseSlices = 10;
+inline std::size_t LeaseSlice(std::string_view user, std::size_t slices) {
+  return std::hash<std::string_view>{}(user) % slices;
+}
 
 struct RedisBusStats {
   std::uint64_t published = 0;   // SPUBLISHes Redis confirmed
