@@ -437,24 +437,16 @@ def commands_section(commands, results):
     ])
 
 
-def analysis_section():
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "analysis.md")
+def included(file_name, missing_title):
+    """A hand-written Markdown file beside this script, included verbatim:
+    analysis.md (what limits the figures) and cluster.md (bench/cluster's
+    report, from its own command and results)."""
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), file_name)
     try:
         with open(path) as fh:
             return fh.read().strip()
     except OSError:
-        return "## What limits it\n\n(bench/analysis.md is missing)"
-
-
-def cluster_section():
-    """bench/cluster.md, the hand-written report of a bench/cluster run (its
-    own command, its own results directory), included verbatim."""
-    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "cluster.md")
-    try:
-        with open(path) as fh:
-            return fh.read().strip()
-    except OSError:
-        return "## Cluster\n\n(bench/cluster.md is missing)"
+        return f"## {missing_title}\n\n(bench/{file_name} is missing)"
 
 
 # ---- main ----
@@ -493,14 +485,14 @@ def main():
     doc = "\n\n".join([
         header,
         targets_section(runs, idle_by_n, fixed),
-        analysis_section(),
+        included("analysis.md", "What limits it"),
         idle_section(a.doc, idle_by_n, rss_png),
         direct_ramp_section(a.doc, runs.get("direct-ramp"), direct_png),
         direct_fixed_section(fixed),
         group_section(a.doc, runs.get("group-ramp"), group_png),
         offline_section(runs.get("offline")),
         reconnect_section(runs.get("reconnect")),
-        cluster_section(),
+        included("cluster.md", "Cluster"),
         commands_section(commands, a.results),
     ]) + "\n"
     os.makedirs(os.path.dirname(os.path.abspath(a.doc)), exist_ok=True)
