@@ -259,14 +259,21 @@ class SessionTest : public ::testing::Test {
 
   Conn& Connect(const std::string& user) { return ConnectWithToken(TokenFor(user)); }
 
-  // Says hello with `token` and runs until its reply.
-  Conn& ConnectWithToken(const std::string& token) {
+  // Opens a connection and says hello (id 0) with `token`, without waiting
+  // for the answer.
+  Conn& StartHello(const std::string& token) {
     conns.push_back(std::make_unique<Conn>());
     Conn& c = *conns.back();
     c.session = service->NewSession(&c.transport, executor.PostFn());
     c.session->OnOpen();
     c.session->OnText(
         json::serialize(json::object{{"type", "hello"}, {"id", 0}, {"token", token}}));
+    return c;
+  }
+
+  // Says hello with `token` and runs until its reply.
+  Conn& ConnectWithToken(const std::string& token) {
+    Conn& c = StartHello(token);
     EXPECT_TRUE(RunUntil([&] { return c.Reply(0) != nullptr; }));
     return c;
   }

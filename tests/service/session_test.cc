@@ -102,12 +102,7 @@ TEST_F(SessionTest, PingCarriesStoreHeadAfterLostNotification) {
 }
 
 TEST_F(SessionTest, RequestsPipelinedBehindHelloAreServedAfterIt) {
-  std::string token = TokenFor("alice");
-  conns.push_back(std::make_unique<Conn>());
-  Conn& c = *conns.back();
-  c.session = service->NewSession(&c.transport, executor.PostFn());
-  c.session->OnOpen();
-  c.session->OnText(json::serialize(json::object{{"type", "hello"}, {"id", 0}, {"token", token}}));
+  Conn& c = StartHello(TokenFor("alice"));
   c.session->OnText(R"({"type":"listChats","id":1})");
   c.session->OnText(R"({"type":"lastSeen","id":2,"user":"alice"})");
   // Replies may come in any order (they carry ids); both come, after hello's.
@@ -123,11 +118,7 @@ TEST_F(SessionTest, RequestsPipelinedBehindHelloAreServedAfterIt) {
 TEST_F(SessionTest, HelloIsAnsweredOnceTheUserChannelIsConfirmed) {
   std::string token = TokenFor("alice");
   bus.HoldReady("u:");
-  conns.push_back(std::make_unique<Conn>());
-  Conn& c = *conns.back();
-  c.session = service->NewSession(&c.transport, executor.PostFn());
-  c.session->OnOpen();
-  c.session->OnText(json::serialize(json::object{{"type", "hello"}, {"id", 0}, {"token", token}}));
+  Conn& c = StartHello(token);
   c.session->OnText(R"({"type":"listChats","id":1})");
   // The subscribe is made where the hello used to be answered at once.
   ASSERT_TRUE(RunUntil([&] { return bus.SubscribeCalls(UserChannel("alice")) == 1; }));
@@ -141,11 +132,7 @@ TEST_F(SessionTest, HelloIsAnsweredOnceTheUserChannelIsConfirmed) {
 TEST_F(SessionTest, StorageDownDuringHelloClosesUnavailable) {
   std::string token = TokenFor("alice");
   store->fail_reads = true;
-  conns.push_back(std::make_unique<Conn>());
-  Conn& c = *conns.back();
-  c.session = service->NewSession(&c.transport, executor.PostFn());
-  c.session->OnOpen();
-  c.session->OnText(json::serialize(json::object{{"type", "hello"}, {"id", 0}, {"token", token}}));
+  Conn& c = StartHello(token);
   ASSERT_TRUE(RunUntil([&] { return c.transport.closed.has_value(); }));
   EXPECT_EQ(*c.transport.closed, close_code::kUnavailable);
 }
@@ -170,12 +157,7 @@ TEST_F(SessionTest, SweepExpiresEntriesPastRetention) {
   EXPECT_EQ(inbox_depth(), 0);
 
   // bob connects and gets nothing; a new message still flows.
-  conns.push_back(std::make_unique<Conn>());
-  Conn& bob = *conns.back();
-  bob.session = service->NewSession(&bob.transport, executor.PostFn());
-  bob.session->OnOpen();
-  bob.session->OnText(json::serialize(json::object{{"type", "hello"}, {"id", 0}, {"token", token}}));
-  ASSERT_TRUE(RunUntil([&] { return bob.Reply(0) != nullptr; }));
+  Conn& bob = ConnectWithToken(token);
   EXPECT_EQ(bob.Reply(0)->at("head"), 2);
   json::object chats = Call(bob, {{"type", "listChats"}});
   std::string chat(chats.at("chats").as_array()[0].at("chatId").as_string());

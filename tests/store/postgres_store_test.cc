@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <set>
@@ -330,24 +331,32 @@ TEST_F(TwoNodes, SimultaneousRetryOnBothInstances) {
   EXPECT_EQ(Seqs(*a_, bob).size(), 21u);  // the chat event, 20 messages
 }
 
-// The deadlocks the server has counted in database `name` (its statistics
-// are published within about a second, and at once when a session ends).
-std::int64_t Deadlocks(const std::string& server_url, const std::string& name) {
-  PGconn* conn = PQconnectdb(server_url.c_str());
+// The first column of a one-row query on a connection of its own (-1 on error).
+std::int64_t QueryInt(const std::string& url, const std::string& sql) {
+  PGconn* conn = PQconnectdb(url.c_str());
   std::int64_t n = -1;
   if (PQstatus(conn) == CONNECTION_OK) {
-    std::string sql =
-        "SELECT pg_stat_clear_snapshot(), deadlocks FROM pg_stat_database "
-        "WHERE datname = '" +
-        name + "'";
     PGresult* r = PQexec(conn, sql.c_str());
     if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
-      n = std::stoll(PQgetvalue(r, 0, 1));
+      n = std::stoll(PQgetvalue(r, 0, 0));
     }
     PQclear(r);
   }
   PQfinish(conn);
   return n;
+}
+
+// The deadlocks the server counted in database `name`, once every session
+// on it has ended (a session publishes its statistics as it exits), or -1.
+std::int64_t Deadlocks(const std::string& server_url, const std::string& name) {
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (QueryInt(server_url,
+                  "SELECT count(*) FROM pg_stat_activity WHERE datname = '" + name + "'") != 0) {
+    if (std::chrono::steady_clock::now() > deadline) return -1;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return QueryInt(server_url,
+                  "SELECT deadlocks FROM pg_stat_database WHERE datname = '" + name + "'");
 }
 
 // Two instances commit batches of sends to three overlapping 30-member
@@ -386,7 +395,7 @@ TEST_F(TwoNodes, BatchesToOverlappingGroupsDoNotDeadlock) {
   std::thread t2(sender, b_.get(), true, "b");
   t1.join();
   t2.join();
-  a_.reset();  // their sessions end: the server publishes their statistics
+  a_.reset();  // their sessions end, and publish their statistics
   b_.reset();
   std::string name = url_.substr(url_.rfind('/') + 1);
   EXPECT_EQ(Deadlocks(ServerUrl(), name), 0);
