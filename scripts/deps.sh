@@ -12,8 +12,9 @@ packages=(
   libpq-dev libhiredis-dev
   python3-botocore python3-websockets
   gnuplot-nox jq
-  # cluster mode and its tests: real Redis Cluster, PostgreSQL 15, HAProxy
-  redis-server redis-tools postgresql-15 haproxy
+  # cluster mode and its tests: real Redis Cluster, PostgreSQL 15, HAProxy;
+  # deploy/ also uses curl (health checks) and ss (free ports)
+  redis-server redis-tools postgresql-15 haproxy curl iproute2
 )
 
 missing=()
