@@ -78,7 +78,7 @@ bool ParseArgs(int argc, char** argv, Config& config, BackendFlags& backends, Bl
       ("config", po::value<std::string>(), "FILE of `flag = value` lines (any flag below); the command line wins")
       ("data-dir", po::value(&config.data_dir)->default_value(config.data_dir), "directory for the embedded database")
       ("store", po::value(&backends.store), "postgres://USER@HOST:PORT/DB: PostgreSQL instead of the embedded SQLite")
-      ("store-pool", po::value(&backends.store_pool)->default_value(backends.store_pool), "PostgreSQL connections of this node")
+      ("store-pool", po::value(&backends.store_pool)->default_value(backends.store_pool), "PostgreSQL connections (and store threads) of this node; the embedded store has one")
       ("bus", po::value(&backends.bus), "redis://HOST:PORT[,HOST:PORT...]: Redis Cluster seeds instead of the in-process bus")
       ("node-id", po::value(&backends.node_id), "this node's name on the bus (default HOST:PORT of --listen)")
       ("blob-dir", po::value(&config.blob_dir), "builtin blob store directory (default DATA_DIR/blobs; shared by all nodes of a cluster)")
@@ -178,12 +178,20 @@ bool LockDataDir(const std::string& dir) {
   return true;  // fd intentionally kept open
 }
 
-Result<std::unique_ptr<Store>> OpenStore(const Config& config, const BackendFlags& backends) {
-  if (backends.store.empty()) return OpenSqliteStore(SqliteOptions{config.data_dir + "/ferry.db"});
-  PostgresOptions options;
-  options.url = backends.store;
-  options.pool = backends.store_pool;
-  return OpenPostgresStore(options);
+// One store per store worker: SQLite has one writer, so one; PostgreSQL is
+// multi-writer safe, so --store-pool connections, each its own Store.
+Result<std::vector<std::unique_ptr<Store>>> OpenStores(const Config& config,
+                                                       const BackendFlags& backends) {
+  std::vector<std::unique_ptr<Store>> stores;
+  int count = backends.store.empty() ? 1 : backends.store_pool;
+  for (int i = 0; i < count; ++i) {
+    Result<std::unique_ptr<Store>> store =
+        backends.store.empty() ? OpenSqliteStore(SqliteOptions{config.data_dir + "/ferry.db"})
+                               : OpenPostgresStore(PostgresOptions{.url = backends.store});
+    if (!store) return store.error();
+    stores.push_back(std::move(*store));
+  }
+  return stores;
 }
 
 // "redis://a:1,b:2" -> {"a:1", "b:2"}. Null (after logging) if malformed.
@@ -225,9 +233,9 @@ int main(int argc, char** argv) {
       log::Error("data dir ", config.data_dir, " is in use by another ferryd");
       return 1;
     }
-    auto store = OpenStore(config, backends);
-    if (!store) {
-      log::Error("cannot open the store: ", store.error().message());
+    auto stores = OpenStores(config, backends);
+    if (!stores) {
+      log::Error("cannot open the store: ", stores.error().message());
       return 1;
     }
     std::unique_ptr<Bus> bus = OpenBus(backends);
@@ -242,7 +250,7 @@ int main(int argc, char** argv) {
           backends.bus.empty() ? std::string() : FileNameSafe(backends.node_id));
     }
     BlobStore& blobs = builtin ? static_cast<BlobStore&>(*builtin) : *s3;
-    Service service(config, std::move(*store), *bus, blobs, SystemClock::Instance());
+    Service service(config, std::move(*stores), *bus, blobs, SystemClock::Instance());
     service.Start();
     net::Server server(config, service, builtin.get());
     if (builtin) {

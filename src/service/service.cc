@@ -10,13 +10,25 @@
 
 namespace ferry {
 
+namespace {
+std::vector<std::unique_ptr<Store>> One(std::unique_ptr<Store> store) {
+  std::vector<std::unique_ptr<Store>> v;
+  v.push_back(std::move(store));
+  return v;
+}
+}  // namespace
+
 Service::Service(const Config& config, std::unique_ptr<Store> store, Bus& bus, BlobStore& blobs,
                  Clock& clock)
+    : Service(config, One(std::move(store)), bus, blobs, clock) {}
+
+Service::Service(const Config& config, std::vector<std::unique_ptr<Store>> stores, Bus& bus,
+                 BlobStore& blobs, Clock& clock)
     : config_(config),
       bus_(bus),
       blobs_(blobs),
       clock_(clock),
-      store_(std::move(store), config.store_queue_max, config.store_batch_max, metrics_),
+      store_(std::move(stores), config.store_queue_max, config.store_batch_max, metrics_),
       hash_pool_(config.hash_threads, config.hash_queue_max),
       blob_pool_(2, 64),
       grace_(config.chat_channel_grace_ms, config.chat_channel_grace_max) {}
@@ -97,8 +109,9 @@ void Service::Register(std::string user, std::string password, Done<void> done) 
     std::string hash = HashPassword(password, config_.password_strength);
     if (hash.empty()) return done(make_error_code(Errc::internal));
     Millis now = clock_.Now();
-    bool ok = store_.Submit([user = std::move(user), hash = std::move(hash), now,
-                             done](Store& store) { done(store.CreateUser(user, hash, now)); });
+    StoreWorker& lane = store_.For(user);
+    bool ok = lane.Submit([user = std::move(user), hash = std::move(hash), now,
+                           done](Store& store) { done(store.CreateUser(user, hash, now)); });
     if (!ok) done(make_error_code(Errc::unavailable));
   });
   if (!queued) done(make_error_code(Errc::rate_limited));
@@ -114,7 +127,7 @@ void Service::Login(
   auto fail = [done](Errc e) { done(make_error_code(e), {}); };
   // 1. fetch the hash (store thread), 2. verify it (hash pool), 3. create or
   // reuse the client and add a token (store thread).
-  bool ok = store_.Submit([=, this](Store& store) mutable {
+  bool ok = store_.For(user).Submit([=, this](Store& store) mutable {
     Result<std::string> hash = store.PasswordHash(user);
     if (!hash) {
       return fail(ToErrc(hash.error()) == Errc::not_found ? Errc::unauthorized
@@ -131,7 +144,7 @@ void Service::Login(
       req.new_epoch = RandomId(8);
       req.max_clients = config_.max_clients;
       req.now = clock_.Now();
-      bool ok2 = store_.Submit([req = std::move(req), token = std::move(token),
+      bool ok2 = store_.For(user).Submit([req = std::move(req), token = std::move(token),
                                 done](Store& s) {
         Result<LoginResult> r = s.Login(req);
         if (!r) return done(r.error(), {});
@@ -148,7 +161,8 @@ void Service::Login(
 
 void Service::Authenticate(const std::string& token, Done<ClientInfo> done) {
   std::string hash = Sha256Hex(token);
-  bool ok = store_.Submit([hash = std::move(hash), done](Store& store) {
+  StoreWorker& lane = store_.For(hash);
+  bool ok = lane.Submit([hash = std::move(hash), done](Store& store) {
     Result<ClientInfo> r = store.Authenticate(hash);
     if (!r && ToErrc(r.error()) == Errc::not_found) return done(make_error_code(Errc::unauthorized));
     done(std::move(r));
@@ -158,7 +172,8 @@ void Service::Authenticate(const std::string& token, Done<ClientInfo> done) {
 
 void Service::ListClients(const std::string& token, Done<std::vector<ClientInfo>> done) {
   std::string hash = Sha256Hex(token);
-  bool ok = store_.Submit([hash = std::move(hash), done](Store& store) {
+  StoreWorker& lane = store_.For(hash);
+  bool ok = lane.Submit([hash = std::move(hash), done](Store& store) {
     Result<ClientInfo> me = store.Authenticate(hash);
     if (!me) {
       return done(make_error_code(ToErrc(me.error()) == Errc::not_found ? Errc::unauthorized
@@ -171,8 +186,9 @@ void Service::ListClients(const std::string& token, Done<std::vector<ClientInfo>
 
 void Service::DeleteClient(const std::string& token, std::string client_id, Done<void> done) {
   std::string hash = Sha256Hex(token);
-  bool ok = store_.Submit([this, hash = std::move(hash), client_id = std::move(client_id),
-                           done](Store& store) {
+  StoreWorker& lane = store_.For(client_id);  // beside the client's own writes
+  bool ok = lane.Submit([this, hash = std::move(hash), client_id = std::move(client_id),
+                         done](Store& store) {
     Result<ClientInfo> me = store.Authenticate(hash);
     if (!me) {
       return done(make_error_code(ToErrc(me.error()) == Errc::not_found ? Errc::unauthorized
@@ -202,7 +218,7 @@ void Service::Tick() {
   if (sweep) last_sweep_ = now;
   bool blob_sweep = now - last_blob_sweep_ >= config_.blob_sweep_interval_ms;
   if (blob_sweep) last_blob_sweep_ = now;
-  bool ok = store_.Submit([this, now, sweep, blob_sweep](Store& store) {
+  bool ok = store_.Lane(0).Submit([this, now, sweep, blob_sweep](Store& store) {
     if (blob_sweep) SweepBlobs(store, now);
     if (sweep) {
       Result<SweepResult> r = store.Sweep(now);
@@ -247,7 +263,7 @@ void Service::BeginUpload(const std::string& key, Done<Attachment> done) {
     std::lock_guard lock(mu_);
     if (!uploading_.insert(key).second) return done(make_error_code(Errc::rate_limited));
   }
-  bool ok = store_.Submit([this, key, done](Store& store) {
+  bool ok = store_.For(key).Submit([this, key, done](Store& store) {
     Result<Attachment> a = store.GetAttachment(key);
     if (a && a->state != AttachmentState::pending) a = make_error_code(Errc::forbidden);
     if (!a) FinishUpload(key, false, {});
@@ -267,7 +283,7 @@ void Service::FinishUpload(const std::string& key, bool stored, Done<void> done)
     return;
   }
   Millis expires = clock_.Now() + config_.unsent_blob_ms;
-  bool ok = store_.Submit([this, key, expires, done](Store& store) {
+  bool ok = store_.For(key).Submit([this, key, expires, done](Store& store) {
     Result<void> r = store.MarkUploaded(key, expires);
     if (!r && ToErrc(r.error()) == Errc::bad_request) r = make_error_code(Errc::forbidden);
     {
@@ -285,7 +301,7 @@ void Service::FinishUpload(const std::string& key, bool stored, Done<void> done)
 
 void Service::CheckFetch(const std::string& key, const std::string& client_id,
                          Done<Attachment> done) {
-  bool ok = store_.Submit([key, client_id, done](Store& store) {
+  bool ok = store_.For(key).Submit([key, client_id, done](Store& store) {
     Result<Attachment> a = store.GetAttachment(key);
     if (!a) return done(std::move(a));
     if (a->state != AttachmentState::sent) return done(make_error_code(Errc::forbidden));
@@ -298,7 +314,7 @@ void Service::CheckFetch(const std::string& key, const std::string& client_id,
 }
 
 void Service::RecordFetch(const std::string& key, const std::string& client_id) {
-  store_.Submit([this, key, client_id](Store& store) {
+  store_.For(key).Submit([this, key, client_id](Store& store) {
     Result<bool> all = store.RecordFetch(key, client_id);
     if (all && *all) {
       // Every recipient has it: the blob goes now, not at the next sweep.

@@ -26,7 +26,7 @@
 #include "protocol/protocol.h"
 #include "service/chat_channel_grace.h"
 #include "service/metrics.h"
-#include "service/store_worker.h"
+#include "service/store_pool.h"
 #include "service/work_pool.h"
 #include "store/store.h"
 
@@ -40,7 +40,11 @@ class Service {
   template <class T>
   using Done = std::function<void(Result<T>)>;
 
-  // `bus` and `blobs` must outlive the Service. Start() before use.
+  // `bus` and `blobs` must outlive the Service. Start() before use. One
+  // store worker per store (store_pool.h); more than one only for a
+  // multi-writer backend.
+  Service(const Config& config, std::vector<std::unique_ptr<Store>> stores, Bus& bus,
+          BlobStore& blobs, Clock& clock);
   Service(const Config& config, std::unique_ptr<Store> store, Bus& bus, BlobStore& blobs,
           Clock& clock);
   ~Service();  // Stop()s
@@ -107,7 +111,7 @@ class Service {
 
   // Accessors for ClientSession.
   const Config& config() const { return config_; }
-  StoreWorker& store() { return store_; }
+  StorePool& store() { return store_; }
   Bus& bus() { return bus_; }
   BlobStore& blobs() { return blobs_; }
   Clock& clock() { return clock_; }
@@ -142,7 +146,7 @@ class Service {
   BlobStore& blobs_;
   Clock& clock_;
   Metrics metrics_;
-  StoreWorker store_;
+  StorePool store_;
   WorkPool hash_pool_;
   WorkPool blob_pool_;
   ChatChannelGrace grace_;  // which big chats still go out per user too

@@ -47,6 +47,9 @@ auto ClientSession::Bind(F fn) {
   };
 }
 
+// Every store job of this client runs on one store worker, in order.
+StoreWorker& ClientSession::Lane() { return service_.store().For(client_.client_id); }
+
 // One connection must not fill the store queue every connection shares: its
 // queued jobs are counted, and past kMaxInflight the session stops reading
 // its frames (OnText) until replies bring the count down (Reply). The count
@@ -54,7 +57,7 @@ auto ClientSession::Bind(F fn) {
 bool ClientSession::Submit(const json::value& id, std::function<void(Store&)> fn) {
   auto inflight = inflight_;
   ++*inflight;
-  bool ok = service_.store().Submit([fn = std::move(fn), inflight](Store& s) {
+  bool ok = Lane().Submit([fn = std::move(fn), inflight](Store& s) {
     --*inflight;
     fn(s);
   });
@@ -67,7 +70,7 @@ bool ClientSession::Submit(const json::value& id, std::function<void(Store&)> fn
 bool ClientSession::Write(const json::value& id, WriteOp op, std::function<void(Errc)> done) {
   auto inflight = inflight_;
   ++*inflight;
-  bool ok = service_.store().Write(op, [done = std::move(done), inflight](Errc status) {
+  bool ok = Lane().Write(op, [done = std::move(done), inflight](Errc status) {
     --*inflight;
     done(status);
   });
@@ -172,7 +175,7 @@ void ClientSession::OnAuthenticated(const json::value& id, std::optional<Seq> af
   touch->client_id = client_.client_id;
   touch->user = client_.user;
   touch->now = service_.clock().Now();
-  service_.store().Write(touch.get(), [touch](Errc) {});
+  Lane().Write(touch.get(), [touch](Errc) {});
 
   acked_ = client_.acked_seq;
   ack_stored_ = acked_;
@@ -221,7 +224,7 @@ void ClientSession::OnClosed() {
     auto ack = std::make_shared<AckOp>();
     ack->client_id = client_.client_id;
     ack->up_to = acked_;
-    service_.store().Write(ack.get(), [ack](Errc) {});
+    Lane().Write(ack.get(), [ack](Errc) {});
   }
   Bus& bus = service_.bus();
   bus.Unsubscribe(UserChannel(client_.user));
@@ -234,7 +237,7 @@ void ClientSession::OnClosed() {
   gone->now = service_.clock().Now();
   gone->last_seen = true;
   auto down = [&bus, gone](Errc) { bus.PresenceDown(gone->user); };
-  if (!service_.store().Write(gone.get(), down)) down(Errc::unavailable);
+  if (!Lane().Write(gone.get(), down)) down(Errc::unavailable);
 }
 
 void ClientSession::CloseWith(std::uint16_t code, std::string_view reason) {
@@ -281,7 +284,7 @@ void ClientSession::SubscribeBigChats(bool at_hello) {
     if (at_hello) OnChannelReady();  // the chat list's own share
   });
   bool queued =
-      service_.store().Submit([user = client_.user, done](Store& s) { done(s.ListChats(user)); });
+      Lane().Submit([user = client_.user, done](Store& s) { done(s.ListChats(user)); });
   if (!queued) {
     chats_.EndRefresh();
     if (at_hello) OnChannelReady();
@@ -514,7 +517,7 @@ void ClientSession::WriteAck() {
     WriteAck();
   });
   ack_replies_.clear();
-  if (!service_.store().Write(op.get(), [op, done](Errc status) { done(status); })) {
+  if (!Lane().Write(op.get(), [op, done](Errc status) { done(status); })) {
     done(Errc::unavailable);  // the store queue is full
   }
 }
@@ -606,7 +609,7 @@ void ClientSession::Handle(const json::value& id, protocol::LastSeen& r) {
     if (!*shares) return reply(Errc::forbidden, false, std::nullopt);
     service->bus().IsOnline(user, [service, user, reply](bool online) {
       if (online) return reply(Errc::ok, true, std::nullopt);
-      bool ok = service->store().Submit([user, reply](Store& s2) {
+      bool ok = service->store().For(user).Submit([user, reply](Store& s2) {
         Result<std::optional<Millis>> ts = s2.GetLastSeen(user);
         if (!ts) return reply(Errc::unavailable, false, std::nullopt);
         reply(Errc::ok, false, *ts);
@@ -688,7 +691,7 @@ void ClientSession::Pump() {
   auto done = Bind([this, gen = generation_](Result<InboxPage> page) {
     OnInboxPage(gen, std::move(page));
   });
-  bool ok = service_.store().Submit([cid = client_.client_id, after = delivered_, limit,
+  bool ok = Lane().Submit([cid = client_.client_id, after = delivered_, limit,
                                      done](Store& s) { done(s.ReadInbox(cid, after, limit)); });
   if (!ok) {
     reading_ = false;
@@ -774,7 +777,7 @@ void ClientSession::OnTimer() {
       if (page) head_ = std::max(head_, page->head);
       SendPing();
     });
-    bool queued = service_.store().Submit([cid = client_.client_id, send_ping](Store& s) {
+    bool queued = Lane().Submit([cid = client_.client_id, send_ping](Store& s) {
       send_ping(s.ReadInbox(cid, INT64_MAX, 0));
     });
     if (!queued) SendPing();

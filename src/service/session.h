@@ -131,6 +131,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   auto Bind(F fn);
   // Store work for request `id`, counted in inflight_; reading pauses while
   // too much is queued. On refusal (store queue full) replies unavailable.
+  StoreWorker& Lane();
   bool Submit(const boost::json::value& id, std::function<void(Store&)> fn);
   bool Write(const boost::json::value& id, WriteOp op, std::function<void(Errc)> done);
   void SendPing();

@@ -34,8 +34,7 @@ bool StoreWorker::Enqueue(Job job) {
     std::lock_guard lock(mu_);
     if (stopping_ || queue_.size() >= queue_max_) return false;
     queue_.push_back(std::move(job));
-    metrics_.store_queue_depth.store(static_cast<std::int64_t>(queue_.size()),
-                                     std::memory_order_relaxed);
+    metrics_.store_queue_depth.fetch_add(1, std::memory_order_relaxed);  // summed over a pool
   }
   cv_.notify_one();
   return true;
@@ -54,7 +53,8 @@ void StoreWorker::Loop() {
       cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty() && stopping_) return;
       round.swap(queue_);
-      metrics_.store_queue_depth.store(0, std::memory_order_relaxed);
+      metrics_.store_queue_depth.fetch_sub(static_cast<std::int64_t>(round.size()),
+                                           std::memory_order_relaxed);
     }
     for (Job& job : round) {
       if (job.is_write) {

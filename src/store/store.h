@@ -3,9 +3,13 @@
 // only to this interface; every backend passes tests/store/conformance.
 //
 // Threading: a Store is NOT thread-safe. service::StoreWorker owns it and
-// calls it from its one worker thread (a backend may use more connections
-// inside, but callers never overlap). Calls block on disk/network I/O, which
+// calls it from its one worker thread. Calls block on disk/network I/O, which
 // is why they never run on an I/O thread.
+//
+// Writers: the SQLite backend assumes it is the database's only writer. The
+// PostgreSQL backend is multi-writer safe: any number of Store instances
+// (a node's service::StorePool, and every node of a cluster) may write one
+// database at once, and seqs, limits and idempotent sends still hold.
 //
 // Errors: every call returns Result<T>. Errc::unavailable means the backend
 // failed (disk, connection); the caller may retry later. Other codes are

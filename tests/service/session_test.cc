@@ -148,7 +148,7 @@ TEST_F(SessionTest, SweepExpiresEntriesPastRetention) {
   auto inbox_depth = [&] {
     service->Tick();
     std::promise<std::int64_t> depth;
-    service->store().Submit([&](Store& s) { depth.set_value(s.Stats()->entries); });
+    service->store().Lane(0).Submit([&](Store& s) { depth.set_value(s.Stats()->entries); });
     return depth.get_future().get();
   };
   EXPECT_EQ(inbox_depth(), 2);  // bob's chat event and message
@@ -179,7 +179,7 @@ bool Upload(Service& service, const std::string& key) {
 // Waits until the store worker ran everything queued before this call.
 void DrainStore(Service& service) {
   std::promise<void> ran;
-  service.store().Submit([&](Store&) { ran.set_value(); });
+  service.store().Lane(0).Submit([&](Store&) { ran.set_value(); });
   ran.get_future().get();
 }
 
@@ -188,14 +188,14 @@ void DrainStore(Service& service) {
 std::promise<void> HoldStore(Service& service) {
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
-  service.store().Submit([released](Store&) { released.wait(); });
+  service.store().Lane(0).Submit([released](Store&) { released.wait(); });
   return release;
 }
 
 // The acked_seq of `user`'s first client as the store has it, read on the store's own thread.
 Seq StoredAckedSeq(Service& service, const std::string& user) {
   std::promise<Seq> acked;
-  service.store().Submit([&](Store& s) {
+  service.store().Lane(0).Submit([&](Store& s) {
     auto clients = s.ListClients(user);
     acked.set_value(clients && !clients->empty() ? clients->front().acked_seq : -1);
   });
@@ -275,7 +275,7 @@ TEST_F(SessionTest, PresenceDropsOnlyOnceLastSeenIsDurable) {
   release.set_value();
   ASSERT_TRUE(RunUntil([&] { return !online(); }));
   std::promise<bool> stored;
-  service->store().Submit([&](Store& s) {
+  service->store().Lane(0).Submit([&](Store& s) {
     auto seen = s.GetLastSeen("bob");
     stored.set_value(seen && seen->has_value());
   });

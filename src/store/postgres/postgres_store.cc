@@ -19,12 +19,6 @@
 namespace ferry {
 
 Result<std::unique_ptr<Store>> OpenPostgresStore(const PostgresOptions& options) {
-  if (options.pool > 1) {
-    log::Info(
-        "postgres store: one connection per store (store.h: one caller at a time); "
-        "pool ",
-        options.pool, " needs that many stores");
-  }
   auto store = std::make_unique<postgres::PostgresStore>(options);
   try {
     store->Open();

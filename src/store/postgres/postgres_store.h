@@ -51,10 +51,6 @@ struct PostgresOptions {
   int connect_timeout_seconds = 5;
   // Re-runs of a call that lost a race (see above) before it is unavailable.
   int conflict_retries = 8;
-  // Accepted for ferryd's --store-pool. A Store has one caller at a time
-  // (store.h), so it uses exactly one connection whatever this says; more
-  // connections per node means more Store instances (one per store worker).
-  int pool = 1;
 };
 
 // Connects to options.url, applies the schema migrations this build knows

@@ -1,0 +1,112 @@
+// StorePool: one worker per store, jobs routed by key. What the service
+// relies on: a key always lands on the same worker (so one client's jobs
+// keep their order), keys spread over every worker, and a worker stuck in a
+// long transaction does not hold up the others.
+#include "service/store_pool.h"
+
+#include <gtest/gtest.h>
+
+#include <future>
+#include <map>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "store/sqlite/sqlite_store.h"
+
+namespace ferry {
+namespace {
+
+std::vector<std::unique_ptr<Store>> MemoryStores(int n) {
+  std::vector<std::unique_ptr<Store>> stores;
+  for (int i = 0; i < n; ++i) stores.push_back(std::move(*OpenSqliteStore(SqliteOptions{":memory:"})));
+  return stores;
+}
+
+// Which Store a job ran on, by address.
+const Store* StoreOf(StoreWorker& w) {
+  std::promise<const Store*> p;
+  EXPECT_TRUE(w.Submit([&](Store& s) { p.set_value(&s); }));
+  return p.get_future().get();
+}
+
+TEST(StorePool, AKeyAlwaysLandsOnOneWorkerAndKeysSpreadOverAll) {
+  Metrics metrics;
+  StorePool pool(MemoryStores(4), 1000, 64, metrics);
+  pool.Start();
+  std::set<const Store*> used;
+  for (int i = 0; i < 64; ++i) {
+    std::string key = "client-" + std::to_string(i);
+    const Store* first = StoreOf(pool.For(key));
+    EXPECT_EQ(StoreOf(pool.For(key)), first) << key;
+    EXPECT_EQ(StoreOf(pool.Lane(pool.LaneOf(key))), first) << key;
+    used.insert(first);
+  }
+  EXPECT_EQ(used.size(), 4u);
+  pool.Stop();
+}
+
+TEST(StorePool, OneKeysJobsRunInOrder) {
+  Metrics metrics;
+  StorePool pool(MemoryStores(3), 10'000, 64, metrics);
+  pool.Start();
+  std::map<std::string, std::vector<int>> seen;  // each key's jobs run on one thread
+  std::promise<void> all;
+  int left = 3 * 500;
+  std::mutex mu;
+  for (int i = 0; i < 500; ++i) {
+    for (std::string key : {"a", "b", "c"}) {
+      ASSERT_TRUE(pool.For(key).Submit([&, key, i](Store&) {
+        std::lock_guard lock(mu);
+        seen[key].push_back(i);
+        if (--left == 0) all.set_value();
+      }));
+    }
+  }
+  all.get_future().wait();
+  for (auto& [key, order] : seen) {
+    ASSERT_EQ(order.size(), 500u) << key;
+    for (int i = 0; i < 500; ++i) EXPECT_EQ(order[i], i) << key;
+  }
+  pool.Stop();
+  EXPECT_EQ(metrics.store_queue_depth.load(), 0);
+}
+
+TEST(StorePool, ABusyWorkerDoesNotHoldUpTheOthers) {
+  Metrics metrics;
+  StorePool pool(MemoryStores(2), 100, 64, metrics);
+  pool.Start();
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::promise<void> started;
+  ASSERT_TRUE(pool.Lane(0).Submit([&started, released](Store&) {
+    started.set_value();
+    released.wait();
+  }));
+  started.get_future().wait();
+  ASSERT_TRUE(pool.Lane(0).Submit([](Store&) {}));  // waits behind the busy job
+  EXPECT_EQ(metrics.store_queue_depth.load(), 1);  // summed over the pool
+  std::promise<void> other;
+  ASSERT_TRUE(pool.Lane(1).Submit([&](Store&) { other.set_value(); }));
+  other.get_future().wait();  // hangs (the test times out) if lanes share a thread
+  release.set_value();
+  pool.Stop();
+  EXPECT_EQ(metrics.store_queue_depth.load(), 0);
+}
+
+TEST(StorePool, StopRunsWhatEveryWorkerQueued) {
+  Metrics metrics;
+  StorePool pool(MemoryStores(3), 100, 64, metrics);
+  pool.Start();
+  std::atomic<int> ran{0};
+  for (int i = 0; i < 30; ++i) {
+    ASSERT_TRUE(pool.Lane(i % 3).Submit([&](Store&) { ++ran; }));
+  }
+  pool.Stop();
+  EXPECT_EQ(ran.load(), 30);
+  EXPECT_FALSE(pool.Lane(1).Submit([](Store&) {}));
+}
+
+}  // namespace
+}  // namespace ferry
