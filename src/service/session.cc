@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/json.hpp>
+#include <chrono>
 #include <set>
 
 #include "common/log.h"
@@ -18,9 +19,12 @@ constexpr std::size_t kMaxPendingBytes = 1024 * 1024;  // and their bytes
 constexpr std::size_t kMaxSyncsWaiting = 16;           // syncs awaiting their inbox read
 constexpr int kMaxInflight = 64;  // store jobs one connection's requests may have queued
 
-std::int64_t MillisUntil(std::chrono::steady_clock::time_point t) {
-  auto d = t - std::chrono::steady_clock::now();
-  return std::max<std::int64_t>(0, std::chrono::ceil<std::chrono::milliseconds>(d).count());
+DeliveryCursor::Settings CursorSettings(const Config& c) {
+  return {c.delivery_window, c.read_page, c.ack_timeout_ms, c.ack_retries};
+}
+
+Heartbeat::Settings HeartbeatSettings(const Config& c) {
+  return {c.hello_timeout_ms, c.heartbeat_interval_ms, c.heartbeat_timeout_ms};
 }
 
 }  // namespace
@@ -31,7 +35,9 @@ ClientSession::ClientSession(Service& service, Transport* transport, Service::Po
       transport_(transport),
       post_(std::move(post)),
       conn_id_(std::move(conn_id)),
-      chats_(service.bus()) {}
+      cursor_(CursorSettings(service.config())),
+      chats_(service.bus()),
+      heartbeat_(HeartbeatSettings(service.config())) {}
 
 // Wraps `fn` into a callable for other threads: calling it posts fn(args...)
 // onto this session's executor, where it runs only if the session is alive
@@ -83,7 +89,7 @@ bool ClientSession::Write(const json::value& id, WriteOp op, std::function<void(
 // ---- Connection lifecycle ----
 
 void ClientSession::OnOpen() {
-  opened_at_ = Clock::now();
+  heartbeat_.Opened(Now());
   ScheduleTimer();
 }
 
@@ -111,7 +117,7 @@ void ClientSession::OnText(std::string_view text) {
       [&](auto& r) {
         using T = std::decay_t<decltype(r)>;
         if constexpr (std::is_same_v<T, protocol::Pong>) {
-          ping_sent_.reset();
+          heartbeat_.Pong();
           ScheduleTimer();
         } else if constexpr (std::is_same_v<T, protocol::Ack>) {
           Handle(d.id, d.has_id, r);
@@ -177,21 +183,16 @@ void ClientSession::OnAuthenticated(const json::value& id, std::optional<Seq> af
   touch->now = service_.clock().Now();
   Lane().Write(touch.get(), [touch](Errc) {});
 
-  acked_ = client_.acked_seq;
-  ack_stored_ = acked_;
-  ack_durable_ = acked_;
-  head_ = client_.head_seq;
-  delivered_ = std::clamp(after.value_or(acked_), acked_, std::max(acked_, head_));
-  last_pushed_ = delivered_;
-  unacked_since_ = Clock::now();  // entries the client says it has get a full ack timeout
-  need_read_ = true;
+  cursor_.Start(client_.acked_seq, client_.head_seq, after, Now());
+  ack_stored_ = cursor_.acked();
+  ack_durable_ = cursor_.acked();
   log::Info("conn ", conn_id_, " hello user=", client_.user, " client=", client_.client_id,
-            " head=", head_, " after=", delivered_);
+            " head=", cursor_.head(), " after=", cursor_.delivered());
 
   json::object fields;
   fields["user"] = client_.user;
   fields["clientId"] = client_.client_id;
-  fields["head"] = head_;
+  fields["head"] = cursor_.head();
   fields["epoch"] = client_.epoch;
   hello_reply_ = protocol::OkReply(id, std::move(fields));
 }
@@ -201,7 +202,7 @@ void ClientSession::AnswerHello() {
   hello_answered_ = true;
   Reply(std::move(hello_reply_));
   hello_reply_.clear();
-  next_ping_ = Clock::now() + std::chrono::milliseconds(service_.config().heartbeat_interval_ms);
+  heartbeat_.Started(Now());
   ScheduleTimer();
   Pump();
 
@@ -220,10 +221,10 @@ void ClientSession::OnClosed() {
   chats_.ReleaseAll();
   // Acks still merging behind one in flight must not be lost with the
   // connection (the store keeps the highest, whatever the order).
-  if (acked_ > ack_stored_) {
+  if (cursor_.acked() > ack_stored_) {
     auto ack = std::make_shared<AckOp>();
     ack->client_id = client_.client_id;
-    ack->up_to = acked_;
+    ack->up_to = cursor_.acked();
     Lane().Write(ack.get(), [ack](Errc) {});
   }
   Bus& bus = service_.bus();
@@ -302,7 +303,7 @@ void ClientSession::SubscribeChat(const std::string& chat_id, bool at_hello) {
     return;
   }
   auto read_once_ready = [this] {
-    need_read_ = true;
+    cursor_.ReadAgain();
     Pump();
   };
   chats_.Add(chat_id, Bind(read_once_ready));
@@ -428,7 +429,7 @@ void ClientSession::Handle(const json::value& id, protocol::Send& r) {
   op->message.ts = now;
   op->message.body = std::move(r.body);
   op->expires = now + service_.config().RetentionMs();
-  auto started = Clock::now();
+  auto started = std::chrono::steady_clock::now();
   auto reply = Bind([this, id, op](Errc status) {
     if (status != Errc::ok) return ReplyError(id, status, "storage unavailable");
     if (op->status != Errc::ok) {
@@ -447,7 +448,7 @@ void ClientSession::Handle(const json::value& id, protocol::Send& r) {
     if (status == Errc::ok && op->status == Errc::ok) {
       Metrics& m = service->metrics();
       m.send_durable_seconds.Observe(
-          std::chrono::duration<double>(Clock::now() - started).count());
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
       if (!op->duplicate) {
         m.messages_sent_total.fetch_add(1, std::memory_order_relaxed);
         m.entries_created_total.fetch_add(static_cast<std::int64_t>(op->deliveries.size()),
@@ -461,24 +462,16 @@ void ClientSession::Handle(const json::value& id, protocol::Send& r) {
 }
 
 void ClientSession::Handle(const json::value& id, bool has_id, protocol::Ack& r) {
-  // "Values above head count as head": the head this connection knows.
-  Seq up_to = std::min(r.up_to, head_);
-  // Entries between the last one pushed and delivered_ were skipped as gone
-  // (expired): acking everything pushed acks them too.
-  if (up_to >= last_pushed_) up_to = std::max(up_to, delivered_);
-  if (up_to <= acked_) {
+  DeliveryCursor::AckResult ack = cursor_.Ack(r.up_to, Now());
+  if (!ack.advanced) {
     // Acked before; answered once that ack is durable, as any ack with an id.
-    if (has_id && up_to <= ack_durable_) return Reply(protocol::OkReply(id));
+    if (has_id && ack.up_to <= ack_durable_) return Reply(protocol::OkReply(id));
     if (has_id) {
       ack_replies_.push_back(id);
       WriteAck();
     }
     return;
   }
-  acked_ = up_to;
-  if (delivered_ < acked_) delivered_ = acked_;
-  retries_ = 0;
-  unacked_since_ = Clock::now();
   service_.metrics().acks_total.fetch_add(1, std::memory_order_relaxed);
   if (has_id) ack_replies_.push_back(id);
   WriteAck();
@@ -490,8 +483,8 @@ void ClientSession::Handle(const json::value& id, bool has_id, protocol::Ack& r)
 // a client acking every entry of a burst costs a few writes, not one each.
 // Acks with an id are answered once the op that covers them is durable.
 void ClientSession::WriteAck() {
-  if (ack_in_flight_ || (acked_ <= ack_stored_ && ack_replies_.empty())) return;
-  const Seq up_to = acked_;
+  if (ack_in_flight_ || (cursor_.acked() <= ack_stored_ && ack_replies_.empty())) return;
+  const Seq up_to = cursor_.acked();
   const Seq previous = ack_stored_;
   auto op = std::make_shared<AckOp>();
   op->client_id = client_.client_id;
@@ -526,7 +519,7 @@ void ClientSession::Handle(const json::value& id, protocol::Sync& r) {
   if (sync_replies_.size() >= kMaxSyncsWaiting) {
     return ReplyError(id, Errc::rate_limited, "too many syncs in flight");
   }
-  Rewind(r.after);
+  cursor_.Rewind(r.after, Now());
   sync_replies_.push_back(id);
   Pump();
 }
@@ -636,13 +629,11 @@ void ClientSession::Handle(const json::value& id, protocol::ListChats&) {
 // ---- Delivery ----
 
 bool ClientSession::CanPush() const {
-  return transport_ && !closing_ &&
-         static_cast<std::size_t>(delivered_ - acked_) < service_.config().delivery_window &&
+  return transport_ && !closing_ && !cursor_.WindowFull() &&
          transport_->QueuedBytes() < service_.config().send_queue_high_bytes;
 }
 
 void ClientSession::Push(Seq seq, const protocol::EncodedEntry& entry) {
-  if (delivered_ == acked_) unacked_since_ = Clock::now();  // the ack clock starts
   if (entry.attachments.empty()) {
     transport_->Send(protocol::Frame(entry, seq));
   } else {
@@ -654,16 +645,14 @@ void ClientSession::Push(Seq seq, const protocol::EncodedEntry& entry) {
                                          service_.config().download_url_ttl_s);
     }));
   }
-  last_pushed_ = seq;
-  delivered_ = seq;
+  cursor_.Pushed(seq, Now());
   service_.metrics().entries_delivered_total.fetch_add(1, std::memory_order_relaxed);
 }
 
 void ClientSession::OnNotify(Seq seq, const protocol::BusEntries& note) {
   if (state_ != State::open) return;
   if (note.big_chat) SubscribeChat(note.chat_id, /*at_hello=*/false);
-  head_ = std::max(head_, seq);
-  if (awaiting_ready_ == 0 && !reading_ && !need_read_ && seq == delivered_ + 1 && CanPush()) {
+  if (cursor_.Notified(seq) && awaiting_ready_ == 0 && CanPush()) {
     Push(seq, note.entry);
     ScheduleTimer();
   } else {
@@ -671,63 +660,43 @@ void ClientSession::OnNotify(Seq seq, const protocol::BusEntries& note) {
   }
 }
 
-void ClientSession::Rewind(Seq to) {
-  ++generation_;
-  delivered_ = std::max(acked_, std::min(to, head_));
-  last_pushed_ = delivered_;
-  unacked_since_ = Clock::now();
-  need_read_ = true;
-}
-
 void ClientSession::Pump() {
-  if (state_ != State::open || reading_ || awaiting_ready_ > 0) return;
-  if (delivered_ >= head_ && !need_read_) return;
+  if (state_ != State::open || awaiting_ready_ > 0) return;
   if (!CanPush()) return;  // resumed by an ack or OnDrained
-  const Config& config = service_.config();
-  std::size_t room = config.delivery_window - static_cast<std::size_t>(delivered_ - acked_);
-  std::size_t limit = std::min(config.read_page, room);
-  reading_ = true;
-  need_read_ = false;
-  auto done = Bind([this, gen = generation_](Result<InboxPage> page) {
+  std::optional<DeliveryCursor::Read> read = cursor_.BeginRead();
+  if (!read) return;
+  auto done = Bind([this, gen = read->generation](Result<InboxPage> page) {
     OnInboxPage(gen, std::move(page));
   });
-  bool ok = Lane().Submit([cid = client_.client_id, after = delivered_, limit,
-                                     done](Store& s) { done(s.ReadInbox(cid, after, limit)); });
+  bool ok = Lane().Submit([cid = client_.client_id, read = *read, done](Store& s) {
+    done(s.ReadInbox(cid, read.after, read.limit));
+  });
   if (!ok) {
-    reading_ = false;
+    cursor_.EndRead(read->generation);
     CloseWith(close_code::kUnavailable, "server overloaded");
   }
 }
 
 void ClientSession::OnInboxPage(std::uint64_t generation, Result<InboxPage> page) {
-  reading_ = false;
+  bool fresh = cursor_.EndRead(generation);
   if (!page) {
     if (ToErrc(page.error()) == Errc::not_found) {
       return CloseWith(close_code::kUnauthorized, "client deleted");
     }
     return CloseWith(close_code::kUnavailable, "storage unavailable");
   }
-  if (generation != generation_) return Pump();  // rewound meanwhile: read again
-  head_ = std::max(head_, page->head);
+  if (!fresh) return Pump();  // rewound meanwhile: read again
+  cursor_.SeeHead(page->head);
   for (const json::value& id : sync_replies_) {
-    Reply(protocol::OkReply(id, json::object{{"head", head_}}));
+    Reply(protocol::OkReply(id, json::object{{"head", cursor_.head()}}));
   }
   sync_replies_.clear();
   for (const InboxEntry& entry : page->entries) {
-    if (entry.seq > delivered_) Push(entry.seq, protocol::EncodeEntry(entry));
+    if (cursor_.Undelivered(entry.seq)) Push(entry.seq, protocol::EncodeEntry(entry));
   }
-  // An empty page means nothing more is held as of the read: entries up to
-  // its head that were not returned expired or were dropped. (A short page
+  // An empty page means nothing more is held as of the read. (A short page
   // proves nothing: the store may skip entries whose message expired.)
-  if (page->entries.empty() && page->head > delivered_) {
-    delivered_ = page->head;
-    // Nothing pushed awaits an ack: the skipped entries count as acked, or
-    // the ack timer would resend (and finally close) over entries that are gone.
-    if (last_pushed_ <= acked_) {
-      acked_ = delivered_;
-      WriteAck();
-    }
-  }
+  if (page->entries.empty() && cursor_.SkipGone(page->head)) WriteAck();
   ScheduleTimer();
   Pump();
 }
@@ -739,81 +708,80 @@ void ClientSession::OnDrained() { Pump(); }
 void ClientSession::OnTimer() {
   armed_for_.reset();
   if (state_ == State::closed || closing_) return;
-  const Config& config = service_.config();
-  auto now = Clock::now();
-  if (state_ != State::open) {
-    if (now >= opened_at_ + std::chrono::milliseconds(config.hello_timeout_ms)) {
-      return CloseWith(close_code::kTimeout, "no hello in time");
+  const Millis now = Now();
+  switch (heartbeat_.Check(now)) {
+    case Heartbeat::Due::hello_timeout:
+      // The hello never came, or the server could not complete it (store or
+      // bus stuck): either way the client is not left waiting forever.
+      if (state_ == State::awaiting_hello) return CloseWith(close_code::kTimeout, "no hello in time");
+      return CloseWith(close_code::kUnavailable, "hello could not be completed in time");
+    case Heartbeat::Due::pong_timeout:
+      return CloseWith(close_code::kTimeout, "no pong in time");
+    case Heartbeat::Due::ping:
+      QueuePing(now);
+      break;
+    case Heartbeat::Due::nothing:
+      break;
+  }
+  if (heartbeat_.started()) {
+    switch (cursor_.CheckAck(now)) {
+      case DeliveryCursor::Timeout::give_up:
+        return CloseWith(close_code::kTimeout, "ack timeout");
+      case DeliveryCursor::Timeout::resend:
+        service_.metrics().entries_redelivered_total.fetch_add(cursor_.Resent(),
+                                                               std::memory_order_relaxed);
+        Pump();
+        break;
+      case DeliveryCursor::Timeout::none:
+        break;
     }
-    return ScheduleTimer();
-  }
-  if (ping_sent_ && now >= *ping_sent_ + std::chrono::milliseconds(config.heartbeat_timeout_ms)) {
-    return CloseWith(close_code::kTimeout, "no pong in time");
-  }
-  if (delivered_ > acked_ && now >= unacked_since_ + std::chrono::milliseconds(config.ack_timeout_ms)) {
-    if (retries_ >= config.ack_retries) return CloseWith(close_code::kTimeout, "ack timeout");
-    ++retries_;
-    service_.metrics().entries_redelivered_total.fetch_add(delivered_ - acked_,
-                                                           std::memory_order_relaxed);
-    Rewind(acked_);
-    Pump();
-  }
-  if (!ping_sent_ && !ping_pending_ && now >= next_ping_) {
-    ping_pending_ = true;
-    next_ping_ = now + std::chrono::milliseconds(config.heartbeat_interval_ms);
-    // The head comes from the store, the truth, so a lost bus notification
-    // shows up here and the client syncs.
-    // If the store cannot answer, the ping still goes out with the head this
-    // connection knows, so a healthy client is not closed for a missing ping.
-    // The pong timeout counts from when the ping goes out.
-    auto send_ping = Bind([this](Result<InboxPage> page) {
-      if (page && page->head > head_) {
-        // The store holds entries no notification announced: perhaps of a
-        // big chat whose channel this connection lacks (its mark was lost,
-        // or the chat list failed at hello). Read the chat list again; at
-        // most once per heartbeat, as pings go.
-        SubscribeBigChats(/*at_hello=*/false);
-      }
-      if (page) head_ = std::max(head_, page->head);
-      SendPing();
-    });
-    bool queued = Lane().Submit([cid = client_.client_id, send_ping](Store& s) {
-      send_ping(s.ReadInbox(cid, INT64_MAX, 0));
-    });
-    if (!queued) SendPing();
   }
   ScheduleTimer();
 }
 
+// The ping carries the head from the store, the truth, so a lost bus
+// notification shows up there and the client syncs. If the store cannot
+// answer, the ping still goes out with the head this connection knows, so a
+// healthy client is not closed for a missing ping. The pong timeout counts
+// from when the ping goes out.
+void ClientSession::QueuePing(Millis now) {
+  heartbeat_.PingQueued(now);
+  auto send_ping = Bind([this](Result<InboxPage> page) {
+    if (page && page->head > cursor_.head()) {
+      // The store holds entries no notification announced: perhaps of a
+      // big chat whose channel this connection lacks (its mark was lost,
+      // or the chat list failed at hello). Read the chat list again; at
+      // most once per heartbeat, as pings go.
+      SubscribeBigChats(/*at_hello=*/false);
+    }
+    if (page) cursor_.SeeHead(page->head);
+    SendPing();
+  });
+  bool queued = Lane().Submit([cid = client_.client_id, send_ping](Store& s) {
+    send_ping(s.ReadInbox(cid, INT64_MAX, 0));
+  });
+  if (!queued) SendPing();
+}
+
 void ClientSession::SendPing() {
-  ping_pending_ = false;
-  ping_sent_ = Clock::now();
-  Reply(protocol::PingFrame(head_));
+  heartbeat_.PingSent(Now());
+  Reply(protocol::PingFrame(cursor_.head()));
   ScheduleTimer();
 }
 
 void ClientSession::ScheduleTimer() {
   if (state_ == State::closed || closing_ || !transport_) return;
-  const Config& config = service_.config();
-  std::optional<Clock::time_point> deadline;
-  auto earliest = [&](Clock::time_point t) { deadline = deadline ? std::min(*deadline, t) : t; };
-  if (state_ != State::open) {
-    earliest(opened_at_ + std::chrono::milliseconds(config.hello_timeout_ms));
-  } else {
-    if (ping_sent_) {
-      earliest(*ping_sent_ + std::chrono::milliseconds(config.heartbeat_timeout_ms));
-    } else if (!ping_pending_) {  // a pending ping re-arms in SendPing()
-      earliest(next_ping_);
-    }
-    if (delivered_ > acked_) {
-      earliest(unacked_since_ + std::chrono::milliseconds(config.ack_timeout_ms));
+  std::optional<Millis> deadline = heartbeat_.Deadline();
+  if (heartbeat_.started()) {
+    if (std::optional<Millis> ack = cursor_.AckDeadline()) {
+      deadline = deadline ? std::min(*deadline, *ack) : *ack;
     }
   }
   if (!deadline) return;
   // An earlier arming stays: when it fires, OnTimer re-computes.
   if (armed_for_ && *armed_for_ <= *deadline) return;
   armed_for_ = *deadline;
-  transport_->ArmTimer(MillisUntil(*deadline));
+  transport_->ArmTimer(std::max<Millis>(0, *deadline - Now()));
 }
 
 }  // namespace ferry

@@ -1,17 +1,13 @@
-// ClientSession: the chat logic of one WebSocket connection — the hello
-// handshake, the request table, and the delivery cursor that pushes the
-// client's inbox in seq order with a bounded window of unacked entries.
+// ClientSession: the chat logic of one WebSocket connection -- the hello
+// handshake and the request handlers, tying together the connection's
+// DeliveryCursor (which inbox entries go out, and when again) and its
+// Heartbeat (hello, ping and pong deadlines), both pure state on the
+// injected clock, with the store, the bus and the socket (Transport).
 //
 // Threading: confined to the connection's executor. Every method, and every
 // completion it schedules, runs there (completions from the store worker
 // come back through Service::Post). The Transport pointer is used only until
 // OnClosed().
-//
-// Delivery cursor: `acked_` <= `delivered_` <= `head_`. Entries are pushed
-// strictly in seq order. A live notification whose seq is delivered_+1 is
-// pushed directly; anything else (a gap, a full window, a busy socket) falls
-// back to reading the inbox from the store, which is the truth. Resending
-// after the ack timeout is a rewind of `delivered_` to `acked_`.
 //
 // Bus channels: the user's (`u:{user}`) and, through ChatSubscriptions, the
 // chat channels of the user's big chats. The first inbox read waits until
@@ -22,15 +18,17 @@
 
 #include <atomic>
 #include <boost/json/value.hpp>
-#include <chrono>
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
 #include "protocol/protocol.h"
 #include "service/chat_subscriptions.h"
+#include "service/delivery_cursor.h"
+#include "service/heartbeat.h"
 #include "service/service.h"
 
 namespace ferry {
@@ -89,8 +87,6 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   const std::string& client_id() const { return client_.client_id; }
 
  private:
-  using Clock = std::chrono::steady_clock;
-
   // Request handlers, one per request type.
   void Handle(const boost::json::value& id, protocol::Hello& r);
   void Handle(const boost::json::value& id, protocol::CreateChat& r);
@@ -119,7 +115,6 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void Pump();
   void OnInboxPage(std::uint64_t generation, Result<InboxPage> page);
   void Push(Seq seq, const protocol::EncodedEntry& entry);
-  void Rewind(Seq to);
   bool CanPush() const;
   void WriteAck();
 
@@ -134,8 +129,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   StoreWorker& Lane();
   bool Submit(const boost::json::value& id, std::function<void(Store&)> fn);
   bool Write(const boost::json::value& id, WriteOp op, std::function<void(Errc)> done);
+  void QueuePing(Millis now);
   void SendPing();
   void ScheduleTimer();
+  Millis Now() const { return service_.clock().Monotonic(); }
 
   Service& service_;
   Transport* transport_;  // null after OnClosed
@@ -153,32 +150,19 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::shared_ptr<std::atomic<int>> inflight_ = std::make_shared<std::atomic<int>>(0);
   bool input_paused_ = false;
 
-  // Delivery cursor (see file comment).
-  Seq acked_ = 0;
-  Seq delivered_ = 0;
-  Seq head_ = 0;
-  Seq last_pushed_ = 0;     // highest seq actually sent (or the client said it has)
-  bool reading_ = false;    // an inbox read is in flight
-  bool need_read_ = false;  // read the inbox even if head_ says nothing is new
+  DeliveryCursor cursor_;
   // Channels subscribed at hello the bus has not confirmed yet, plus one for
   // the chat list read then; inbox reads start at 0.
   int awaiting_ready_ = 1;
   ChatSubscriptions chats_;
-  std::uint64_t generation_ = 0;  // bumped by every rewind; stale pages are dropped
   std::vector<boost::json::value> sync_replies_;  // sync ids answered after the next page
   Seq ack_stored_ = 0;          // highest ack handed to the store
   Seq ack_durable_ = 0;         // highest ack the store committed
   bool ack_in_flight_ = false;  // an AckOp of this connection is queued
   std::vector<boost::json::value> ack_replies_;  // ack ids answered by the next AckOp
 
-  // Timers.
-  Clock::time_point opened_at_;
-  Clock::time_point next_ping_;
-  std::optional<Clock::time_point> ping_sent_;  // a ping awaits its pong
-  bool ping_pending_ = false;                   // a ping waits for its head from the store
-  Clock::time_point unacked_since_;             // when delivered_ > acked_ last made progress
-  int retries_ = 0;                             // resends of the entry after acked_
-  std::optional<Clock::time_point> armed_for_;
+  Heartbeat heartbeat_;
+  std::optional<Millis> armed_for_;  // the timer is armed for this time
 };
 
 }  // namespace ferry

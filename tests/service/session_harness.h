@@ -62,16 +62,17 @@ class FakeTransport final : public Transport {
   void Send(std::string frame) override { sent.push_back(json::parse(frame).as_object()); }
   void Close(std::uint16_t code, std::string_view) override { closed = code; }
   std::size_t QueuedBytes() const override { return queued; }
-  void ArmTimer(std::int64_t delay_ms) override {
-    deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(delay_ms);
-  }
+  // Timers run on the test's clock: they fire in RunUntil once the test
+  // has moved the clock past them, never by waiting.
+  void ArmTimer(std::int64_t delay_ms) override { deadline = clock->Monotonic() + delay_ms; }
   void PauseReading(bool paused) override { reading_paused = paused; }
   bool reading_paused = false;
 
   std::vector<json::object> sent;
   std::optional<std::uint16_t> closed;
   std::size_t queued = 0;
-  std::optional<std::chrono::steady_clock::time_point> deadline;
+  const Clock* clock = nullptr;
+  std::optional<Millis> deadline;
 };
 
 // A LocalBus that records what goes through it, can lose notifications (as
@@ -214,8 +215,12 @@ class SessionTest : public ::testing::Test {
     InitCrypto();
     config.password_strength = 0;
     config.delivery_window = 4;
+    // Tests move `clock` for other reasons too (retention, grace periods):
+    // entries are then not resent (ack timeout) nor connections closed for
+    // a pong (heartbeat timeout) unless a test means it.
     config.heartbeat_interval_ms = 50;
-    config.heartbeat_timeout_ms = 10'000;
+    config.heartbeat_timeout_ms = 100 * kMillisPerDay;
+    config.ack_timeout_ms = 100 * kMillisPerDay;
     auto sqlite = OpenSqliteStore(SqliteOptions{":memory:"});
     ASSERT_TRUE(sqlite);
     auto failing = std::make_unique<FailingStore>(std::move(*sqlite));
@@ -225,16 +230,17 @@ class SessionTest : public ::testing::Test {
   }
   void TearDown() override { service->Stop(); }
 
-  // Runs the executor (and due timers) until `done()` or 10 s pass.
+  // Runs the executor (and the timers `clock` has passed) until `done()` or
+  // 10 s (real time) pass.
   template <class Pred>
-  bool RunUntil(Pred done) {
-    auto deadline = std::chrono::steady_clock::now() + 10s;
+  bool RunUntil(Pred done, std::chrono::milliseconds limit = 10s) {
+    auto deadline = std::chrono::steady_clock::now() + limit;
     while (!done()) {
       if (std::chrono::steady_clock::now() > deadline) return false;
       bool ran = executor.RunOne();
       for (auto& c : conns) {
         auto& t = c->transport;
-        if (t.deadline && std::chrono::steady_clock::now() >= *t.deadline && !t.closed) {
+        if (t.deadline && clock.Monotonic() >= *t.deadline && !t.closed) {
           t.deadline.reset();
           c->session->OnTimer();
           ran = true;
@@ -264,6 +270,7 @@ class SessionTest : public ::testing::Test {
   Conn& StartHello(const std::string& token) {
     conns.push_back(std::make_unique<Conn>());
     Conn& c = *conns.back();
+    c.transport.clock = &clock;
     c.session = service->NewSession(&c.transport, executor.PostFn());
     c.session->OnOpen();
     c.session->OnText(

@@ -87,6 +87,7 @@ TEST_F(SessionTest, PingCarriesStoreHeadAfterLostNotification) {
   ASSERT_TRUE(RunUntil([&] { return bob.Entries().size() == 1; }));
   bus.drop = true;
   SendMsg(alice, chat, "only in the store");
+  clock.Advance(config.heartbeat_interval_ms);
   auto ping = [&]() -> const json::object* {
     for (const auto& f : bob.transport.sent) {
       if (f.at("type") == "ping" && f.at("head") == 2) return &f;
@@ -127,6 +128,38 @@ TEST_F(SessionTest, HelloIsAnsweredOnceTheUserChannelIsConfirmed) {
   bus.ReleaseHeld();
   ASSERT_TRUE(RunUntil([&] { return c.Reply(0) && c.Reply(1); }));
   EXPECT_EQ(c.transport.sent[0].at("id"), 0);  // hello's ok first
+}
+
+// The bus never confirms the user channel: the client is not left waiting
+// for its hello's answer forever, but closed once the hello timeout passed.
+TEST_F(SessionTest, HelloTheServerCannotCompleteInTimeClosesUnavailable) {
+  std::string token = TokenFor("alice");
+  bus.HoldReady("u:");
+  Conn& c = StartHello(token);
+  ASSERT_TRUE(RunUntil([&] { return bus.SubscribeCalls(UserChannel("alice")) == 1; }));
+  clock.Advance(config.hello_timeout_ms - 1);
+  RunUntil([] { return false; }, 50ms);
+  EXPECT_FALSE(c.transport.closed) << "closed before the hello timeout";
+  clock.Advance(1);
+  ASSERT_TRUE(RunUntil([&] { return c.transport.closed.has_value(); }));
+  EXPECT_EQ(*c.transport.closed, close_code::kUnavailable);
+  EXPECT_EQ(c.Reply(0), nullptr);
+}
+
+// The heartbeat and the ack timer run on the injected clock: nothing here
+// waits for real time to pass.
+TEST_F(SessionTest, UnackedEntryIsResentAfterTheAckTimeoutThenClosed) {
+  Conn& bob = BobWithOneMessage();
+  ASSERT_EQ(bob.Entries().size(), 2u);
+  for (int resend = 1; resend <= config.ack_retries; ++resend) {
+    clock.Advance(config.ack_timeout_ms);
+    ASSERT_TRUE(RunUntil([&] { return bob.Entries().size() == 2u + 2 * resend; })) << resend;
+    bob.session->OnText(R"({"type":"pong"})");  // alive, just not acking
+  }
+  EXPECT_FALSE(bob.transport.closed);
+  clock.Advance(config.ack_timeout_ms);
+  ASSERT_TRUE(RunUntil([&] { return bob.transport.closed.has_value(); }));
+  EXPECT_EQ(*bob.transport.closed, close_code::kTimeout);
 }
 
 TEST_F(SessionTest, StorageDownDuringHelloClosesUnavailable) {
