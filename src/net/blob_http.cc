@@ -171,7 +171,8 @@ void HttpSession::StartUpload(std::string key) {
   }
   stream_.expires_never();
   auto executor = stream_.get_executor();
-  service_.BeginUpload(key, [self = shared_from_this(), executor, key](Result<Attachment> a) {
+  service_.uploads().BeginUpload(key, [self = shared_from_this(), executor,
+                                       key](Result<Attachment> a) {
     asio::post(executor, [self, key, a = std::move(a)]() mutable {
       self->OnUploadChecked(key, std::move(a));
     });
@@ -200,7 +201,7 @@ void HttpSession::OnUploadChecked(std::string key, Result<Attachment> a) {
     error = "x-amz-checksum-sha256 missing or different from the announced sha256";
   }
   if (!error.empty()) {
-    service_.FinishUpload(key, false, {});
+    service_.uploads().FinishUpload(key, false, {});
     return Write(ErrorResponse(Errc::bad_request, error));
   }
   std::string temp = blobs_->NewTempPath();
@@ -210,7 +211,7 @@ void HttpSession::OnUploadChecked(std::string key, Result<Attachment> a) {
   beast::error_code ec;
   upload_parser_->get().body().open(temp.c_str(), beast::file_mode::write_new, ec);
   if (ec) {
-    service_.FinishUpload(key, false, {});
+    service_.uploads().FinishUpload(key, false, {});
     log::Error("blob upload: cannot create ", temp, ": ", ec.message());
     return Write(ErrorResponse(Errc::internal, "cannot store the upload"));
   }
@@ -234,7 +235,7 @@ void HttpSession::OnUploadBody(std::string key, Attachment a, std::string temp,
   if (ec) {
     // Short body, connection lost, or more bytes than announced.
     std::filesystem::remove(temp, ignored);
-    service_.FinishUpload(key, false, {});
+    service_.uploads().FinishUpload(key, false, {});
     log::Info("blob ", key, ": upload failed: ", ec.message());
     if (ec == http::error::body_limit) {
       return Write(ErrorResponse(Errc::bad_request, "more bytes than announced"));
@@ -248,13 +249,13 @@ void HttpSession::OnUploadBody(std::string key, Attachment a, std::string temp,
   };
   std::string final_path = blobs_->PathOf(key);
   std::string dir = final_path.substr(0, final_path.rfind('/'));
-  Service* service = &service_;
+  Uploads* uploads = &service_.uploads();
   // Hashing a large file and fsync are slow: off the I/O thread.
-  bool queued = service_.RunBlocking([service, key, a, temp, final_path, dir, respond] {
+  bool queued = uploads->RunBlocking([uploads, key, a, temp, final_path, dir, respond] {
     std::error_code fs_ec;
     auto fail = [&](Errc code, const char* message) {
       std::filesystem::remove(temp, fs_ec);
-      service->FinishUpload(key, false, {});
+      uploads->FinishUpload(key, false, {});
       respond(ErrorResponse(code, message));
     };
     if (!a.sha256.empty() && sigv4::Sha256FileHex(temp) != a.sha256) {
@@ -265,7 +266,7 @@ void HttpSession::OnUploadBody(std::string key, Attachment a, std::string temp,
     if (fs_ec || !FsyncPath(dir, O_RDONLY | O_DIRECTORY)) {
       return fail(Errc::internal, "cannot store the upload");
     }
-    service->FinishUpload(key, true, [service, key, final_path, respond](Result<void> r) {
+    uploads->FinishUpload(key, true, [key, final_path, respond](Result<void> r) {
       if (!r) {
         std::error_code e;
         std::filesystem::remove(final_path, e);
@@ -281,7 +282,7 @@ void HttpSession::OnUploadBody(std::string key, Attachment a, std::string temp,
   keep_alive_ = true;  // the body was read completely: the connection may go on
   if (!queued) {
     std::filesystem::remove(temp, ignored);
-    service_.FinishUpload(key, false, {});
+    service_.uploads().FinishUpload(key, false, {});
     Write(ErrorResponse(Errc::rate_limited, "too many uploads finishing; retry"));
   }
 }
@@ -292,12 +293,13 @@ void HttpSession::StartDownload(std::string key, std::string client_id) {
   bool head = header_parser_->get().method() == http::verb::head;
   stream_.expires_never();
   auto executor = stream_.get_executor();
-  service_.CheckFetch(key, client_id, [self = shared_from_this(), executor, key, client_id, head](
-                                          Result<Attachment> a) {
-    asio::post(executor, [self, key, client_id, head, a = std::move(a)]() mutable {
-      self->OnDownloadChecked(key, client_id, head, std::move(a));
-    });
-  });
+  service_.uploads().CheckFetch(
+      key, client_id,
+      [self = shared_from_this(), executor, key, client_id, head](Result<Attachment> a) {
+        asio::post(executor, [self, key, client_id, head, a = std::move(a)]() mutable {
+          self->OnDownloadChecked(key, client_id, head, std::move(a));
+        });
+      });
 }
 
 void HttpSession::OnDownloadChecked(std::string key, std::string client_id, bool head,
@@ -348,7 +350,7 @@ void HttpSession::OnDownloadChecked(std::string key, std::string client_id, bool
     self->response_.reset();
     if (e) return self->Shutdown();
     // Only a response that delivered every byte counts as a fetch.
-    if (whole && !head) self->service_.RecordFetch(key, client_id);
+    if (whole && !head) self->service_.uploads().RecordFetch(key, client_id);
     if (!self->keep_alive_) return self->Shutdown();
     self->DoRead();
   };

@@ -99,7 +99,7 @@ void HandleRegister(Service& service, const HttpRequest& req, Respond respond) {
   std::string user, password;
   if (!ParseBody(req, &body, respond)) return;
   if (!GetStrings(body, {{"user", &user}, {"password", &password}}, respond)) return;
-  service.Register(user, std::move(password), [respond, user](Result<void> r) {
+  service.accounts().Register(user, std::move(password), [respond, user](Result<void> r) {
     if (!r) {
       Errc e = ToErrc(r.error());
       const char* message = e == Errc::bad_request
@@ -120,27 +120,27 @@ void HandleLogin(Service& service, const HttpRequest& req, Respond respond) {
   if (!GetStrings(body, {{"user", &user}, {"password", &password}, {"device", &device}}, respond)) {
     return;
   }
-  service.Login(user, std::move(password), device,
-                [respond](Result<Service::LoginReply> r, std::vector<ClientInfo> clients) {
-                  if (!r) {
-                    Errc e = ToErrc(r.error());
-                    if (e == Errc::too_many_clients) {
-                      return respond(JsonResponse(
-                          409, json::object{{"error", "too_many_clients"},
-                                            {"message", "this user already has the maximum "
-                                                        "number of clients; delete one"},
-                                            {"clients", ClientsJson(clients)}}));
-                    }
-                    return respond(ErrorResponse(
-                        e, e == Errc::unauthorized ? "wrong user or password" : "login failed"));
-                  }
-                  respond(JsonResponse(
-                      200, json::object{{"token", r->token}, {"clientId", r->client_id}}));
-                });
+  service.accounts().Login(
+      user, std::move(password), device,
+      [respond](Result<Accounts::LoginReply> r, std::vector<ClientInfo> clients) {
+        if (!r) {
+          Errc e = ToErrc(r.error());
+          if (e == Errc::too_many_clients) {
+            return respond(JsonResponse(409, json::object{{"error", "too_many_clients"},
+                                                          {"message",
+                                                           "this user already has the maximum "
+                                                           "number of clients; delete one"},
+                                                          {"clients", ClientsJson(clients)}}));
+          }
+          return respond(ErrorResponse(
+              e, e == Errc::unauthorized ? "wrong user or password" : "login failed"));
+        }
+        respond(JsonResponse(200, json::object{{"token", r->token}, {"clientId", r->client_id}}));
+      });
 }
 
 void HandleListClients(Service& service, const HttpRequest& req, Respond respond) {
-  service.ListClients(BearerToken(req), [respond](Result<std::vector<ClientInfo>> r) {
+  service.accounts().ListClients(BearerToken(req), [respond](Result<std::vector<ClientInfo>> r) {
     if (!r) return respond(ErrorResponseFor(r.error()));
     respond(JsonResponse(200, json::object{{"clients", ClientsJson(*r)}}));
   });
@@ -149,7 +149,7 @@ void HandleListClients(Service& service, const HttpRequest& req, Respond respond
 void HandleDeleteClient(Service& service, const HttpRequest& req, Respond respond) {
   std::string_view target = req.target();
   std::string id(target.substr(std::string_view("/v1/clients/").size()));
-  service.DeleteClient(BearerToken(req), id, [respond](Result<void> r) {
+  service.accounts().DeleteClient(BearerToken(req), id, [respond](Result<void> r) {
     if (!r) {
       Errc e = ToErrc(r.error());
       return respond(ErrorResponse(e, e == Errc::not_found ? "no such client" : "not allowed"));

@@ -75,7 +75,7 @@ struct Server::Impl {
   // handshake, or the deadline; then stops the loop. Clients that answer the
   // close frame see 1001; the deadline bounds the wait for those that don't.
   void StopWhenDrained(std::chrono::steady_clock::time_point deadline) {
-    bool drained = service.SessionCount() == 0 && service.metrics().connections.load() == 0;
+    bool drained = service.sessions().Count() == 0 && service.metrics().connections.load() == 0;
     if (drained || std::chrono::steady_clock::now() >= deadline) {
       ioc.stop();
       return;
@@ -130,7 +130,7 @@ void Server::Stop() {
   asio::post(impl_->acceptor.get_executor(), [impl = impl_.get()] {
     boost::system::error_code ignored;
     impl->acceptor.close(ignored);
-    impl->service.CloseAllSessions(1001, "server shutting down");
+    impl->service.sessions().CloseAll(1001, "server shutting down");
     impl->StopWhenDrained(std::chrono::steady_clock::now() + std::chrono::seconds(1));
   });
 }

@@ -28,7 +28,7 @@ class DeliveryCursor {
     std::size_t window = 64;      // pushed, unacked entries at most
     std::size_t read_page = 256;  // entries per inbox read at most
     Millis ack_timeout_ms = 10'000;
-    int ack_retries = 5;          // resends of the oldest unacked entry before giving up
+    int ack_retries = 5;  // resends of the oldest unacked entry before giving up
   };
   explicit DeliveryCursor(Settings settings) : settings_(settings) {}
 
@@ -94,9 +94,9 @@ class DeliveryCursor {
   Seq acked_ = 0;
   Seq delivered_ = 0;
   Seq head_ = 0;
-  Seq last_pushed_ = 0;     // highest seq actually sent (or the client said it has)
-  bool reading_ = false;    // a read is under way
-  bool need_read_ = false;  // read even if head_ says nothing is new
+  Seq last_pushed_ = 0;           // highest seq actually sent (or the client said it has)
+  bool reading_ = false;          // a read is under way
+  bool need_read_ = false;        // read even if head_ says nothing is new
   std::uint64_t generation_ = 0;  // bumped by every rewind
   Millis unacked_since_ = 0;      // when delivered_ > acked_ last made progress
   int retries_ = 0;               // resends of the entry after acked_

@@ -18,7 +18,8 @@ void Heartbeat::PingSent(Millis now) {
 }
 
 Heartbeat::Due Heartbeat::Check(Millis now) const {
-  if (!started_) return now >= opened_at_ + settings_.hello_timeout_ms ? Due::hello_timeout : Due::nothing;
+  if (!started_)
+    return now >= opened_at_ + settings_.hello_timeout_ms ? Due::hello_timeout : Due::nothing;
   if (ping_sent_ && now >= *ping_sent_ + settings_.pong_timeout_ms) return Due::pong_timeout;
   if (!ping_sent_ && !ping_queued_ && now >= next_ping_) return Due::ping;
   return Due::nothing;

@@ -137,17 +137,18 @@ void ClientSession::OnText(std::string_view text) {
 void ClientSession::Handle(const json::value& id, protocol::Hello& r) {
   state_ = State::authenticating;
   std::optional<Seq> after = r.after;
-  service_.Authenticate(r.token, Bind([this, id, after](Result<ClientInfo> info) {
-    if (closing_) return;  // closed meanwhile: must not replace the client's live connection
-    if (!info) {
-      pending_frames_.clear();
-      if (ToErrc(info.error()) == Errc::unauthorized) {
-        return CloseWith(close_code::kUnauthorized, "bad or revoked token");
-      }
-      return CloseWith(close_code::kUnavailable, "storage unavailable");
-    }
-    OnAuthenticated(id, after, std::move(*info));
-  }));
+  service_.accounts().Authenticate(
+      r.token, Bind([this, id, after](Result<ClientInfo> info) {
+        if (closing_) return;  // closed meanwhile: must not replace the client's live connection
+        if (!info) {
+          pending_frames_.clear();
+          if (ToErrc(info.error()) == Errc::unauthorized) {
+            return CloseWith(close_code::kUnauthorized, "bad or revoked token");
+          }
+          return CloseWith(close_code::kUnavailable, "storage unavailable");
+        }
+        OnAuthenticated(id, after, std::move(*info));
+      }));
 }
 
 void ClientSession::OnAuthenticated(const json::value& id, std::optional<Seq> after,
@@ -160,7 +161,7 @@ void ClientSession::OnAuthenticated(const json::value& id, std::optional<Seq> af
   // a newer one that registered meanwhile.
   bus.Publish(UserChannel(client_.user),
               protocol::EncodeBus(protocol::BusKick{client_.client_id, conn_id_}));
-  if (auto previous = service_.RegisterSession(client_.client_id, shared_from_this())) {
+  if (auto previous = service_.sessions().Register(client_.client_id, shared_from_this())) {
     previous->CloseAsync(close_code::kReplaced, "replaced by a newer connection");
   }
   // The first inbox read waits for the user channel and the channels of the
@@ -217,7 +218,7 @@ void ClientSession::OnClosed() {
   state_ = State::closed;
   transport_ = nullptr;
   if (!was_open) return;
-  service_.UnregisterSession(client_.client_id, this);
+  service_.sessions().Unregister(client_.client_id, this);
   chats_.ReleaseAll();
   // Acks still merging behind one in flight must not be lost with the
   // connection (the store keeps the highest, whatever the order).
@@ -284,8 +285,7 @@ void ClientSession::SubscribeBigChats(bool at_hello) {
     }
     if (at_hello) OnChannelReady();  // the chat list's own share
   });
-  bool queued =
-      Lane().Submit([user = client_.user, done](Store& s) { done(s.ListChats(user)); });
+  bool queued = Lane().Submit([user = client_.user, done](Store& s) { done(s.ListChats(user)); });
   if (!queued) {
     chats_.EndRefresh();
     if (at_hello) OnChannelReady();
@@ -404,8 +404,8 @@ void ClientSession::SubmitChatOp(const json::value& id, std::shared_ptr<ChatOp> 
     if (status == Errc::ok && op->status == Errc::ok && op->event) {
       service->metrics().entries_created_total.fetch_add(
           static_cast<std::int64_t>(op->deliveries.size()), std::memory_order_relaxed);
-      service->PublishDeliveries(op->event->chat_id,
-                                 protocol::EncodeEntry(InboxEntry{0, *op->event}), op->deliveries);
+      service->router().PublishDeliveries(
+          op->event->chat_id, protocol::EncodeEntry(InboxEntry{0, *op->event}), op->deliveries);
     }
     reply(status);
   });
@@ -453,7 +453,7 @@ void ClientSession::Handle(const json::value& id, protocol::Send& r) {
         m.messages_sent_total.fetch_add(1, std::memory_order_relaxed);
         m.entries_created_total.fetch_add(static_cast<std::int64_t>(op->deliveries.size()),
                                           std::memory_order_relaxed);
-        service->PublishDeliveries(
+        service->router().PublishDeliveries(
             op->message.chat_id, protocol::EncodeEntry(InboxEntry{0, op->message}), op->deliveries);
       }
     }
@@ -713,7 +713,8 @@ void ClientSession::OnTimer() {
     case Heartbeat::Due::hello_timeout:
       // The hello never came, or the server could not complete it (store or
       // bus stuck): either way the client is not left waiting forever.
-      if (state_ == State::awaiting_hello) return CloseWith(close_code::kTimeout, "no hello in time");
+      if (state_ == State::awaiting_hello)
+        return CloseWith(close_code::kTimeout, "no hello in time");
       return CloseWith(close_code::kUnavailable, "hello could not be completed in time");
     case Heartbeat::Due::pong_timeout:
       return CloseWith(close_code::kTimeout, "no pong in time");

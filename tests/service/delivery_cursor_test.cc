@@ -6,7 +6,9 @@
 namespace ferry {
 namespace {
 
-DeliveryCursor::Settings Small() { return {.window = 3, .read_page = 10, .ack_timeout_ms = 1000, .ack_retries = 2}; }
+DeliveryCursor::Settings Small() {
+  return {.window = 3, .read_page = 10, .ack_timeout_ms = 1000, .ack_retries = 2};
+}
 
 // A cursor after hello with nothing stored, its first read done.
 DeliveryCursor Started(Seq acked = 0, Seq head = 0) {
@@ -25,7 +27,7 @@ TEST(DeliveryCursor, HelloReadsTheInboxFromWhatTheClientSaysItHas) {
   auto read = c.BeginRead();
   ASSERT_TRUE(read);
   EXPECT_EQ(read->after, 4);
-  EXPECT_EQ(read->limit, 1u);  // 3 and 4 unacked: one more fits the window of 3
+  EXPECT_EQ(read->limit, 1u);   // 3 and 4 unacked: one more fits the window of 3
   EXPECT_FALSE(c.BeginRead());  // one read at a time
 }
 
@@ -86,7 +88,7 @@ TEST(DeliveryCursor, ARewindMakesTheReadUnderWayStale) {
   c.ReadAgain();
   auto first = c.BeginRead();
   ASSERT_TRUE(first);
-  c.Rewind(0, 0);  // a sync
+  c.Rewind(0, 0);                              // a sync
   EXPECT_FALSE(c.EndRead(first->generation));  // drop that page
   auto second = c.BeginRead();
   ASSERT_TRUE(second);

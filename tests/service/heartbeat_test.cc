@@ -8,7 +8,9 @@ namespace {
 
 using Due = Heartbeat::Due;
 
-Heartbeat::Settings Fast() { return {.hello_timeout_ms = 100, .interval_ms = 1000, .pong_timeout_ms = 300}; }
+Heartbeat::Settings Fast() {
+  return {.hello_timeout_ms = 100, .interval_ms = 1000, .pong_timeout_ms = 300};
+}
 
 TEST(Heartbeat, TheHelloMustBeAnsweredInTime) {
   Heartbeat h(Fast());

@@ -253,13 +253,14 @@ class SessionTest : public ::testing::Test {
 
   std::string TokenFor(const std::string& user) {
     std::promise<bool> registered;
-    service->Register(user, "password123", [&](Result<void> r) { registered.set_value(bool(r)); });
+    service->accounts().Register(user, "password123",
+                                 [&](Result<void> r) { registered.set_value(bool(r)); });
     EXPECT_TRUE(registered.get_future().get());
     std::promise<std::string> token;
-    service->Login(user, "password123", "phone",
-                   [&](Result<Service::LoginReply> r, std::vector<ClientInfo>) {
-                     token.set_value(r ? r->token : "");
-                   });
+    service->accounts().Login(user, "password123", "phone",
+                              [&](Result<Accounts::LoginReply> r, std::vector<ClientInfo>) {
+                                token.set_value(r ? r->token : "");
+                              });
     return token.get_future().get();
   }
 

@@ -203,9 +203,9 @@ TEST_F(SessionTest, SweepExpiresEntriesPastRetention) {
 // Simulates the blob store's PUT handler for `key` (reserve, store, mark).
 bool Upload(Service& service, const std::string& key) {
   std::promise<bool> began, done;
-  service.BeginUpload(key, [&](Result<Attachment> a) { began.set_value(bool(a)); });
+  service.uploads().BeginUpload(key, [&](Result<Attachment> a) { began.set_value(bool(a)); });
   if (!began.get_future().get()) return false;
-  service.FinishUpload(key, true, [&](Result<void> r) { done.set_value(bool(r)); });
+  service.uploads().FinishUpload(key, true, [&](Result<void> r) { done.set_value(bool(r)); });
   return done.get_future().get();
 }
 
@@ -336,7 +336,7 @@ TEST_F(SessionTest, AttachmentUrlsAreMintedPerRecipientClient) {
             json::value("http://blobs/get/" + key + "/" + bob.session->client_id()));
   // A second upload of the same id is refused.
   std::promise<bool> again;
-  service->BeginUpload(key, [&](Result<Attachment> a) { again.set_value(bool(a)); });
+  service->uploads().BeginUpload(key, [&](Result<Attachment> a) { again.set_value(bool(a)); });
   EXPECT_FALSE(again.get_future().get());
 }
 

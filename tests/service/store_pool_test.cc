@@ -20,7 +20,8 @@ namespace {
 
 std::vector<std::unique_ptr<Store>> MemoryStores(int n) {
   std::vector<std::unique_ptr<Store>> stores;
-  for (int i = 0; i < n; ++i) stores.push_back(std::move(*OpenSqliteStore(SqliteOptions{":memory:"})));
+  for (int i = 0; i < n; ++i)
+    stores.push_back(std::move(*OpenSqliteStore(SqliteOptions{":memory:"})));
   return stores;
 }
 
@@ -86,7 +87,7 @@ TEST(StorePool, ABusyWorkerDoesNotHoldUpTheOthers) {
   }));
   started.get_future().wait();
   ASSERT_TRUE(pool.Lane(0).Submit([](Store&) {}));  // waits behind the busy job
-  EXPECT_EQ(metrics.store_queue_depth.load(), 1);  // summed over the pool
+  EXPECT_EQ(metrics.store_queue_depth.load(), 1);   // summed over the pool
   std::promise<void> other;
   ASSERT_TRUE(pool.Lane(1).Submit([&](Store&) { other.set_value(); }));
   other.get_future().wait();  // hangs (the test times out) if lanes share a thread
