@@ -11,15 +11,19 @@
 #include <cstdint>
 #include <memory>
 
-#include "blob/builtin/builtin_blob_store.h"
 #include "common/config.h"
-#include "service/service.h"
+
+namespace ferry {
+class BuiltinBlobStore;
+class Service;
+}  // namespace ferry
 
 namespace ferry::net {
 
 class Server {
  public:
-  // `blobs`: the built-in blob store to serve under /blobs/, or null.
+  // `blobs`: the built-in blob store whose files this server serves under
+  // /blobs/ (its signed URLs point here), or null with another blob backend.
   Server(const Config& config, Service& service, BuiltinBlobStore* blobs);
   ~Server();
 
