@@ -1,4 +1,4 @@
-// Schema, migrations and the jsonb encodings of the PostgreSQL store.
+// Schema and migrations of the PostgreSQL store.
 //
 // Layout choices, beyond ARCHITECTURE.md "Data" (and as in the SQLite
 // backend where nothing below says otherwise):
@@ -17,21 +17,19 @@
 //   key is what makes a send retried on two nodes at once land once.
 // - inbox rows carry either a message_id (kind 0) or the chat event as jsonb
 //   (kind 1), enforced by a CHECK; messages.attachments is jsonb too, so
-//   what the database holds can be read with any SQL client.
+//   what the database holds can be read with any SQL client. Both hold the
+//   JSON of record_codec.h, the same as the SQLite store's text columns.
 // - attachments.unfetched counts the recipient rows not yet fetched, kept in
 //   step by every writer (see postgres_queries.cc), so DeadAttachments is two
 //   index searches rather than a join.
 #include "store/postgres/postgres_schema.h"
 
-#include <boost/json.hpp>
 #include <string>
 
 #include "common/log.h"
 
 namespace ferry::postgres {
 namespace {
-
-namespace json = boost::json;
 
 struct Migration {
   int version;
@@ -156,34 +154,6 @@ static_assert(sizeof(kMigrations) / sizeof(kMigrations[0]) == kSchemaVersion,
 // nothing else in the database does: ASCII "FerrySch".
 constexpr const char* kLockSql = "SELECT pg_advisory_xact_lock(5072586391290078056)";
 
-[[noreturn]] void Corrupt(const std::string& what) {
-  throw PgError(PgError::Kind::statement, "", "malformed " + what);
-}
-
-const json::object& AsObject(const json::value& v, const char* what) {
-  if (!v.is_object()) Corrupt(what);
-  return v.get_object();
-}
-
-std::string StringField(const json::object& o, const char* key, const char* what) {
-  const json::value* v = o.if_contains(key);
-  if (v == nullptr || !v->is_string()) Corrupt(what);
-  return std::string(v->get_string());
-}
-
-std::int64_t IntField(const json::object& o, const char* key, const char* what) {
-  const json::value* v = o.if_contains(key);
-  if (v == nullptr || !v->is_int64()) Corrupt(what);
-  return v->get_int64();
-}
-
-json::value Parse(std::string_view text, const char* what) {
-  boost::system::error_code ec;
-  json::value v = json::parse(json::string_view(text.data(), text.size()), ec);
-  if (ec) Corrupt(what);
-  return v;
-}
-
 }  // namespace
 
 void EnsureSchema(Connection& conn) {
@@ -219,65 +189,6 @@ void EnsureSchema(Connection& conn) {
     }
     throw;
   }
-}
-
-std::string EncodeChatEvent(const ChatEvent& event) {
-  json::array members;
-  members.reserve(event.members.size());
-  for (const std::string& m : event.members) members.emplace_back(m);
-  json::object o;
-  o["chatId"] = event.chat_id;
-  o["event"] = event.event;
-  o["members"] = std::move(members);
-  o["by"] = event.by;
-  o["ts"] = event.ts;
-  return json::serialize(o);
-}
-
-ChatEvent DecodeChatEvent(std::string_view text) {
-  const char* what = "chat event in inbox";
-  json::value v = Parse(text, what);
-  const json::object& o = AsObject(v, what);
-  ChatEvent event;
-  event.chat_id = StringField(o, "chatId", what);
-  event.event = StringField(o, "event", what);
-  event.by = StringField(o, "by", what);
-  event.ts = IntField(o, "ts", what);
-  const json::value* members = o.if_contains("members");
-  if (members == nullptr || !members->is_array()) Corrupt(what);
-  for (const json::value& m : members->get_array()) {
-    if (!m.is_string()) Corrupt(what);
-    event.members.emplace_back(m.get_string());
-  }
-  return event;
-}
-
-std::string EncodeAttachments(const std::vector<AttachmentRef>& attachments) {
-  json::array list;
-  list.reserve(attachments.size());
-  for (const AttachmentRef& a : attachments) {
-    json::object o;
-    o["attachmentId"] = a.attachment_id;
-    o["contentType"] = a.content_type;
-    o["size"] = a.size;
-    o["sha256"] = a.sha256;
-    list.emplace_back(std::move(o));
-  }
-  return json::serialize(list);
-}
-
-std::vector<AttachmentRef> DecodeAttachments(std::string_view text) {
-  const char* what = "attachment list in messages";
-  json::value v = Parse(text, what);
-  if (!v.is_array()) Corrupt(what);
-  std::vector<AttachmentRef> attachments;
-  for (const json::value& item : v.get_array()) {
-    const json::object& o = AsObject(item, what);
-    attachments.push_back(AttachmentRef{StringField(o, "attachmentId", what),
-                                        StringField(o, "contentType", what),
-                                        IntField(o, "size", what), StringField(o, "sha256", what)});
-  }
-  return attachments;
 }
 
 }  // namespace ferry::postgres

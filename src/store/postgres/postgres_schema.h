@@ -1,16 +1,17 @@
 // The PostgreSQL store's schema (ARCHITECTURE.md "Data"; the same logical
-// schema as sqlite/sqlite_schema.cc), its versioned migrations, and the
-// JSON forms of what the store keeps as jsonb.
+// schema as sqlite/sqlite_schema.cc) and its versioned migrations. What the
+// store keeps as jsonb is the JSON of store/record_codec.h.
 //
-// Threading: EnsureSchema uses the one connection it is given; the JSON
-// functions are pure.
+// Threading: EnsureSchema uses the one connection it is given;
+// DecodedOrCorrupt is pure.
 #pragma once
 
 #include <string>
 #include <string_view>
-#include <vector>
+#include <utility>
 
 #include "store/postgres/postgres_connection.h"
+#include "store/record_codec.h"
 #include "store/store.h"
 
 namespace ferry::postgres {
@@ -35,16 +36,16 @@ inline constexpr int kStatePending = static_cast<int>(AttachmentState::pending);
 inline constexpr int kStateUploaded = static_cast<int>(AttachmentState::uploaded);
 inline constexpr int kStateSent = static_cast<int>(AttachmentState::sent);
 
-// inbox.event: {"chatId", "event", "members": [...], "by", "ts"}, the field
-// names of PROTOCOL.md's `chat` event, so the stored event reads as sent.
-std::string EncodeChatEvent(const ChatEvent& event);
-// Throws PgError (statement) if `json` is not an encoded event.
-ChatEvent DecodeChatEvent(std::string_view json);
-
-// messages.attachments: [{"attachmentId", "contentType", "size", "sha256"}]
-// in message order ("sha256" is "" if the uploader announced none).
-std::string EncodeAttachments(const std::vector<AttachmentRef>& attachments);
-// Throws PgError (statement) if `json` is not an encoded list.
-std::vector<AttachmentRef> DecodeAttachments(std::string_view json);
+// inbox.event and messages.attachments (jsonb) hold the JSON of
+// record_codec.h. Returns the decoded value of `column`; throws PgError
+// (statement) naming the column and the fault if it did not decode.
+template <class T>
+T DecodedOrCorrupt(record_codec::Decoded<T> decoded, std::string_view column) {
+  if (!decoded) {
+    throw PgError(PgError::Kind::statement, "",
+                  "malformed " + std::string(column) + ": " + decoded.error().reason);
+  }
+  return std::move(*decoded);
+}
 
 }  // namespace ferry::postgres

@@ -15,6 +15,7 @@
 #include "store/postgres/postgres_queries.h"
 #include "store/postgres/postgres_schema.h"
 #include "store/postgres/postgres_store_impl.h"
+#include "store/record_codec.h"
 
 namespace ferry {
 
@@ -254,14 +255,15 @@ Result<InboxPage> PostgresStore::ReadInbox(const std::string& client_id, Seq aft
       InboxEntry entry;
       entry.seq = r.Int(row, 1);
       if (r.Int(row, 2) == kKindChatEvent) {
-        entry.item = DecodeChatEvent(r.TextView(row, 3));
+        entry.item = DecodedOrCorrupt(record_codec::DecodeChatEvent(r.TextView(row, 3)), "inbox.event");
       } else if (r.IsNull(row, 4)) {
         continue;  // the message expired before this entry; it is no longer held
       } else {
-        entry.item = Message{r.Text(row, 4),  r.Text(row, 5),
-                             r.Text(row, 6),  r.Text(row, 7),
-                             r.Text(row, 8),  r.Int(row, 9),
-                             r.Text(row, 10), DecodeAttachments(r.TextView(row, 11))};
+        entry.item = Message{r.Text(row, 4),  r.Text(row, 5), r.Text(row, 6),
+                             r.Text(row, 7),  r.Text(row, 8), r.Int(row, 9),
+                             r.Text(row, 10),
+                             DecodedOrCorrupt(record_codec::DecodeAttachments(r.TextView(row, 11)),
+                                              "messages.attachments")};
       }
       page.entries.push_back(std::move(entry));
     }

@@ -21,6 +21,7 @@
 #include "store/chat_rules.h"
 #include "store/postgres/postgres_schema.h"
 #include "store/postgres/postgres_store_impl.h"
+#include "store/record_codec.h"
 
 namespace ferry::postgres {
 namespace {
@@ -147,7 +148,7 @@ void PostgresStore::Apply(Pipeline& p, SendOp& op) {
               .Add(m.sender)
               .Add(m.client_msg_id)
               .Add(m.body)
-              .Add(EncodeAttachments(m.attachments))
+              .Add(record_codec::EncodeAttachments(m.attachments))
               .Add(op.attachment_ids),
           AppendDeliveries(&op.deliveries));
 }
@@ -217,7 +218,7 @@ void PostgresStore::DeliverEvent(Pipeline& p, ChatOp& op, const std::vector<std:
           Params()
               .Add(users)
               .Add(op.actor_client)
-              .Add(EncodeChatEvent(*op.event))
+              .Add(record_codec::EncodeChatEvent(*op.event))
               .Add(op.now)
               .Add(op.expires),
           AppendDeliveries(&op.deliveries));
