@@ -13,10 +13,12 @@
 #include <csignal>
 #include <filesystem>
 #include <fstream>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "conformance.h"
+#include "store/sqlite/sqlite_legacy.h"
 #include "store/sqlite/sqlite_queries.h"
 #include "store/sqlite/sqlite_schema.h"
 #include "store/sqlite/sqlite_statement.h"
@@ -286,7 +288,45 @@ TEST(SqliteStore, UsesWalAndRecordsSchemaVersion) {
   auto store = OpenAt(file);
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(QueryText(file, "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(QueryText(file, "PRAGMA user_version"), "2");
+  EXPECT_EQ(QueryText(file, "PRAGMA user_version"), "3");
+}
+
+// AliceBobChat()'s `created` event in the line format of schema versions 1
+// and 2 (chat_id, event, by, ts, members), and in the JSON of version 3.
+constexpr const char* kLineCreatedEvent = "c1\ncreated\nalice\n1700000000000\nalice\nbob";
+constexpr const char* kJsonCreatedEvent =
+    R"({"chatId":"c1","event":"created","members":["alice","bob"],"by":"alice",)"
+    R"("ts":1700000000000})";
+
+// A database at `file` with alice and bob, AliceBobChat() and `messages`
+// messages from alice, m1 ("b1") to mN, no attachments: bob-phone's inbox
+// holds the chat event at seq 1 and the messages after it.
+void WriteChatAndMessages(const fs::path& file, int messages) {
+  auto store = OpenAt(file);
+  ASSERT_NE(store, nullptr);
+  ASSERT_NO_FATAL_FAILURE(AddAliceAndBob(*store));
+  ChatOp create = AliceBobChat();
+  std::vector<SendOp> sends(messages);
+  std::vector<WriteOp> ops = {&create};
+  for (int i = 0; i < messages; ++i) {
+    std::string n = std::to_string(i + 1);
+    sends[i].message = Message{"m" + n, "c1", "alice", "alice-x", "cm" + n, kNow, "b" + n, {}};
+    sends[i].expires = kExpires;
+    ops.push_back(&sends[i]);
+  }
+  ASSERT_TRUE(store->WriteBatch(ops));
+}
+
+// Checks that bob-phone's inbox starts with AliceBobChat()'s event.
+void ExpectCreatedEvent(const InboxPage& page) {
+  ASSERT_FALSE(page.entries.empty());
+  const auto* event = std::get_if<ChatEvent>(&page.entries[0].item);
+  ASSERT_NE(event, nullptr);
+  EXPECT_EQ(event->chat_id, "c1");
+  EXPECT_EQ(event->event, "created");
+  EXPECT_THAT(event->members, ::testing::ElementsAre("alice", "bob"));
+  EXPECT_EQ(event->by, "alice");
+  EXPECT_EQ(event->ts, kNow);
 }
 
 // A version 1 database (no attachment tables, messages.attachments as
@@ -308,19 +348,29 @@ TEST(SqliteStore, MigratesSchemaVersion1) {
     ASSERT_TRUE(store->WriteBatch(std::vector<WriteOp>{&create, &with_json, &without}));
   }
   // Turn it into what version 1 wrote.
-  ASSERT_TRUE(ExecSql(file,
-                      "DROP TABLE attachment_recipients; DROP TABLE attachments;"
-                      "UPDATE messages SET attachments = '[{\"attachmentId\":\"a1\"}]' "
-                      "WHERE message_id = 'm1';"
-                      "PRAGMA user_version=1;"));
+  ASSERT_TRUE(ExecSql(file, ("DROP TABLE attachment_recipients; DROP TABLE attachments;"
+                             "UPDATE messages SET attachments = '[{\"attachmentId\":\"a1\"}]' "
+                             "WHERE message_id = 'm1';"
+                             "UPDATE messages SET attachments = '' WHERE message_id = 'm2';"
+                             "UPDATE inbox SET event = '" +
+                             std::string(kLineCreatedEvent) +
+                             "' WHERE kind = 1;"
+                             "PRAGMA user_version=1;")
+                                .c_str()));
   ASSERT_EQ(QueryText(file, "PRAGMA user_version"), "1");
 
+  // Migrated all the way: 1 -> 2 -> 3.
   auto store = OpenAt(file);
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(QueryText(file, "PRAGMA user_version"), "2");
+  EXPECT_EQ(QueryText(file, "PRAGMA user_version"), "3");
+  EXPECT_THAT(QueryColumn(file, "SELECT attachments FROM messages ORDER BY message_id", 0),
+              ::testing::ElementsAre("[]", "[]"));
+  EXPECT_THAT(QueryColumn(file, "SELECT event FROM inbox WHERE kind = 1", 0),
+              ::testing::ElementsAre(kJsonCreatedEvent));
   auto page = store->ReadInbox("bob-phone", 0, 10);
   ASSERT_TRUE(page);
   ASSERT_EQ(page->entries.size(), 3u);
+  ExpectCreatedEvent(*page);
   EXPECT_EQ(std::get<Message>(page->entries[1].item).body, "old");
   EXPECT_THAT(std::get<Message>(page->entries[1].item).attachments, ::testing::IsEmpty());
   EXPECT_EQ(std::get<Message>(page->entries[2].item).body, "plain");
@@ -356,26 +406,119 @@ TEST(SqliteStore, DeadAttachmentsUsesIndexes) {
   EXPECT_THAT(text, ::testing::Not(::testing::HasSubstr("SCAN"))) << text;
 }
 
-TEST(SqliteStore, AttachmentListEncoding) {
-  std::vector<AttachmentRef> refs = {
-      {"aB-_1", "text/plain; charset=\"utf-8\"", 12, std::string(64, 'f')},
-      {"x", "a b  c ", 0, ""},
-      {"y", "", 1LL << 40, "00"}};
-  std::string text = sqlite::EncodeAttachments(refs);
-  std::vector<AttachmentRef> back = sqlite::DecodeAttachments(text);
-  ASSERT_EQ(back.size(), refs.size());
-  for (std::size_t i = 0; i < refs.size(); ++i) {
-    EXPECT_EQ(back[i].attachment_id, refs[i].attachment_id) << i;
-    EXPECT_EQ(back[i].content_type, refs[i].content_type) << i;
-    EXPECT_EQ(back[i].size, refs[i].size) << i;
-    EXPECT_EQ(back[i].sha256, refs[i].sha256) << i;
-  }
-  EXPECT_EQ(sqlite::EncodeAttachments({}), "");
-  EXPECT_TRUE(sqlite::DecodeAttachments("").empty());
-  EXPECT_THROW(sqlite::DecodeAttachments("[{\"attachmentId\":\"a1\"}]"), sqlite::SqliteError);
-  EXPECT_THROW(sqlite::DecodeAttachments("id notanumber type"), sqlite::SqliteError);
-  EXPECT_THROW(sqlite::DecodeAttachments("id 1 - type\nbroken"), sqlite::SqliteError);
-  EXPECT_THROW(sqlite::DecodeAttachments("id 1 type"), sqlite::SqliteError);
+// A version 2 database keeps chat events and attachment lists in line
+// formats; opening it rewrites every value as JSON (schema version 3), and
+// the Store reads back what version 2 held. The attachment lines cover both
+// forms version 2 wrote: with a sha256 field ("-" for none) and, from
+// builds before the sha256 was stored, without.
+TEST(SqliteStore, MigratesSchemaVersion2) {
+  TempDir dir;
+  fs::path file = dir.path() / "ferry.db";
+  ASSERT_NO_FATAL_FAILURE(WriteChatAndMessages(file, 3));
+  const std::string sha(64, 'e');
+  // What version 2 wrote: the same tables, line formats in two columns.
+  const std::string v2 =
+      "UPDATE inbox SET event = '" + std::string(kLineCreatedEvent) + "' WHERE kind = 1;"
+      "UPDATE messages SET attachments = 'a1 7 " + sha + " text/plain; charset=utf-8' || char(10) ||"
+      " 'a2 0 - image/png' WHERE message_id = 'm1';"
+      "UPDATE messages SET attachments = 'a3 5 application/x-old format' WHERE message_id = 'm2';"
+      "UPDATE messages SET attachments = '' WHERE message_id = 'm3';"
+      "PRAGMA user_version=2;";
+  ASSERT_TRUE(ExecSql(file, v2.c_str()));
+  ASSERT_EQ(QueryText(file, "SELECT attachments FROM messages WHERE message_id = 'm2'"),
+            "a3 5 application/x-old format");
+
+  auto store = OpenAt(file);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(QueryText(file, "PRAGMA user_version"), "3");
+  auto page = store->ReadInbox("bob-phone", 0, 10);
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->entries.size(), 4u);
+  ExpectCreatedEvent(*page);
+  const auto& m1 = std::get<Message>(page->entries[1].item);
+  EXPECT_EQ(m1.body, "b1");
+  ASSERT_EQ(m1.attachments.size(), 2u);
+  EXPECT_EQ(m1.attachments[0].attachment_id, "a1");
+  EXPECT_EQ(m1.attachments[0].size, 7);
+  EXPECT_EQ(m1.attachments[0].sha256, sha);
+  EXPECT_EQ(m1.attachments[0].content_type, "text/plain; charset=utf-8");
+  EXPECT_EQ(m1.attachments[1].attachment_id, "a2");
+  EXPECT_EQ(m1.attachments[1].sha256, "");
+  EXPECT_EQ(m1.attachments[1].content_type, "image/png");
+  const auto& m2 = std::get<Message>(page->entries[2].item);
+  ASSERT_EQ(m2.attachments.size(), 1u);
+  EXPECT_EQ(m2.attachments[0].size, 5);
+  EXPECT_EQ(m2.attachments[0].sha256, "");
+  EXPECT_EQ(m2.attachments[0].content_type, "application/x-old format");
+  EXPECT_THAT(std::get<Message>(page->entries[3].item).attachments, ::testing::IsEmpty());
+
+  // The columns themselves now hold the JSON, as the PostgreSQL store's do.
+  EXPECT_THAT(QueryColumn(file, "SELECT event FROM inbox WHERE kind = 1", 0),
+              ::testing::ElementsAre(kJsonCreatedEvent));
+  EXPECT_THAT(
+      QueryColumn(file, "SELECT attachments FROM messages ORDER BY message_id", 0),
+      ::testing::ElementsAre(
+          R"([{"attachmentId":"a1","contentType":"text/plain; charset=utf-8","size":7,"sha256":")" +
+              sha + R"("},{"attachmentId":"a2","contentType":"image/png","size":0,"sha256":""}])",
+          R"([{"attachmentId":"a3","contentType":"application/x-old format","size":5,"sha256":""}])",
+          "[]"));
+}
+
+// A version 2 value that is not in its line format fails the open, and the
+// migration's transaction leaves the database as it was, still version 2.
+TEST(SqliteStore, FailedMigrationChangesNothing) {
+  TempDir dir;
+  fs::path file = dir.path() / "ferry.db";
+  ASSERT_NO_FATAL_FAILURE(WriteChatAndMessages(file, 1));
+  ASSERT_TRUE(ExecSql(file,
+                      "UPDATE messages SET attachments = 'a1 7 - image/png';"
+                      "UPDATE inbox SET event = 'not an event' WHERE kind = 1;"
+                      "PRAGMA user_version=2;"));
+  auto store = OpenSqliteStore(SqliteOptions{file.string()});
+  ASSERT_FALSE(store);
+  EXPECT_EQ(ToErrc(store.error()), Errc::unavailable);
+  EXPECT_EQ(QueryText(file, "PRAGMA user_version"), "2");
+  EXPECT_EQ(QueryText(file, "SELECT attachments FROM messages"), "a1 7 - image/png");
+  EXPECT_EQ(QueryText(file, "SELECT event FROM inbox WHERE kind = 1"), "not an event");
+}
+
+TEST(SqliteLegacy, LineChatEvent) {
+  std::optional<ChatEvent> event = sqlite::legacy::DecodeLineChatEvent("c\nremoved\nbob\n-5");
+  ASSERT_TRUE(event);
+  EXPECT_EQ(event->chat_id, "c");
+  EXPECT_EQ(event->event, "removed");
+  EXPECT_EQ(event->by, "bob");
+  EXPECT_EQ(event->ts, -5);
+  EXPECT_THAT(event->members, ::testing::IsEmpty());
+  EXPECT_FALSE(sqlite::legacy::DecodeLineChatEvent(""));
+  EXPECT_FALSE(sqlite::legacy::DecodeLineChatEvent("c\ncreated\nbob"));
+  EXPECT_FALSE(sqlite::legacy::DecodeLineChatEvent("c\ncreated\nbob\n12x\nalice"));
+  EXPECT_FALSE(sqlite::legacy::DecodeLineChatEvent(kJsonCreatedEvent));
+}
+
+TEST(SqliteLegacy, LineAttachments) {
+  const std::string sha(64, '0');
+  auto list = sqlite::legacy::DecodeLineAttachments("x 1 " + sha + " a b  c \ny 2 - \nz 3 -");
+  ASSERT_TRUE(list);
+  ASSERT_EQ(list->size(), 3u);
+  EXPECT_EQ((*list)[0].sha256, sha);
+  EXPECT_EQ((*list)[0].content_type, "a b  c ");
+  EXPECT_EQ((*list)[1].sha256, "");
+  EXPECT_EQ((*list)[1].content_type, "");
+  // No space after "-": the older form, whose content type was "-".
+  EXPECT_EQ((*list)[2].sha256, "");
+  EXPECT_EQ((*list)[2].content_type, "-");
+  // The older form with a space in the content type.
+  auto old = sqlite::legacy::DecodeLineAttachments("w 4 text/plain; q=1");
+  ASSERT_TRUE(old);
+  ASSERT_EQ(old->size(), 1u);
+  EXPECT_EQ((*old)[0].sha256, "");
+  EXPECT_EQ((*old)[0].content_type, "text/plain; q=1");
+  EXPECT_TRUE(sqlite::legacy::DecodeLineAttachments("")->empty());
+  EXPECT_FALSE(sqlite::legacy::DecodeLineAttachments("id notanumber - type"));
+  EXPECT_FALSE(sqlite::legacy::DecodeLineAttachments("id 1"));
+  EXPECT_FALSE(sqlite::legacy::DecodeLineAttachments("id 1 - type\nbroken"));
+  EXPECT_FALSE(sqlite::legacy::DecodeLineAttachments("[]"));
 }
 
 TEST(SqliteStore, RefusesNewerSchema) {

@@ -8,11 +8,11 @@
 //   order they were created.
 // - send_ids is apart from messages: the idempotency record must outlive the
 //   message, which is deleted once every recipient acknowledged it.
-// - inbox rows carry either a message_id (kind 0) or an encoded chat event
-//   (kind 1; see EncodeChatEvent in sqlite_write_batch.cc), plus created and
-//   expires for Stats and Sweep.
-// - messages.attachments holds the message's AttachmentRefs in the text form
-//   of EncodeAttachments (sqlite_schema.h).
+// - inbox rows carry either a message_id (kind 0) or a chat event (kind 1)
+//   in the JSON of record_codec.h, plus created and expires for Stats and
+//   Sweep.
+// - messages.attachments holds the message's AttachmentRefs, also in the
+//   JSON of record_codec.h: the same bytes as the PostgreSQL store's jsonb.
 // - attachments.unfetched counts the recipient rows not yet fetched, kept in
 //   step with attachment_recipients by every writer, so DeadAttachments is
 //   two index searches (expires; state + unfetched) rather than a scan with
@@ -20,11 +20,13 @@
 //   DeleteAttachments and indexed by client for DeleteClient.
 #include "store/sqlite/sqlite_schema.h"
 
-#include <charconv>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "common/log.h"
+#include "store/record_codec.h"
+#include "store/sqlite/sqlite_legacy.h"
 #include "store/sqlite/sqlite_statement.h"
 
 namespace ferry::sqlite {
@@ -143,6 +145,79 @@ int UserVersion(sqlite3* db) {
   return cursor.Next() ? static_cast<int>(cursor.Int(0)) : 0;
 }
 
+// Version 1 kept messages.attachments as opaque JSON from service/; those
+// references are dropped (there was no blob store behind them). Version 2
+// reads "" as no attachments.
+void MigrateToVersion2(sqlite3* db) {
+  Exec(db, kAttachmentSchema);
+  Exec(db, "UPDATE messages SET attachments = '' WHERE attachments <> ''");
+}
+
+// The SQL functions of MigrateToVersion3: the legacy line text of their one
+// argument as record_codec JSON, or an error that fails the UPDATE (and so
+// the migration) if it is not in the line format.
+template <class T>
+void LineToJson(sqlite3_context* context, sqlite3_value* arg,
+                std::optional<T> (*decode)(std::string_view), std::string (*encode)(const T&),
+                const char* column) {
+  const auto* text = reinterpret_cast<const char*>(sqlite3_value_text(arg));
+  std::optional<T> value;
+  if (text != nullptr) value = decode(std::string_view(text, sqlite3_value_bytes(arg)));
+  if (!value) {
+    std::string error = std::string(column) + " is not in the version 2 line format";
+    sqlite3_result_error(context, error.c_str(), -1);
+    return;
+  }
+  std::string json = encode(*value);
+  sqlite3_result_text64(context, json.data(), json.size(), SQLITE_TRANSIENT, SQLITE_UTF8);
+}
+
+void ChatEventLineToJson(sqlite3_context* context, int, sqlite3_value** args) {
+  LineToJson<ChatEvent>(context, args[0], legacy::DecodeLineChatEvent,
+                        record_codec::EncodeChatEvent, "inbox.event");
+}
+
+void AttachmentsLineToJson(sqlite3_context* context, int, sqlite3_value** args) {
+  LineToJson<std::vector<AttachmentRef>>(context, args[0], legacy::DecodeLineAttachments,
+                                         record_codec::EncodeAttachments, "messages.attachments");
+}
+
+// Registers one of the functions above on `db` for its lifetime.
+class ScopedSqlFunction {
+ public:
+  ScopedSqlFunction(sqlite3* db, const char* name,
+                    void (*function)(sqlite3_context*, int, sqlite3_value**))
+      : db_(db), name_(name) {
+    int rc = sqlite3_create_function_v2(db, name, 1, SQLITE_UTF8 | SQLITE_DETERMINISTIC, nullptr,
+                                        function, nullptr, nullptr, nullptr);
+    if (rc != SQLITE_OK) Fail(db, rc, std::string("create function ") + name);
+  }
+  ~ScopedSqlFunction() {
+    sqlite3_create_function_v2(db_, name_, 1, SQLITE_UTF8, nullptr, nullptr, nullptr, nullptr,
+                               nullptr);
+  }
+  ScopedSqlFunction(const ScopedSqlFunction&) = delete;
+  ScopedSqlFunction& operator=(const ScopedSqlFunction&) = delete;
+
+ private:
+  sqlite3* db_;
+  const char* name_;
+};
+
+// Version 3 keeps inbox.event and messages.attachments as the JSON of
+// record_codec.h instead of line formats, as the PostgreSQL store does.
+// Rewritten in SQL, row by row inside SQLite, so that a large database is
+// not held in memory; a value that does not decode fails the UPDATE, and
+// EnsureSchema's transaction leaves the database as it was.
+void MigrateToVersion3(sqlite3* db) {
+  ScopedSqlFunction event(db, "ferry_v2_chat_event_to_json", ChatEventLineToJson);
+  ScopedSqlFunction attachments(db, "ferry_v2_attachments_to_json", AttachmentsLineToJson);
+  Exec(db, ("UPDATE inbox SET event = ferry_v2_chat_event_to_json(event) WHERE kind = " +
+            std::to_string(kKindChatEvent))
+               .c_str());
+  Exec(db, "UPDATE messages SET attachments = ferry_v2_attachments_to_json(attachments)");
+}
+
 }  // namespace
 
 void ConfigureConnection(sqlite3* db) {
@@ -168,105 +243,29 @@ void EnsureSchema(sqlite3* db) {
   Exec(db, "BEGIN IMMEDIATE");
   try {
     int version = UserVersion(db);
-    if (version == 0) {
-      Exec(db, kSchema);
-      Exec(db, kAttachmentSchema);
-      Exec(db, ("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
-    } else if (version == 1) {
-      // Version 1 kept messages.attachments as opaque JSON from service/;
-      // those references are dropped (there was no blob store behind them).
-      Exec(db, kAttachmentSchema);
-      Exec(db, "UPDATE messages SET attachments = '' WHERE attachments <> ''");
-      Exec(db, ("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
-      log::Info("sqlite: migrated schema 1 -> ", kSchemaVersion);
-    } else if (version != kSchemaVersion) {
+    if (version < 0 || version > kSchemaVersion) {
       throw SqliteError(SQLITE_ERROR, "schema version " + std::to_string(version) +
                                           " is not supported (this build knows " +
                                           std::to_string(kSchemaVersion) + ")");
     }
+    if (version == 0) {
+      Exec(db, kSchema);
+      Exec(db, kAttachmentSchema);
+    } else {
+      if (version < 2) MigrateToVersion2(db);
+      if (version < 3) MigrateToVersion3(db);
+    }
+    if (version != kSchemaVersion) {
+      Exec(db, ("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
+    }
     Exec(db, "COMMIT");
-  } catch (const SqliteError&) {
+    if (version != 0 && version != kSchemaVersion) {
+      log::Info("sqlite: migrated schema ", version, " -> ", kSchemaVersion);
+    }
+  } catch (...) {
     if (!sqlite3_get_autocommit(db)) sqlite3_exec(db, "ROLLBACK", nullptr, nullptr, nullptr);
     throw;
   }
-}
-
-std::string EncodeChatEvent(const ChatEvent& event) {
-  std::string text;
-  text.reserve(64 + event.members.size() * 16);
-  for (std::string_view field : {std::string_view(event.chat_id), std::string_view(event.event),
-                                 std::string_view(event.by)}) {
-    text += field;
-    text += '\n';
-  }
-  text += std::to_string(event.ts);
-  for (const std::string& member : event.members) {
-    text += '\n';
-    text += member;
-  }
-  return text;
-}
-
-ChatEvent DecodeChatEvent(std::string_view text) {
-  std::vector<std::string_view> fields;
-  for (std::size_t start = 0;;) {
-    std::size_t end = text.find('\n', start);
-    fields.push_back(text.substr(start, end - start));
-    if (end == std::string_view::npos) break;
-    start = end + 1;
-  }
-  ChatEvent event;
-  if (fields.size() < 4 ||
-      std::from_chars(fields[3].data(), fields[3].data() + fields[3].size(), event.ts).ec !=
-          std::errc()) {
-    throw SqliteError(SQLITE_CORRUPT, "malformed chat event in inbox");
-  }
-  event.chat_id = fields[0];
-  event.event = fields[1];
-  event.by = fields[2];
-  event.members.assign(fields.begin() + 4, fields.end());
-  return event;
-}
-
-std::string EncodeAttachments(const std::vector<AttachmentRef>& attachments) {
-  std::string text;
-  for (const AttachmentRef& a : attachments) {
-    if (!text.empty()) text += '\n';
-    text += a.attachment_id;
-    text += ' ';
-    text += std::to_string(a.size);
-    text += ' ';
-    text += a.sha256.empty() ? "-" : a.sha256;  // hex never contains a space
-    text += ' ';
-    text += a.content_type;
-  }
-  return text;
-}
-
-std::vector<AttachmentRef> DecodeAttachments(std::string_view text) {
-  std::vector<AttachmentRef> attachments;
-  if (text.empty()) return attachments;
-  for (std::size_t start = 0;;) {
-    std::size_t end = text.find('\n', start);
-    std::string_view line = text.substr(start, end == std::string_view::npos ? end : end - start);
-    std::size_t id_end = line.find(' ');
-    std::size_t size_end = id_end == std::string_view::npos ? id_end : line.find(' ', id_end + 1);
-    std::size_t sha_end = size_end == std::string_view::npos ? size_end : line.find(' ', size_end + 1);
-    AttachmentRef ref;
-    if (sha_end == std::string_view::npos ||
-        std::from_chars(line.data() + id_end + 1, line.data() + size_end, ref.size).ec !=
-            std::errc()) {
-      throw SqliteError(SQLITE_CORRUPT, "malformed attachment list in messages");
-    }
-    ref.attachment_id = line.substr(0, id_end);
-    std::string_view sha = line.substr(size_end + 1, sha_end - size_end - 1);
-    if (sha != "-") ref.sha256 = sha;
-    ref.content_type = line.substr(sha_end + 1);
-    attachments.push_back(std::move(ref));
-    if (end == std::string_view::npos) break;
-    start = end + 1;
-  }
-  return attachments;
 }
 
 }  // namespace ferry::sqlite

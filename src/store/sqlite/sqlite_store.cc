@@ -13,6 +13,7 @@
 #include <utility>
 
 #include "common/log.h"
+#include "store/record_codec.h"
 #include "store/sqlite/sqlite_schema.h"
 #include "store/sqlite/sqlite_store_impl.h"
 
@@ -258,12 +259,14 @@ Result<InboxPage> SqliteStore::ReadInbox(const std::string& client_id, Seq after
       InboxEntry entry;
       entry.seq = c.Int(0);
       if (c.Int(1) == kKindChatEvent) {
-        entry.item = DecodeChatEvent(c.TextView(2));
+        entry.item = DecodedOrCorrupt(record_codec::DecodeChatEvent(c.TextView(2)), "inbox.event");
       } else if (c.IsNull(3)) {
         continue;  // the message expired before this entry; it is no longer held
       } else {
-        entry.item = Message{c.Text(3), c.Text(4), c.Text(5), c.Text(6),
-                             c.Text(7), c.Int(8),  c.Text(9), DecodeAttachments(c.TextView(10))};
+        entry.item = Message{c.Text(3), c.Text(4), c.Text(5), c.Text(6), c.Text(7), c.Int(8),
+                             c.Text(9),
+                             DecodedOrCorrupt(record_codec::DecodeAttachments(c.TextView(10)),
+                                              "messages.attachments")};
       }
       page.entries.push_back(std::move(entry));
     }

@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "store/chat_rules.h"
+#include "store/record_codec.h"
 #include "store/sqlite/sqlite_schema.h"
 #include "store/sqlite/sqlite_store_impl.h"
 
@@ -102,7 +103,7 @@ void SqliteStore::Apply(SendOp& op) {
   // A message nobody else receives would never be acked or released, so it
   // is not stored; its idempotency record still is.
   if (!op.deliveries.empty()) {
-    std::string attachments = EncodeAttachments(m.attachments);
+    std::string attachments = record_codec::EncodeAttachments(m.attachments);
     Cursor(q_.insert_message)
         .Bind(1, m.message_id)
         .Bind(2, m.chat_id)
@@ -190,7 +191,7 @@ void SqliteStore::WriteMemberChange(ChatOp& op, chat_rules::MemberChange change)
 }
 
 void SqliteStore::DeliverEvent(ChatOp& op, const std::vector<std::string>& users) {
-  std::string encoded = EncodeChatEvent(*op.event);
+  std::string encoded = record_codec::EncodeChatEvent(*op.event);
   for (const std::string& user : users) {
     // Collected before appending: AppendInbox updates the clients table
     // this cursor reads.
