@@ -4,7 +4,6 @@
 #include "protocol/protocol.h"
 
 #include <boost/json.hpp>
-#include <charconv>
 #include <unordered_map>
 
 namespace ferry::protocol {
@@ -262,110 +261,6 @@ std::string Frame(const EncodedEntry& entry, Seq seq, const UrlMinter& mint) {
 
 std::string PingFrame(Seq head) {
   return "{\"type\":\"ping\",\"head\":" + std::to_string(head) + "}";
-}
-
-// Bus payloads are line-oriented text: ids never contain spaces or newlines,
-// and the entry tail (JSON) comes last, so it needs no escaping.
-//   E[ <chatId>]\n<type>\n<a>\n<attachmentId> <size> <sha256|-> <contentType>\n...(a lines)
-//     <n>\n<clientId> <seq>\n...(n lines)<tail>
-// "E <chatId>" marks an entry of a chat above the chat-channel threshold
-// (BusEntries::big_chat). Entries of other chats keep the plain "E" line,
-// byte for byte the format of nodes that predate chat channels, so those
-// still read them during a rolling upgrade.
-//   K\n<clientId>\n<connId>
-//   R\n<clientId>
-std::string EncodeBus(const BusMessage& message) {
-  std::string out;
-  if (const auto* e = std::get_if<BusEntries>(&message)) {
-    out.reserve(e->entry.tail.size() + 64 * e->deliveries.size() + 32);
-    out.append("E");
-    if (e->big_chat) out.append(" ").append(e->chat_id);
-    out.append("\n").append(e->entry.type).append("\n");
-    out.append(std::to_string(e->entry.attachments.size())).append("\n");
-    for (const AttachmentRef& a : e->entry.attachments) {
-      out.append(a.attachment_id).append(" ").append(std::to_string(a.size)).append(" ");
-      out.append(a.sha256.empty() ? "-" : a.sha256).append(" ");
-      out.append(a.content_type).append("\n");
-    }
-    out.append(std::to_string(e->deliveries.size())).append("\n");
-    for (const auto& [client, seq] : e->deliveries) {
-      out.append(client).append(" ").append(std::to_string(seq)).append("\n");
-    }
-    out.append(e->entry.tail);
-  } else if (const auto* k = std::get_if<BusKick>(&message)) {
-    out.append("K\n").append(k->client_id).append("\n").append(k->conn_id);
-  } else {
-    out.append("R\n").append(std::get<BusRevoke>(message).client_id);
-  }
-  return out;
-}
-
-namespace {
-
-// Splits off the next line of `rest`; false if there is no newline.
-bool NextLine(std::string_view& rest, std::string_view* line) {
-  auto nl = rest.find('\n');
-  if (nl == std::string_view::npos) return false;
-  *line = rest.substr(0, nl);
-  rest.remove_prefix(nl + 1);
-  return true;
-}
-
-bool ParseInt(std::string_view text, std::int64_t* out) {
-  auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), *out);
-  return ec == std::errc() && p == text.data() + text.size();
-}
-
-}  // namespace
-
-std::optional<BusMessage> DecodeBus(std::string_view payload) {
-  std::string_view rest = payload, kind, line;
-  if (!NextLine(rest, &kind)) return std::nullopt;
-  if (kind == "E" || kind.starts_with("E ")) {
-    BusEntries e;
-    if (kind.size() > 2) {
-      e.chat_id = std::string(kind.substr(2));
-      e.big_chat = true;
-    } else if (kind.size() == 2) {
-      return std::nullopt;  // "E " without a chat id
-    }
-    std::int64_t n = 0;
-    if (!NextLine(rest, &line)) return std::nullopt;
-    e.entry.type = std::string(line);
-    if (!NextLine(rest, &line) || !ParseInt(line, &n) || n < 0) return std::nullopt;
-    for (std::int64_t i = 0; i < n; ++i) {
-      // "<id> <size> <sha256 or -> <content type>"; the type may contain spaces.
-      if (!NextLine(rest, &line)) return std::nullopt;
-      auto sp1 = line.find(' ');
-      auto sp2 = sp1 == std::string_view::npos ? sp1 : line.find(' ', sp1 + 1);
-      auto sp3 = sp2 == std::string_view::npos ? sp2 : line.find(' ', sp2 + 1);
-      AttachmentRef a;
-      if (sp3 == std::string_view::npos || !ParseInt(line.substr(sp1 + 1, sp2 - sp1 - 1), &a.size)) {
-        return std::nullopt;
-      }
-      a.attachment_id = std::string(line.substr(0, sp1));
-      std::string_view sha = line.substr(sp2 + 1, sp3 - sp2 - 1);
-      if (sha != "-") a.sha256 = std::string(sha);
-      a.content_type = std::string(line.substr(sp3 + 1));
-      e.entry.attachments.push_back(std::move(a));
-    }
-    if (!NextLine(rest, &line) || !ParseInt(line, &n) || n < 0) return std::nullopt;
-    for (std::int64_t i = 0; i < n; ++i) {
-      if (!NextLine(rest, &line)) return std::nullopt;
-      auto sp = line.find(' ');
-      Seq seq = 0;
-      if (sp == std::string_view::npos || !ParseInt(line.substr(sp + 1), &seq)) return std::nullopt;
-      e.deliveries.emplace_back(std::string(line.substr(0, sp)), seq);
-    }
-    e.entry.tail = std::string(rest);
-    return e;
-  }
-  if (kind == "K") {
-    if (!NextLine(rest, &line)) return std::nullopt;
-    return BusKick{std::string(line), std::string(rest)};
-  }
-  if (kind == "R") return BusRevoke{std::string(rest)};
-  return std::nullopt;
 }
 
 }  // namespace ferry::protocol

@@ -95,7 +95,8 @@ using UrlMinter = std::function<std::string(const std::string& attachment_id)>;
 std::string Frame(const EncodedEntry& entry, Seq seq, const UrlMinter& mint = {});
 std::string PingFrame(Seq head);
 
-// ---- Bus payloads (node <-> node), see docs/protocol.md "Bus" ----
+// ---- Bus payloads (node <-> node): JSON, see docs/protocol.md
+// "Node-to-node bus payloads"; implemented in bus_payload.cc ----
 struct BusEntries {
   EncodedEntry entry;
   // (clientId, seq): those of one user on `u:{user}`, of every member on `c:{chat}`.
@@ -115,8 +116,12 @@ struct BusRevoke {  // client deleted: close its connections with 4401
 };
 using BusMessage = std::variant<BusEntries, BusKick, BusRevoke>;
 
+// Requires: an entry's tail is EncodeEntry's (JSON object members ending
+// in '}'); it is embedded as it is.
 std::string EncodeBus(const BusMessage& message);
-// nullopt if the payload is malformed.
+// Returns the message, or nullopt if the payload is not a valid one
+// (malformed JSON, an unknown kind, a missing or mistyped member). Total:
+// any input gives one or the other; only running out of memory throws.
 std::optional<BusMessage> DecodeBus(std::string_view payload);
 
 }  // namespace ferry::protocol

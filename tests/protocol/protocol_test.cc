@@ -140,7 +140,7 @@ TEST(Encode, ChatEventAndPing) {
 
 TEST(Bus, RoundTrip) {
   BusEntries e{{"message", "\"body\":\"line1\\nline2\"}",
-                {{"a1", "text/plain; x=y", 7, "ab12"}, {"a2", "image/png", 1, ""}}},
+                {{"a1", "text/plain; x=\"y\"", 7, "ab12"}, {"a2", "image/png", 1, ""}}},
                {{"clientA", 5}, {"clientB", 9}}};
   auto decoded = DecodeBus(EncodeBus(e));
   ASSERT_TRUE(decoded);
@@ -149,38 +149,63 @@ TEST(Bus, RoundTrip) {
   EXPECT_EQ(d.entry.tail, e.entry.tail);
   EXPECT_EQ(d.deliveries, e.deliveries);
   ASSERT_EQ(d.entry.attachments.size(), 2u);
-  EXPECT_EQ(d.entry.attachments[0].content_type, "text/plain; x=y");
+  EXPECT_EQ(d.entry.attachments[0].attachment_id, "a1");
+  EXPECT_EQ(d.entry.attachments[0].content_type, "text/plain; x=\"y\"");
   EXPECT_EQ(d.entry.attachments[0].size, 7);
   EXPECT_EQ(d.entry.attachments[0].sha256, "ab12");
   EXPECT_EQ(d.entry.attachments[1].sha256, "");
 
   auto k = DecodeBus(EncodeBus(BusKick{"c1", "conn9"}));
   ASSERT_TRUE(k);
+  EXPECT_EQ(std::get<BusKick>(*k).client_id, "c1");
   EXPECT_EQ(std::get<BusKick>(*k).conn_id, "conn9");
   auto r = DecodeBus(EncodeBus(BusRevoke{"c2"}));
   ASSERT_TRUE(r);
   EXPECT_EQ(std::get<BusRevoke>(*r).client_id, "c2");
-
-  EXPECT_FALSE(DecodeBus(""));
-  EXPECT_FALSE(DecodeBus("X\n"));
-  EXPECT_FALSE(DecodeBus("E\nmessage\n0\n2\nc1 5\n"));
-  EXPECT_FALSE(DecodeBus("E\nmessage\n0\n1\nc1 notanumber\n{}"));
-  EXPECT_FALSE(DecodeBus("E\nmessage\n1\na1 x - text/plain\n0\n{}"));
-  EXPECT_FALSE(DecodeBus("E\nmessage\n1\na1 5 text/plain\n0\n{}"));
 }
 
-// The big-chat mark rides on the "E" line; small chats keep the plain line.
+// What redis-cli shows: one JSON object, the event as the client gets it.
+TEST(Bus, PayloadIsReadableJson) {
+  Message m{"m1", "chat1", "alice", "cl1", "x", 1234, "hi \"there\"\n", {{"a1", "image/png", 10, ""}}};
+  BusEntries e{EncodeEntry(InboxEntry{0, m}), {{"clientA", 5}}};
+  json::value v = json::parse(EncodeBus(e));
+  EXPECT_EQ(v.at("kind"), "entries");
+  EXPECT_EQ(v.at("type"), "message");
+  EXPECT_EQ(v.at("deliveries"), json::parse(R"([["clientA",5]])"));
+  EXPECT_EQ(v.at("attachments"),
+            json::parse(R"([{"attachmentId":"a1","contentType":"image/png","size":10,"sha256":""}])"));
+  EXPECT_EQ(v.at("event").at("body"), "hi \"there\"\n");
+  EXPECT_EQ(v.at("event").at("messageId"), "m1");
+  EXPECT_EQ(json::parse(EncodeBus(BusKick{"c1", "conn9"})),
+            json::parse(R"({"kind":"kick","clientId":"c1","connId":"conn9"})"));
+  EXPECT_EQ(json::parse(EncodeBus(BusRevoke{"c2"})),
+            json::parse(R"({"kind":"revoke","clientId":"c2"})"));
+  // No attachments: the member is left out; an empty event is "{}".
+  BusEntries bare{{"chat", "}", {}}, {}};
+  EXPECT_EQ(EncodeBus(bare), R"({"kind":"entries","type":"chat","deliveries":[],"event":{}})");
+}
+
+// The event's text reaches clients byte for byte: escapes, nesting and
+// spacing as the encoder wrote them.
+TEST(Bus, EventTextPassesThroughUnchanged) {
+  const std::string tail = R"("a":"\u00e9\"}{","b":[1, {"c":{}}] ,"d":-1.5e3 })";
+  auto decoded = DecodeBus(EncodeBus(BusEntries{{"message", tail, {}}, {{"c", 1}}}));
+  ASSERT_TRUE(decoded);
+  EXPECT_EQ(std::get<BusEntries>(*decoded).entry.tail, tail);
+}
+
+// The big-chat mark is the "bigChat" member; small chats have none.
 TEST(Bus, BigChatMarkRoundTrips) {
   BusEntries e{{"message", "}", {}}, {{"clientA", 5}}};
   e.chat_id = "chat42";
-  EXPECT_TRUE(EncodeBus(e).starts_with("E\nmessage\n"));  // not big: no chat id
+  EXPECT_FALSE(json::parse(EncodeBus(e)).as_object().contains("bigChat"));  // not big
   auto plain = DecodeBus(EncodeBus(e));
   ASSERT_TRUE(plain);
   EXPECT_FALSE(std::get<BusEntries>(*plain).big_chat);
   EXPECT_EQ(std::get<BusEntries>(*plain).chat_id, "");
 
   e.big_chat = true;
-  EXPECT_TRUE(EncodeBus(e).starts_with("E chat42\nmessage\n"));
+  EXPECT_EQ(json::parse(EncodeBus(e)).at("bigChat"), "chat42");
   auto big = DecodeBus(EncodeBus(e));
   ASSERT_TRUE(big);
   const auto& d = std::get<BusEntries>(*big);
@@ -188,8 +213,73 @@ TEST(Bus, BigChatMarkRoundTrips) {
   EXPECT_EQ(d.chat_id, "chat42");
   EXPECT_EQ(d.deliveries, e.deliveries);
   EXPECT_EQ(d.entry.tail, "}");
+}
 
-  EXPECT_FALSE(DecodeBus("E \nmessage\n0\n0\n}"));  // a mark without a chat id
+// Any JSON spelling of a payload decodes: spacing, member order (but for
+// "event", which is last), escapes, and members a newer node may add.
+TEST(Bus, DecodesAnyJsonSpelling) {
+  auto entries = DecodeBus(
+      " { \"deliveries\" : [ [ \"c\\u0031\" , 7 ] ] , \"new\" : {\"x\":[1,{\"y\":null}]},"
+      " \"type\":\"chat\", \"kind\":\"entries\", \"attachments\":[{\"sha256\":\"\",\"later\":[true],"
+      " \"size\":3,\"contentType\":\"a\\/b\",\"attachmentId\":\"a1\"}], \"event\" : {\"k\":1} } \n");
+  ASSERT_TRUE(entries);
+  const auto& e = std::get<BusEntries>(*entries);
+  EXPECT_EQ(e.deliveries, (std::vector<std::pair<std::string, Seq>>{{"c1", 7}}));
+  EXPECT_EQ(e.entry.type, "chat");
+  ASSERT_EQ(e.entry.attachments.size(), 1u);
+  EXPECT_EQ(e.entry.attachments[0].content_type, "a/b");
+  EXPECT_EQ(e.entry.tail, "\"k\":1}");
+  auto revoke = DecodeBus(R"({"clientId":"c2","extra":1.5,"kind":"revoke"})");
+  ASSERT_TRUE(revoke);
+  EXPECT_EQ(std::get<BusRevoke>(*revoke).client_id, "c2");
+}
+
+TEST(Bus, RejectsMalformedPayloads) {
+  const char* bad[] = {
+      "",
+      "not json",
+      "[]",
+      "{}",
+      R"({"kind":"what","clientId":"c"})",
+      // the old line format
+      "E\nmessage\n0\n1\nc1 5\n}",
+      "R\nc2",
+      // kick and revoke need their ids
+      R"({"kind":"revoke"})",
+      R"({"kind":"kick","clientId":"c1"})",
+      R"({"kind":"revoke","clientId":5})",
+      R"({"kind":"revoke","clientId":"c"} trailing)",
+      R"({"kind":"revoke","clientId":"c")",
+      // entries need type, deliveries and an object event, last
+      R"({"kind":"entries","deliveries":[],"event":{}})",
+      R"({"kind":"entries","type":"chat","event":{}})",
+      R"({"kind":"entries","type":"chat","deliveries":[]})",
+      R"({"kind":"entries","type":"chat","deliveries":[],"event":"x"})",
+      R"({"kind":"entries","type":"chat","deliveries":[],"event":{},"more":1})",
+      R"({"kind":"entries","type":"chat","deliveries":[],"event":{"a":}})",
+      R"({"kind":"entries","type":"chat","deliveries":[],"event":{"a":1})",
+      R"({"kind":"entries","type":"chat","deliveries":[],"event":{}}})",
+      R"({"kind":"revoke","clientId":"c","event":{}})",
+      // deliveries are [clientId, seq] pairs
+      R"({"kind":"entries","type":"chat","deliveries":[["c"]],"event":{}})",
+      R"({"kind":"entries","type":"chat","deliveries":[["c",1,2]],"event":{}})",
+      R"({"kind":"entries","type":"chat","deliveries":[[1,"c"]],"event":{}})",
+      R"({"kind":"entries","type":"chat","deliveries":[["c","1"]],"event":{}})",
+      R"({"kind":"entries","type":"chat","deliveries":[["c",1.5]],"event":{}})",
+      R"({"kind":"entries","type":"chat","deliveries":[["c",18446744073709551615]],"event":{}})",
+      R"({"kind":"entries","type":"chat","deliveries":[{"c":1}],"event":{}})",
+      R"({"kind":"entries","type":"chat","deliveries":{},"event":{}})",
+      // attachments need all four fields, typed
+      R"({"kind":"entries","type":"m","attachments":[{"attachmentId":"a","contentType":"t","size":1}],"deliveries":[],"event":{}})",
+      R"({"kind":"entries","type":"m","attachments":[{"attachmentId":"a","contentType":"t","size":"1","sha256":""}],"deliveries":[],"event":{}})",
+      R"({"kind":"entries","type":"m","attachments":["a"],"deliveries":[],"event":{}})",
+      // a big-chat mark names its chat
+      R"({"kind":"entries","type":"chat","bigChat":"","deliveries":[],"event":{}})",
+      // not UTF-8
+      "{\"kind\":\"revoke\",\"clientId\":\"\xff\"}",
+      "{\"kind\":\"entries\",\"type\":\"chat\",\"deliveries\":[],\"event\":{\"a\":\"\xc3\"}}",
+  };
+  for (const char* payload : bad) EXPECT_FALSE(DecodeBus(payload)) << payload;
 }
 
 }  // namespace
