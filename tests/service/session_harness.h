@@ -153,7 +153,10 @@ class TestBus final : public Bus {
     std::lock_guard lock(mu_);
     std::vector<std::string> out;
     for (const auto& [channel, payload] : published_) {
-      if (channel.starts_with(prefix) && payload.starts_with("E")) out.push_back(payload);
+      std::optional<protocol::BusMessage> m = protocol::DecodeBus(payload);
+      if (channel.starts_with(prefix) && m && std::holds_alternative<protocol::BusEntries>(*m)) {
+        out.push_back(payload);
+      }
     }
     return out;
   }
