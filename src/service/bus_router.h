@@ -5,7 +5,8 @@
 // entries, 4409 for a client that connected elsewhere, 4401 for a deleted
 // client).
 //
-// Thread-safe: publishes come from store workers, messages from the bus.
+// Thread-safe: publishes come from the I/O threads (after a commit),
+// messages from the bus.
 #pragma once
 
 #include <string>

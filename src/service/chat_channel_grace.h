@@ -9,8 +9,8 @@
 //
 // Bounded: at most `max_chats` are remembered; when full, all are forgotten
 // (each then gets a new grace: extra publishes, never missing ones).
-// Thread-safe (one mutex); Service::PublishDeliveries calls it from the
-// store worker thread.
+// Thread-safe (one mutex); BusRouter::PublishDeliveries calls it from the
+// I/O threads.
 #pragma once
 
 #include <cstddef>

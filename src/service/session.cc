@@ -400,12 +400,14 @@ void ClientSession::SubmitChatOp(const json::value& id, std::shared_ptr<ChatOp> 
     Reply(protocol::OkReply(id, std::move(fields)));
   });
   Service* service = &service_;
-  Write(id, op.get(), [service, op, reply](Errc status) {
+  Write(id, op.get(), [service, post = post_, op, reply](Errc status) {
     if (status == Errc::ok && op->status == Errc::ok && op->event) {
       service->metrics().entries_created_total.fetch_add(
           static_cast<std::int64_t>(op->deliveries.size()), std::memory_order_relaxed);
-      service->router().PublishDeliveries(
-          op->event->chat_id, protocol::EncodeEntry(InboxEntry{0, *op->event}), op->deliveries);
+      post([service, op] {  // off the store thread, see Handle(Send)
+        service->router().PublishDeliveries(
+            op->event->chat_id, protocol::EncodeEntry(InboxEntry{0, *op->event}), op->deliveries);
+      });
     }
     reply(status);
   });
@@ -444,7 +446,10 @@ void ClientSession::Handle(const json::value& id, protocol::Send& r) {
     Reply(protocol::OkReply(id, std::move(fields)));
   });
   Service* service = &service_;
-  Write(id, op.get(), [service, op, reply, started](Errc status) {
+  // The store worker only commits: encoding and publishing the notifications
+  // is posted to this connection's executor (through post_ itself, not Bind,
+  // so they go out even if the connection closed meanwhile).
+  Write(id, op.get(), [service, post = post_, op, reply, started](Errc status) {
     if (status == Errc::ok && op->status == Errc::ok) {
       Metrics& m = service->metrics();
       m.send_durable_seconds.Observe(
@@ -453,8 +458,11 @@ void ClientSession::Handle(const json::value& id, protocol::Send& r) {
         m.messages_sent_total.fetch_add(1, std::memory_order_relaxed);
         m.entries_created_total.fetch_add(static_cast<std::int64_t>(op->deliveries.size()),
                                           std::memory_order_relaxed);
-        service->router().PublishDeliveries(
-            op->message.chat_id, protocol::EncodeEntry(InboxEntry{0, op->message}), op->deliveries);
+        post([service, op] {
+          service->router().PublishDeliveries(op->message.chat_id,
+                                              protocol::EncodeEntry(InboxEntry{0, op->message}),
+                                              op->deliveries);
+        });
       }
     }
     reply(status);

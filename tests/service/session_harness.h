@@ -15,6 +15,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <utility>
@@ -107,6 +108,7 @@ class TestBus final : public Bus {
     {
       std::lock_guard lock(mu_);
       published_.emplace_back(c, p);
+      publish_threads_.insert(std::this_thread::get_id());
     }
     if (!drop) inner.Publish(c, std::move(p));
   }
@@ -160,9 +162,15 @@ class TestBus final : public Bus {
     }
     return out;
   }
+  // The threads Publish was called on.
+  std::set<std::thread::id> PublishThreads() {
+    std::lock_guard lock(mu_);
+    return publish_threads_;
+  }
   void ClearPublished() {
     std::lock_guard lock(mu_);
     published_.clear();
+    publish_threads_.clear();
   }
 
   LocalBus inner;
@@ -174,6 +182,7 @@ class TestBus final : public Bus {
   std::map<std::string, int> subscribes_;
   std::map<std::string, int> unsubscribes_;
   std::vector<std::pair<std::string, std::string>> published_;
+  std::set<std::thread::id> publish_threads_;
 };
 
 // Mints recognizable URLs and records deletions.

@@ -162,6 +162,18 @@ TEST_F(SessionTest, UnackedEntryIsResentAfterTheAckTimeoutThenClosed) {
   EXPECT_EQ(*bob.transport.closed, close_code::kTimeout);
 }
 
+// The store worker only commits; the notifications of a send and of a
+// chat change are encoded and published on the connection's executor (here
+// the test thread), so fan-out never holds up the next transaction.
+TEST_F(SessionTest, NotificationsArePublishedOffTheStoreThread) {
+  Conn& alice = Connect("alice");
+  Conn& bob = Connect("bob");
+  bus.ClearPublished();
+  SendMsg(alice, CreateChat(alice, "bob"), "hi");
+  ASSERT_TRUE(RunUntil([&] { return bob.Entries().size() == 2; }));
+  EXPECT_EQ(bus.PublishThreads(), std::set<std::thread::id>{std::this_thread::get_id()});
+}
+
 TEST_F(SessionTest, StorageDownDuringHelloClosesUnavailable) {
   std::string token = TokenFor("alice");
   store->fail_reads = true;
