@@ -57,7 +57,7 @@ struct BackendFlags {
   std::string store;    // "" (SQLite in the data dir) | postgres://... | postgresql://...
   std::string bus;      // "" (in-process) | redis://host:port[,host:port...]
   std::string node_id;  // this node's name in the bus (presence leases); "" = host:port
-  int store_pool = 4;   // PostgreSQL connections
+  int store_pool = 1;   // PostgreSQL connections (bench/cluster: 1 beats 4 on one box)
 };
 
 struct BlobFlags {
