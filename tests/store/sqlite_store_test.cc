@@ -200,17 +200,31 @@ ChatOp AliceBobChat() {
   return create;
 }
 
+// A store at `file` holding AddAliceAndBob(), or null (with a failure).
+std::unique_ptr<Store> OpenWithAliceAndBob(const fs::path& file) {
+  auto store = OpenAt(file);
+  if (store == nullptr) return nullptr;
+  AddAliceAndBob(*store);
+  return ::testing::Test::HasFailure() ? nullptr : std::move(store);
+}
+
+// The op of alice's message "m<n>" (client message id "cm<n>") to "c1".
+SendOp AliceSends(int n, const std::string& body, Millis expires = kExpires) {
+  SendOp send;
+  std::string id = std::to_string(n);
+  send.message = Message{"m" + id, "c1", "alice", "alice-x", "cm" + id, kNow, body, {}};
+  send.expires = expires;
+  return send;
+}
+
 TEST(SqliteStore, DataSurvivesReopen) {
   TempDir dir;
   fs::path file = dir.path() / "ferry.db";
   {
-    auto store = OpenAt(file);
+    auto store = OpenWithAliceAndBob(file);
     ASSERT_NE(store, nullptr);
-    ASSERT_NO_FATAL_FAILURE(AddAliceAndBob(*store));
     ChatOp create = AliceBobChat();
-    SendOp send;
-    send.message = Message{"m1", "c1", "alice", "alice-x", "cm1", kNow, "hello", {}};
-    send.expires = kExpires;
+    SendOp send = AliceSends(1, "hello");
     ASSERT_TRUE(store->WriteBatch(std::vector<WriteOp>{&create, &send}));
     ASSERT_EQ(send.status, Errc::ok);
   }
@@ -231,18 +245,15 @@ TEST(SqliteStore, CommittedBatchSurvivesKill) {
   TempDir dir;
   fs::path file = dir.path() / "ferry.db";
   {
-    auto store = OpenAt(file);
+    auto store = OpenWithAliceAndBob(file);
     ASSERT_NE(store, nullptr);
-    ASSERT_NO_FATAL_FAILURE(AddAliceAndBob(*store));
   }
   pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
     auto store = OpenSqliteStore(SqliteOptions{file.string()});
     ChatOp create = AliceBobChat();
-    SendOp send;
-    send.message = Message{"m1", "c1", "alice", "alice-x", "cm1", kNow, "kept", {}};
-    send.expires = kExpires;
+    SendOp send = AliceSends(1, "kept");
     bool ok = store && (*store)->WriteBatch(std::vector<WriteOp>{&create, &send}) &&
               send.status == Errc::ok;
     if (ok) ::kill(::getpid(), SIGKILL);
@@ -259,24 +270,30 @@ TEST(SqliteStore, CommittedBatchSurvivesKill) {
   EXPECT_EQ(std::get<Message>(page->entries[1].item).body, "kept");
 }
 
-// A SQLite error inside a batch (here a message id collision) rolls back
-// every op of it and reports unavailable; the store stays usable.
+// A SQLite error inside a batch (here injected by a trigger on the second
+// send's entry) rolls back every op of it and reports unavailable; the
+// store stays usable, and what it holds in memory (the heads the rolled
+// back entries had taken) is forgotten with the rollback.
 TEST(SqliteStore, FailedBatchRollsBackEveryOp) {
   TempDir dir;
-  auto store = OpenAt(dir.path() / "ferry.db");
+  fs::path file = dir.path() / "ferry.db";
+  auto store = OpenWithAliceAndBob(file);
   ASSERT_NE(store, nullptr);
-  ASSERT_NO_FATAL_FAILURE(AddAliceAndBob(*store));
+  EXPECT_EQ(store->ReadInbox("bob-phone", 0, 10)->head, 0);  // cached from here on
+  ASSERT_TRUE(ExecSql(file,
+                      "CREATE TRIGGER fail_two BEFORE INSERT ON inbox WHEN NEW.body = 'two' "
+                      "BEGIN SELECT RAISE(ABORT, 'injected'); END"));
   ChatOp create = AliceBobChat();
-  SendOp first, second;
-  first.message = Message{"same-id", "c1", "alice", "alice-x", "cm1", kNow, "one", {}};
-  second.message = Message{"same-id", "c1", "alice", "alice-x", "cm2", kNow, "two", {}};
+  SendOp first = AliceSends(1, "one");
+  SendOp second = AliceSends(2, "two");
   auto failed = store->WriteBatch(std::vector<WriteOp>{&create, &first, &second});
   ASSERT_FALSE(failed);
   EXPECT_EQ(ToErrc(failed.error()), Errc::unavailable);
   EXPECT_THAT(*store->ListChats("alice"), ::testing::IsEmpty());
   EXPECT_EQ(store->ReadInbox("bob-phone", 0, 10)->head, 0);
+  EXPECT_EQ(store->Authenticate("tok")->head_seq, 0);
 
-  second.message.message_id = "other-id";
+  ASSERT_TRUE(ExecSql(file, "DROP TRIGGER fail_two"));
   ASSERT_TRUE(store->WriteBatch(std::vector<WriteOp>{&create, &first, &second}));
   EXPECT_FALSE(first.duplicate);  // not recorded by the failed batch
   EXPECT_EQ(store->ReadInbox("bob-phone", 0, 10)->head, 3);
@@ -288,7 +305,7 @@ TEST(SqliteStore, UsesWalAndRecordsSchemaVersion) {
   auto store = OpenAt(file);
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(QueryText(file, "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(QueryText(file, "PRAGMA user_version"), "3");
+  EXPECT_EQ(QueryText(file, "PRAGMA user_version"), "4");
 }
 
 // AliceBobChat()'s `created` event in the line format of schema versions 1
@@ -298,23 +315,41 @@ constexpr const char* kJsonCreatedEvent =
     R"({"chatId":"c1","event":"created","members":["alice","bob"],"by":"alice",)"
     R"("ts":1700000000000})";
 
-// A database at `file` with alice and bob, AliceBobChat() and `messages`
-// messages from alice, m1 ("b1") to mN, no attachments: bob-phone's inbox
-// holds the chat event at seq 1 and the messages after it.
+// Rewrites a (closed) database as schema version 3 held the same data:
+// every message in a `messages` row (refs 1, as bob-phone is its only
+// recipient) referred to by a kind 0 entry, no inline columns, and
+// clients.head_seq exact.
+void DowngradeToVersion3(const fs::path& file) {
+  ASSERT_TRUE(ExecSql(
+      file,
+      "INSERT INTO messages(message_id, chat_id, sender, sender_client, client_msg_id, ts, body, "
+      "attachments, refs, expires) SELECT message_id, chat_id, sender, sender_client, "
+      "client_msg_id, created, body, attachments, 1, expires FROM inbox WHERE kind = 2;"
+      "UPDATE inbox SET kind = 0 WHERE kind = 2;"
+      "ALTER TABLE inbox DROP COLUMN chat_id; ALTER TABLE inbox DROP COLUMN sender;"
+      "ALTER TABLE inbox DROP COLUMN sender_client; ALTER TABLE inbox DROP COLUMN client_msg_id;"
+      "ALTER TABLE inbox DROP COLUMN body; ALTER TABLE inbox DROP COLUMN attachments;"
+      "UPDATE clients SET head_seq = max(head_seq, acked_seq, coalesce((SELECT max(seq) "
+      "FROM inbox WHERE inbox.client_id = clients.client_id), 0));"
+      "PRAGMA user_version=3;"));
+}
+
+// A version 3 database at `file` with alice and bob, AliceBobChat() and
+// `messages` messages from alice, m1 ("b1") to mN, no attachments:
+// bob-phone's inbox holds the chat event at seq 1 and the messages after it.
 void WriteChatAndMessages(const fs::path& file, int messages) {
-  auto store = OpenAt(file);
+  auto store = OpenWithAliceAndBob(file);
   ASSERT_NE(store, nullptr);
-  ASSERT_NO_FATAL_FAILURE(AddAliceAndBob(*store));
   ChatOp create = AliceBobChat();
   std::vector<SendOp> sends(messages);
   std::vector<WriteOp> ops = {&create};
   for (int i = 0; i < messages; ++i) {
-    std::string n = std::to_string(i + 1);
-    sends[i].message = Message{"m" + n, "c1", "alice", "alice-x", "cm" + n, kNow, "b" + n, {}};
-    sends[i].expires = kExpires;
+    sends[i] = AliceSends(i + 1, "b" + std::to_string(i + 1));
     ops.push_back(&sends[i]);
   }
   ASSERT_TRUE(store->WriteBatch(ops));
+  store.reset();
+  ASSERT_NO_FATAL_FAILURE(DowngradeToVersion3(file));
 }
 
 // Checks that bob-phone's inbox starts with AliceBobChat()'s event.
@@ -336,17 +371,14 @@ TEST(SqliteStore, MigratesSchemaVersion1) {
   TempDir dir;
   fs::path file = dir.path() / "ferry.db";
   {
-    auto store = OpenAt(file);
+    auto store = OpenWithAliceAndBob(file);
     ASSERT_NE(store, nullptr);
-    ASSERT_NO_FATAL_FAILURE(AddAliceAndBob(*store));
     ChatOp create = AliceBobChat();
-    SendOp with_json, without;
-    with_json.message = Message{"m1", "c1", "alice", "alice-x", "cm1", kNow, "old", {}};
-    with_json.expires = kExpires;
-    without.message = Message{"m2", "c1", "alice", "alice-x", "cm2", kNow, "plain", {}};
-    without.expires = kExpires;
+    SendOp with_json = AliceSends(1, "old");
+    SendOp without = AliceSends(2, "plain");
     ASSERT_TRUE(store->WriteBatch(std::vector<WriteOp>{&create, &with_json, &without}));
   }
+  ASSERT_NO_FATAL_FAILURE(DowngradeToVersion3(file));
   // Turn it into what version 1 wrote.
   ASSERT_TRUE(ExecSql(file, ("DROP TABLE attachment_recipients; DROP TABLE attachments;"
                              "UPDATE messages SET attachments = '[{\"attachmentId\":\"a1\"}]' "
@@ -359,10 +391,10 @@ TEST(SqliteStore, MigratesSchemaVersion1) {
                                 .c_str()));
   ASSERT_EQ(QueryText(file, "PRAGMA user_version"), "1");
 
-  // Migrated all the way: 1 -> 2 -> 3.
+  // Migrated all the way: 1 -> 2 -> 3 -> 4.
   auto store = OpenAt(file);
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(QueryText(file, "PRAGMA user_version"), "3");
+  EXPECT_EQ(QueryText(file, "PRAGMA user_version"), "4");
   EXPECT_THAT(QueryColumn(file, "SELECT attachments FROM messages ORDER BY message_id", 0),
               ::testing::ElementsAre("[]", "[]"));
   EXPECT_THAT(QueryColumn(file, "SELECT event FROM inbox WHERE kind = 1", 0),
@@ -430,7 +462,7 @@ TEST(SqliteStore, MigratesSchemaVersion2) {
 
   auto store = OpenAt(file);
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(QueryText(file, "PRAGMA user_version"), "3");
+  EXPECT_EQ(QueryText(file, "PRAGMA user_version"), "4");
   auto page = store->ReadInbox("bob-phone", 0, 10);
   ASSERT_TRUE(page);
   ASSERT_EQ(page->entries.size(), 4u);
@@ -519,6 +551,128 @@ TEST(SqliteLegacy, LineAttachments) {
   EXPECT_FALSE(sqlite::legacy::DecodeLineAttachments("id 1"));
   EXPECT_FALSE(sqlite::legacy::DecodeLineAttachments("id 1 - type\nbroken"));
   EXPECT_FALSE(sqlite::legacy::DecodeLineAttachments("[]"));
+}
+
+// A version 3 database gains the inline columns; its messages keep their
+// `messages` rows and reference counts, read and release as before, and
+// the seqs go on from where they were.
+TEST(SqliteStore, MigratesSchemaVersion3) {
+  TempDir dir;
+  fs::path file = dir.path() / "ferry.db";
+  ASSERT_NO_FATAL_FAILURE(WriteChatAndMessages(file, 2));
+  ASSERT_EQ(QueryText(file, "SELECT count(*) FROM messages"), "2");
+  auto store = OpenAt(file);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(QueryText(file, "PRAGMA user_version"), "4");
+  auto page = store->ReadInbox("bob-phone", 0, 10);
+  ASSERT_TRUE(page);
+  EXPECT_EQ(page->head, 3);
+  ASSERT_EQ(page->entries.size(), 3u);
+  ExpectCreatedEvent(*page);
+  EXPECT_EQ(std::get<Message>(page->entries[2].item).body, "b2");
+
+  AckOp ack{"bob-phone", 2};
+  SendOp send = AliceSends(3, "b3");
+  ASSERT_TRUE(store->WriteBatch(std::vector<WriteOp>{&ack, &send}));
+  ASSERT_EQ(send.deliveries.size(), 1u);
+  EXPECT_EQ(send.deliveries[0].seq, 4);
+  EXPECT_EQ(QueryText(file, "SELECT group_concat(message_id) FROM messages"), "m2");
+  EXPECT_EQ(QueryText(file, "SELECT kind FROM inbox WHERE seq = 4"), "2");
+  page = store->ReadInbox("bob-phone", 0, 10);
+  ASSERT_EQ(page->entries.size(), 2u);
+  EXPECT_EQ(std::get<Message>(page->entries[0].item).body, "b2");
+  EXPECT_EQ(std::get<Message>(page->entries[1].item).body, "b3");
+}
+
+// A message with one recipient client lives in that client's entry alone:
+// no `messages` row, every field read back, gone with the ack. With a
+// second recipient client it is shared again.
+TEST(SqliteStore, MessageOfOneRecipientIsInline) {
+  TempDir dir;
+  fs::path file = dir.path() / "ferry.db";
+  auto store = OpenWithAliceAndBob(file);
+  ASSERT_NE(store, nullptr);
+  ChatOp create = AliceBobChat();
+  SendOp send;
+  send.message = Message{"m1", "c1", "alice", "alice-x", "cm1", kNow + 5, "hi\nthere", {}};
+  send.expires = kExpires;
+  ASSERT_TRUE(store->WriteBatch(std::vector<WriteOp>{&create, &send}));
+  ASSERT_EQ(send.status, Errc::ok);
+  EXPECT_EQ(QueryText(file, "SELECT count(*) FROM messages"), "0");
+  EXPECT_EQ(QueryText(file, "SELECT kind FROM inbox WHERE seq = 2"), "2");
+  auto page = store->ReadInbox("bob-phone", 1, 10);
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->entries.size(), 1u);
+  const auto& m = std::get<Message>(page->entries[0].item);
+  EXPECT_EQ(m.message_id, "m1");
+  EXPECT_EQ(m.chat_id, "c1");
+  EXPECT_EQ(m.sender, "alice");
+  EXPECT_EQ(m.sender_client, "alice-x");
+  EXPECT_EQ(m.client_msg_id, "cm1");
+  EXPECT_EQ(m.ts, kNow + 5);
+  EXPECT_EQ(m.body, "hi\nthere");
+  EXPECT_THAT(m.attachments, ::testing::IsEmpty());
+
+  AckOp ack{"bob-phone", 2};
+  ASSERT_TRUE(store->WriteBatch(std::vector<WriteOp>{&ack}));
+  EXPECT_EQ(QueryText(file, "SELECT count(*) FROM inbox"), "0");
+
+  ASSERT_EQ(store->Login({"bob", "laptop", "tok2", "bob-laptop", "e2", 3, kNow})->status, Errc::ok);
+  SendOp shared = AliceSends(2, "both");
+  ASSERT_TRUE(store->WriteBatch(std::vector<WriteOp>{&shared}));
+  EXPECT_EQ(shared.deliveries.size(), 2u);  // the new client is a recipient at once
+  EXPECT_EQ(QueryText(file, "SELECT refs FROM messages WHERE message_id = 'm2'"), "2");
+}
+
+// The store keeps heads in memory; clients.head_seq is only a lower bound.
+// Once every entry is acked and deleted, a reopened store must still not
+// hand out a seq again.
+TEST(SqliteStore, HeadSurvivesAckOfEverythingAndReopen) {
+  TempDir dir;
+  fs::path file = dir.path() / "ferry.db";
+  {
+    auto store = OpenWithAliceAndBob(file);
+    ASSERT_NE(store, nullptr);
+    ChatOp create = AliceBobChat();
+    SendOp send = AliceSends(1, "b1");
+    AckOp ack{"bob-phone", 100};
+    ASSERT_TRUE(store->WriteBatch(std::vector<WriteOp>{&create, &send, &ack}));
+    EXPECT_EQ(ack.acked, 2);
+  }
+  EXPECT_EQ(QueryText(file, "SELECT count(*) FROM inbox"), "0");
+  auto store = OpenAt(file);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->Authenticate("tok")->head_seq, 2);
+  EXPECT_EQ(store->ReadInbox("bob-phone", 0, 10)->head, 2);
+  SendOp next = AliceSends(2, "b2");
+  ASSERT_TRUE(store->WriteBatch(std::vector<WriteOp>{&next}));
+  ASSERT_EQ(next.deliveries.size(), 1u);
+  EXPECT_EQ(next.deliveries[0].seq, 3);
+}
+
+// Likewise when the entries go unacked, expired by Sweep.
+TEST(SqliteStore, HeadSurvivesSweepOfUnackedEntriesAndReopen) {
+  TempDir dir;
+  fs::path file = dir.path() / "ferry.db";
+  {
+    auto store = OpenWithAliceAndBob(file);
+    ASSERT_NE(store, nullptr);
+    ChatOp create = AliceBobChat();
+    SendOp send = AliceSends(1, "b1");
+    ASSERT_TRUE(store->WriteBatch(std::vector<WriteOp>{&create, &send}));
+    auto swept = store->Sweep(kFarFuture);
+    ASSERT_TRUE(swept);
+    EXPECT_EQ(swept->inbox_deleted, 2);
+    EXPECT_EQ(swept->messages_deleted, 1);  // the inline message went with its entry
+  }
+  EXPECT_EQ(QueryText(file, "SELECT count(*) FROM inbox"), "0");
+  auto store = OpenAt(file);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(store->ReadInbox("bob-phone", 0, 10)->head, 2);
+  SendOp next = AliceSends(2, "b2", kFarFuture + 1);
+  ASSERT_TRUE(store->WriteBatch(std::vector<WriteOp>{&next}));
+  ASSERT_EQ(next.deliveries.size(), 1u);
+  EXPECT_EQ(next.deliveries[0].seq, 3);
 }
 
 TEST(SqliteStore, RefusesNewerSchema) {

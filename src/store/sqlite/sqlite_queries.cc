@@ -53,32 +53,34 @@ Queries::Queries(sqlite3* db)
       client_of_user(db, "SELECT 1 FROM clients WHERE client_id = ?1 AND user = ?2 AND active = 1"),
       deactivate_client(db, "UPDATE clients SET active = 0 WHERE client_id = ?1"),
       delete_tokens(db, "DELETE FROM tokens WHERE client_id = ?1"),
+      // The true head: clients.head_seq is only a lower bound (sqlite_schema.cc).
       client_seqs(db,
-                  "SELECT head_seq, acked_seq FROM clients WHERE client_id = ?1 AND active = 1"),
+                  "SELECT max(head_seq, acked_seq, "
+                  "coalesce((SELECT max(seq) FROM inbox WHERE client_id = ?1), 0)), acked_seq "
+                  "FROM clients WHERE client_id = ?1 AND active = 1"),
       // ?1 client_id, ?2 acked_seq
       set_acked(db, "UPDATE clients SET acked_seq = ?2 WHERE client_id = ?1"),
-      // ?1 client_id, ?2 head_seq. Not "head_seq + 1 ... RETURNING": SQLite
-      // runs RETURNING through a temporary table, which made it the most
-      // expensive statement of a send. The caller read head_seq in the same
-      // transaction, so there is no race.
-      set_head(db, "UPDATE clients SET head_seq = ?2 WHERE client_id = ?1"),
       // ?1 user
-      active_clients_of_user(db,
-                             "SELECT client_id, head_seq FROM clients "
-                             "WHERE user = ?1 AND active = 1"),
+      active_clients_of_user(db, "SELECT client_id FROM clients WHERE user = ?1 AND active = 1"),
 
-      // ?1 client_id, ?2 after, ?3 limit. A message row may be gone (expired
-      // earlier than this entry); the LEFT JOIN lets the reader skip it.
+      // ?1 client_id, ?2 after, ?3 limit. Columns 3-10 are a shared message
+      // (kind 0), 11-18 the same fields of an inline one (kind 2). A shared
+      // message row may be gone (expired earlier than this entry); the LEFT
+      // JOIN lets the reader skip it.
       read_inbox(db,
                  "SELECT i.seq, i.kind, i.event, m.message_id, m.chat_id, m.sender, "
-                 "m.sender_client, m.client_msg_id, m.ts, m.body, m.attachments "
-                 "FROM inbox i LEFT JOIN messages m ON m.message_id = i.message_id "
+                 "m.sender_client, m.client_msg_id, m.ts, m.body, m.attachments, "
+                 "i.message_id, i.chat_id, i.sender, i.sender_client, i.client_msg_id, "
+                 "i.created, i.body, i.attachments "
+                 "FROM inbox i LEFT JOIN messages m ON i.kind = 0 AND m.message_id = i.message_id "
                  "WHERE i.client_id = ?1 AND i.seq > ?2 ORDER BY i.seq LIMIT ?3"),
-      client_head(db, "SELECT head_seq FROM clients WHERE client_id = ?1 AND active = 1"),
-      // ?1 client_id, ?2 seq, ?3 kind, ?4 message_id, ?5 event, ?6 created, ?7 expires
+      // ?1 client_id, ?2 seq, ?3 kind, ?4 message_id, ?5 event, ?6 created, ?7 expires,
+      // inline messages only (else NULL): ?8 chat_id, ?9 sender, ?10 sender_client,
+      // ?11 client_msg_id, ?12 body, ?13 attachments
       insert_inbox(db,
-                   "INSERT INTO inbox(client_id, seq, kind, message_id, event, created, expires) "
-                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)"),
+                   "INSERT INTO inbox(client_id, seq, kind, message_id, event, created, expires, "
+                   "chat_id, sender, sender_client, client_msg_id, body, attachments) "
+                   "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)"),
       // ?1 client_id, ?2 up_to. Releasing row by row is deliberate: the
       // set-based form (UPDATE ... WHERE message_id IN (SELECT ...)) builds a
       // temporary table per call and cost several times more for the usual
@@ -103,7 +105,7 @@ Queries::Queries(sqlite3* db)
       // ?1 chat_id: one row per (member, active client); client_id is NULL
       // for a member without active clients, so membership is visible too.
       chat_recipients(db,
-                      "SELECT m.user, c.client_id, c.head_seq FROM members m "
+                      "SELECT m.user, c.client_id FROM members m "
                       "LEFT JOIN clients c ON c.user = m.user AND c.active = 1 "
                       "WHERE m.chat_id = ?1"),
       chat_exists(db, "SELECT 1 FROM chats WHERE chat_id = ?1"),
@@ -185,6 +187,14 @@ Queries::Queries(sqlite3* db)
       expired_refs(db,
                    "SELECT message_id, count(*) FROM inbox WHERE expires <= ?1 AND kind = 0 "
                    "GROUP BY message_id"),
+      // Before expired entries go: their clients' head_seq rises to them, so
+      // the head stays known once entries that were never acked are gone.
+      raise_expired_heads(db,
+                          "UPDATE clients SET head_seq = max(head_seq, "
+                          "(SELECT max(seq) FROM inbox i "
+                          "WHERE i.client_id = clients.client_id AND i.expires <= ?1)) "
+                          "WHERE client_id IN (SELECT client_id FROM inbox WHERE expires <= ?1)"),
+      expired_inline(db, "SELECT count(*) FROM inbox WHERE expires <= ?1 AND kind = 2"),
       delete_expired_inbox(db, "DELETE FROM inbox WHERE expires <= ?1"),
       delete_expired_messages(db, "DELETE FROM messages WHERE expires <= ?1"),
       delete_expired_send_ids(db, "DELETE FROM send_ids WHERE expires <= ?1"),

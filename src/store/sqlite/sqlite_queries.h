@@ -28,11 +28,11 @@ struct Queries {
   // Clients and tokens.
   Statement client_by_device, count_active_clients, insert_client, touch_client;
   Statement insert_token, authenticate, list_clients, client_of_user;
-  Statement deactivate_client, delete_tokens, client_seqs, set_acked, set_head;
+  Statement deactivate_client, delete_tokens, client_seqs, set_acked;
   Statement active_clients_of_user;
 
   // Inbox.
-  Statement read_inbox, client_head, insert_inbox;
+  Statement read_inbox, insert_inbox;
   Statement inbox_messages_up_to, delete_inbox_up_to, delete_unreferenced, drop_refs;
 
   // Send.
@@ -52,7 +52,7 @@ struct Queries {
   Statement upsert_last_seen, last_seen;
 
   // Sweep and stats.
-  Statement expired_refs;
+  Statement expired_refs, raise_expired_heads, expired_inline;
   Statement delete_expired_inbox, delete_expired_messages, delete_expired_send_ids;
   Statement stats;
 };

@@ -8,9 +8,17 @@
 //   order they were created.
 // - send_ids is apart from messages: the idempotency record must outlive the
 //   message, which is deleted once every recipient acknowledged it.
-// - inbox rows carry either a message_id (kind 0) or a chat event (kind 1)
-//   in the JSON of record_codec.h, plus created and expires for Stats and
-//   Sweep.
+// - inbox rows carry a message_id (kind 0, the message in `messages`), a
+//   chat event (kind 1) in the JSON of record_codec.h, or a whole message
+//   (kind 2, "inline"), plus created and expires for Stats and Sweep. A
+//   message with one recipient client, the common 1:1 case, is written
+//   inline: its entry is its only copy, so there is no `messages` row to
+//   insert, count references to and delete (its ts is `created`).
+// - clients.head_seq is a lower bound: the store's single writer keeps the
+//   head seqs in memory and a client's true head is the largest of
+//   head_seq, acked_seq and its inbox's highest seq. Every path that deletes
+//   entries keeps it: an ack raises acked_seq in the same commit, Sweep
+//   raises head_seq to the seq of the unacked entries it expires.
 // - messages.attachments holds the message's AttachmentRefs, also in the
 //   JSON of record_codec.h: the same bytes as the PostgreSQL store's jsonb.
 // - attachments.unfetched counts the recipient rows not yet fetched, kept in
@@ -96,13 +104,19 @@ CREATE TABLE send_ids(
 CREATE INDEX send_ids_by_expiry ON send_ids(expires);
 
 CREATE TABLE inbox(
-  client_id  TEXT NOT NULL,
-  seq        INTEGER NOT NULL,
-  kind       INTEGER NOT NULL,
-  message_id TEXT,
-  event      TEXT,
-  created    INTEGER NOT NULL,
-  expires    INTEGER NOT NULL,
+  client_id     TEXT NOT NULL,
+  seq           INTEGER NOT NULL,
+  kind          INTEGER NOT NULL,
+  message_id    TEXT,
+  event         TEXT,
+  created       INTEGER NOT NULL,
+  expires       INTEGER NOT NULL,
+  chat_id       TEXT,
+  sender        TEXT,
+  sender_client TEXT,
+  client_msg_id TEXT,
+  body          TEXT,
+  attachments   TEXT,
   PRIMARY KEY(client_id, seq)
 ) WITHOUT ROWID;
 CREATE INDEX inbox_by_expiry ON inbox(expires);
@@ -204,6 +218,15 @@ class ScopedSqlFunction {
   const char* name_;
 };
 
+// Version 4 adds the inline message columns to inbox (kind 2). Version 3
+// rows keep their kinds and read as before.
+void MigrateToVersion4(sqlite3* db) {
+  for (const char* column :
+       {"chat_id", "sender", "sender_client", "client_msg_id", "body", "attachments"}) {
+    Exec(db, (std::string("ALTER TABLE inbox ADD COLUMN ") + column + " TEXT").c_str());
+  }
+}
+
 // Version 3 keeps inbox.event and messages.attachments as the JSON of
 // record_codec.h instead of line formats, as the PostgreSQL store does.
 // Rewritten in SQL, row by row inside SQLite, so that a large database is
@@ -254,6 +277,7 @@ void EnsureSchema(sqlite3* db) {
     } else {
       if (version < 2) MigrateToVersion2(db);
       if (version < 3) MigrateToVersion3(db);
+      if (version < 4) MigrateToVersion4(db);
     }
     if (version != kSchemaVersion) {
       Exec(db, ("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());

@@ -17,7 +17,7 @@ namespace ferry::sqlite {
 
 // PRAGMA user_version of the schema this build creates and understands.
 // Older databases are migrated on open (see EnsureSchema).
-inline constexpr int kSchemaVersion = 3;
+inline constexpr int kSchemaVersion = 4;
 
 // Sets WAL, synchronous=FULL, busy_timeout and cache pragmas on `db`.
 // Throws SqliteError.
@@ -29,7 +29,8 @@ void ConfigureConnection(sqlite3* db);
 //   1 -> 2  adds the attachment tables; the opaque JSON that version 1 kept
 //           in messages.attachments becomes "no attachments";
 //   2 -> 3  rewrites inbox.event and messages.attachments from the line
-//           formats of sqlite_legacy.h to the JSON of record_codec.h.
+//           formats of sqlite_legacy.h to the JSON of record_codec.h;
+//   3 -> 4  adds inbox's inline message columns (kKindInlineMessage).
 // Throws SqliteError for a newer (unknown) version, and for a version 2
 // value that is not in its line format (nothing is changed then).
 void EnsureSchema(sqlite3* db);
@@ -37,6 +38,7 @@ void EnsureSchema(sqlite3* db);
 // inbox.kind values.
 inline constexpr int kKindMessage = 0;
 inline constexpr int kKindChatEvent = 1;
+inline constexpr int kKindInlineMessage = 2;  // the message in the entry's own columns
 
 // inbox.event of a chat event and messages.attachments hold the JSON of
 // record_codec.h. Returns the decoded value of `column`; throws SqliteError

@@ -67,10 +67,41 @@ ClientInfo ReadClient(const Cursor& c) {
 
 boost::system::error_code Err(Errc e) { return make_error_code(e); }
 
+// Cache sizes past which SeqsOf and RecipientsOf start over: a bound on
+// memory (~100 bytes an entry), far above the clients and chats that are
+// busy at any one time.
+constexpr std::size_t kMaxCachedClients = 1 << 20;
+constexpr std::size_t kMaxCachedChats = 1 << 18;
+
 }  // namespace
 
 SqliteStore::SqliteStore(std::unique_ptr<Connection> connection)
     : connection_(std::move(connection)), q_(connection_->get()) {}
+
+void SqliteStore::DropCaches() {
+  seqs_.clear();
+  recipients_.clear();
+}
+
+SqliteStore::ClientSeqs* SqliteStore::SeqsOf(std::string_view client_id) {
+  if (auto it = seqs_.find(client_id); it != seqs_.end()) return &it->second;
+  Cursor c(q_.client_seqs);
+  if (!c.Bind(1, client_id).Next()) return nullptr;
+  if (seqs_.size() >= kMaxCachedClients) seqs_.clear();
+  return &seqs_.emplace(std::string(client_id), ClientSeqs{c.Int(0), c.Int(1)}).first->second;
+}
+
+const std::vector<SqliteStore::Recipient>& SqliteStore::RecipientsOf(std::string_view chat_id) {
+  if (auto it = recipients_.find(chat_id); it != recipients_.end()) return it->second;
+  std::vector<Recipient> recipients;
+  Cursor c(q_.chat_recipients);
+  c.Bind(1, chat_id);
+  while (c.Next()) {
+    recipients.push_back(Recipient{c.Text(0), c.IsNull(1) ? std::string() : c.Text(1)});
+  }
+  if (recipients_.size() >= kMaxCachedChats) recipients_.clear();
+  return recipients_.emplace(std::string(chat_id), std::move(recipients)).first->second;
+}
 
 bool SqliteStore::UserExists(std::string_view user) {
   return Cursor(q_.user_exists).Bind(1, user).Next();
@@ -82,9 +113,15 @@ bool SqliteStore::ChatExists(std::string_view chat_id) {
 
 std::vector<ClientInfo> SqliteStore::ActiveClients(std::string_view user) {
   std::vector<ClientInfo> clients;
-  Cursor c(q_.list_clients);
-  c.Bind(1, user);
-  while (c.Next()) clients.push_back(ReadClient(c));
+  {
+    Cursor c(q_.list_clients);
+    c.Bind(1, user);
+    while (c.Next()) clients.push_back(ReadClient(c));
+  }
+  for (ClientInfo& client : clients) {
+    // The column is a lower bound (sqlite_schema.cc); the cache is exact.
+    if (const ClientSeqs* seqs = SeqsOf(client.client_id)) client.head_seq = seqs->head;
+  }
   return clients;
 }
 
@@ -172,16 +209,25 @@ Result<LoginResult> SqliteStore::Login(const LoginRequest& request) {
     }
     Cursor(q_.insert_token).Bind(1, request.token_hash).Bind(2, result.client_id).Exec();
     tx.Commit();
+    // Every chat of the user has one recipient more.
+    if (result.created) recipients_.clear();
     return result;
   });
 }
 
 Result<ClientInfo> SqliteStore::Authenticate(const std::string& token_hash) {
   return Guarded("Authenticate", [&]() -> Result<ClientInfo> {
-    Cursor c(q_.authenticate);
-    c.Bind(1, token_hash);
-    if (!c.Next()) return Err(Errc::not_found);
-    return ReadClient(c);
+    ClientInfo info;
+    {
+      Cursor c(q_.authenticate);
+      c.Bind(1, token_hash);
+      if (!c.Next()) return Err(Errc::not_found);
+      info = ReadClient(c);
+    }
+    const ClientSeqs* seqs = SeqsOf(info.client_id);
+    if (seqs == nullptr) return Err(Errc::not_found);
+    info.head_seq = seqs->head;
+    return info;
   });
 }
 
@@ -205,6 +251,8 @@ Result<void> SqliteStore::DeleteClient(const std::string& user, const std::strin
     Cursor(q_.delete_tokens).Bind(1, client_id).Exec();
     Cursor(q_.deactivate_client).Bind(1, client_id).Exec();
     tx.Commit();
+    if (auto it = seqs_.find(client_id); it != seqs_.end()) seqs_.erase(it);
+    recipients_.clear();  // its chats have one recipient fewer
     return {};
   });
 }
@@ -244,12 +292,9 @@ Result<InboxPage> SqliteStore::ReadInbox(const std::string& client_id, Seq after
                                          std::size_t limit) {
   return Guarded("ReadInbox", [&]() -> Result<InboxPage> {
     InboxPage page;
-    {
-      Cursor head(q_.client_head);
-      head.Bind(1, client_id);
-      if (!head.Next()) return Err(Errc::not_found);
-      page.head = head.Int(0);
-    }
+    const ClientSeqs* seqs = SeqsOf(client_id);
+    if (seqs == nullptr) return Err(Errc::not_found);
+    page.head = seqs->head;
     auto max_limit = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
     Cursor c(q_.read_inbox);
     c.Bind(1, client_id)
@@ -258,15 +303,23 @@ Result<InboxPage> SqliteStore::ReadInbox(const std::string& client_id, Seq after
     while (c.Next()) {
       InboxEntry entry;
       entry.seq = c.Int(0);
-      if (c.Int(1) == kKindChatEvent) {
+      std::int64_t kind = c.Int(1);
+      if (kind == kKindChatEvent) {
         entry.item = DecodedOrCorrupt(record_codec::DecodeChatEvent(c.TextView(2)), "inbox.event");
-      } else if (c.IsNull(3)) {
-        continue;  // the message expired before this entry; it is no longer held
       } else {
-        entry.item = Message{c.Text(3), c.Text(4), c.Text(5), c.Text(6), c.Text(7), c.Int(8),
-                             c.Text(9),
-                             DecodedOrCorrupt(record_codec::DecodeAttachments(c.TextView(10)),
-                                              "messages.attachments")};
+        // read_inbox's columns of a shared message, or of an inline one.
+        int m = kind == kKindInlineMessage ? 11 : 3;
+        if (c.IsNull(m)) continue;  // the message expired before this entry; it is no longer held
+        entry.item =
+            Message{c.Text(m),
+                    c.Text(m + 1),
+                    c.Text(m + 2),
+                    c.Text(m + 3),
+                    c.Text(m + 4),
+                    c.Int(m + 5),
+                    c.Text(m + 6),
+                    DecodedOrCorrupt(record_codec::DecodeAttachments(c.TextView(m + 7)),
+                                     m == 3 ? "messages.attachments" : "inbox.attachments")};
       }
       page.entries.push_back(std::move(entry));
     }
@@ -305,6 +358,13 @@ Result<SweepResult> SqliteStore::Sweep(Millis now) {
     for (const auto& [message_id, count] : released) {
       if (ReleaseMessage(message_id, count)) ++result.messages_deleted;
     }
+    {
+      // An inline message goes with its one entry.
+      Cursor c(q_.expired_inline);
+      c.Bind(1, now).Next();
+      result.messages_deleted += c.Int(0);
+    }
+    Cursor(q_.raise_expired_heads).Bind(1, now).Exec();
     Cursor(q_.delete_expired_inbox).Bind(1, now).Exec();
     result.inbox_deleted = Changes();
     Cursor(q_.delete_expired_messages).Bind(1, now).Exec();

@@ -9,6 +9,7 @@
 
 #include <sqlite3.h>
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -35,6 +36,15 @@ class Connection {
  private:
   sqlite3* db_;
 };
+
+// Lets the caches below be searched with a string_view, without building a
+// std::string key per lookup.
+struct StringHash {
+  using is_transparent = void;
+  std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+};
+template <class V>
+using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
 
 class SqliteStore final : public Store {
  public:
@@ -72,8 +82,32 @@ class SqliteStore final : public Store {
   auto Guarded(const char* what, Body&& body) -> decltype(body());
 
   Transaction Begin() { return Transaction(db(), q_.begin, q_.commit, q_.rollback); }
+  // Forgets everything cached: after a failed call, whose transaction
+  // rolled back writes the caches had already taken in.
+  void DropCaches();
   sqlite3* db() const { return connection_->get(); }
   std::int64_t Changes() const { return sqlite3_changes64(db()); }
+
+  // The store is the database's only writer (store.h), so it keeps each
+  // client's seqs in memory instead of updating clients.head_seq for every
+  // entry (sqlite_schema.cc says what the column still holds).
+  struct ClientSeqs {
+    Seq head = 0;
+    Seq acked = 0;
+  };
+  // The client's seqs, read from the database on first use; null if the
+  // client is unknown or deleted. The pointer is valid until the next call.
+  // Emptying this cache is always safe, even inside a transaction: the read
+  // sees the transaction's own entries.
+  ClientSeqs* SeqsOf(std::string_view client_id);
+  // A chat's members, each with one of its active clients (empty if the
+  // member has none), as chat_recipients reads them: what every send to the
+  // chat needs, cached until the chat's members or anyone's clients change.
+  struct Recipient {
+    std::string user;
+    std::string client_id;
+  };
+  const std::vector<Recipient>& RecipientsOf(std::string_view chat_id);
 
   // Shared helpers (sqlite_store.cc).
   bool UserExists(std::string_view user);
@@ -116,15 +150,22 @@ class SqliteStore final : public Store {
   // Appends op.event to the inbox of every active client of `users` except
   // op.actor_client, filling op.deliveries.
   void DeliverEvent(ChatOp& op, const std::vector<std::string>& users);
-  // Inserts the client's entry `seq` (its head_seq + 1, read by the caller
-  // in this transaction) and advances head_seq to it.
+  // Inserts the client's entry `seq` (its head + 1, read by the caller
+  // through SeqsOf in this transaction) of a chat event or a shared message,
+  // and advances its head.
   void AppendInbox(std::string_view client_id, Seq seq, int kind, std::string_view message_id,
                    std::string_view event, Millis created, Millis expires);
+  // Likewise, for an entry holding the whole message (kKindInlineMessage).
+  void AppendInlineMessage(std::string_view client_id, Seq seq, const Message& message,
+                           std::string_view attachments, Millis expires);
 
   std::unique_ptr<Connection> connection_;  // declared first: closed last
   Queries q_;
   // message_id -> references released, while a WriteBatch runs (else null).
   std::unordered_map<std::string, std::int64_t>* batch_releases_ = nullptr;
+  // Caches of SeqsOf and RecipientsOf, each emptied when it outgrows its cap.
+  StringMap<ClientSeqs> seqs_;
+  StringMap<std::vector<Recipient>> recipients_;
 };
 
 // SQLite failures surface as SqliteError from deep inside a statement
@@ -137,6 +178,7 @@ auto SqliteStore::Guarded(const char* what, Body&& body) -> decltype(body()) {
     return body();
   } catch (const SqliteError& e) {
     log::Error("sqlite store: ", what, " failed: ", e.what());
+    DropCaches();
     // in_place_error: Result<bool> cannot tell an error_code from a bool.
     return decltype(body())(boost::system::in_place_error, make_error_code(Errc::unavailable));
   }

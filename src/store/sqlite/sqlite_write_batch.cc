@@ -41,12 +41,21 @@ Result<void> SqliteStore::WriteBatch(std::span<const WriteOp> ops) {
   });
 }
 
+namespace {
+
+// The head only ever grows, so a seq is never reused even after the entries
+// below it are deleted. A cache dropped since the caller read the head has
+// nothing to advance: it reloads from the entries themselves.
+template <class Seqs>
+void Advance(Seqs& seqs, std::string_view client_id, Seq seq) {
+  if (auto it = seqs.find(client_id); it != seqs.end()) it->second.head = seq;
+}
+
+}  // namespace
+
 void SqliteStore::AppendInbox(std::string_view client_id, Seq seq, int kind,
                               std::string_view message_id, std::string_view event, Millis created,
                               Millis expires) {
-  // head_seq only ever grows, so a seq is never reused even after the
-  // entries below it are deleted.
-  Cursor(q_.set_head).Bind(1, client_id).Bind(2, seq).Exec();
   Cursor insert(q_.insert_inbox);
   insert.Bind(1, client_id).Bind(2, seq).Bind(3, kind);
   if (kind == kKindMessage) {
@@ -54,7 +63,30 @@ void SqliteStore::AppendInbox(std::string_view client_id, Seq seq, int kind,
   } else {
     insert.BindNull(4).Bind(5, event);
   }
-  insert.Bind(6, created).Bind(7, expires).Exec();
+  insert.Bind(6, created).Bind(7, expires);
+  for (int column = 8; column <= 13; ++column) insert.BindNull(column);
+  insert.Exec();
+  Advance(seqs_, client_id, seq);
+}
+
+void SqliteStore::AppendInlineMessage(std::string_view client_id, Seq seq, const Message& m,
+                                      std::string_view attachments, Millis expires) {
+  Cursor(q_.insert_inbox)
+      .Bind(1, client_id)
+      .Bind(2, seq)
+      .Bind(3, kKindInlineMessage)
+      .Bind(4, m.message_id)
+      .BindNull(5)
+      .Bind(6, m.ts)
+      .Bind(7, expires)
+      .Bind(8, m.chat_id)
+      .Bind(9, m.sender)
+      .Bind(10, m.sender_client)
+      .Bind(11, m.client_msg_id)
+      .Bind(12, m.body)
+      .Bind(13, attachments)
+      .Exec();
+  Advance(seqs_, client_id, seq);
 }
 
 void SqliteStore::Apply(SendOp& op) {
@@ -76,18 +108,15 @@ void SqliteStore::Apply(SendOp& op) {
     }
   }
 
-  // One query yields the membership check, the recipients and their next
-  // seqs (each client appears once, so head_seq + 1 is its entry's seq).
+  // The chat's recipients give the membership check too; each client
+  // appears once, so its head + 1 is its entry's seq.
   bool sender_is_member = false;
-  {
-    Cursor c(q_.chat_recipients);
-    c.Bind(1, m.chat_id);
-    while (c.Next()) {
-      std::string_view user = c.TextView(0);
-      if (user == m.sender) sender_is_member = true;
-      if (c.IsNull(1) || c.TextView(1) == m.sender_client) continue;
-      op.deliveries.push_back(Delivery{c.Text(1), std::string(user), c.Int(2) + 1});
-    }
+  for (const Recipient& r : RecipientsOf(m.chat_id)) {
+    if (r.user == m.sender) sender_is_member = true;
+    if (r.client_id.empty() || r.client_id == m.sender_client) continue;
+    const ClientSeqs* seqs = SeqsOf(r.client_id);
+    if (seqs == nullptr) continue;  // deleted since it was cached: not a recipient
+    op.deliveries.push_back(Delivery{r.client_id, r.user, seqs->head + 1});
   }
   if (!sender_is_member) {
     op.deliveries.clear();
@@ -101,9 +130,10 @@ void SqliteStore::Apply(SendOp& op) {
   }
 
   // A message nobody else receives would never be acked or released, so it
-  // is not stored; its idempotency record still is.
-  if (!op.deliveries.empty()) {
-    std::string attachments = record_codec::EncodeAttachments(m.attachments);
+  // is not stored; its idempotency record still is. One recipient client
+  // gets the whole message in its entry; more share one `messages` row.
+  std::string attachments = record_codec::EncodeAttachments(m.attachments);
+  if (op.deliveries.size() > 1) {
     Cursor(q_.insert_message)
         .Bind(1, m.message_id)
         .Bind(2, m.chat_id)
@@ -124,8 +154,13 @@ void SqliteStore::Apply(SendOp& op) {
       .Bind(4, m.ts)
       .Bind(5, op.expires)
       .Exec();
-  for (const Delivery& d : op.deliveries) {
-    AppendInbox(d.client_id, d.seq, kKindMessage, m.message_id, {}, m.ts, op.expires);
+  if (op.deliveries.size() == 1) {
+    AppendInlineMessage(op.deliveries[0].client_id, op.deliveries[0].seq, m, attachments,
+                        op.expires);
+  } else {
+    for (const Delivery& d : op.deliveries) {
+      AppendInbox(d.client_id, d.seq, kKindMessage, m.message_id, {}, m.ts, op.expires);
+    }
   }
   // With no deliveries the attachments are sent to nobody: no unfetched
   // recipient, so DeadAttachments reports them at once.
@@ -186,6 +221,7 @@ void SqliteStore::WriteMemberChange(ChatOp& op, chat_rules::MemberChange change)
   for (const std::string& user : change.remove) {
     Cursor(q_.delete_member).Bind(1, op.chat_id).Bind(2, user).Exec();
   }
+  if (auto it = recipients_.find(op.chat_id); it != recipients_.end()) recipients_.erase(it);
   op.event = std::move(change.event);
   DeliverEvent(op, change.notify);
 }
@@ -193,15 +229,19 @@ void SqliteStore::WriteMemberChange(ChatOp& op, chat_rules::MemberChange change)
 void SqliteStore::DeliverEvent(ChatOp& op, const std::vector<std::string>& users) {
   std::string encoded = record_codec::EncodeChatEvent(*op.event);
   for (const std::string& user : users) {
-    // Collected before appending: AppendInbox updates the clients table
-    // this cursor reads.
+    // Collected before appending, as SeqsOf runs statements of its own.
     std::size_t first = op.deliveries.size();
+    std::vector<std::string> clients;
     {
       Cursor c(q_.active_clients_of_user);
       c.Bind(1, user);
       while (c.Next()) {
-        if (c.TextView(0) == op.actor_client) continue;
-        op.deliveries.push_back(Delivery{c.Text(0), user, c.Int(1) + 1});
+        if (c.TextView(0) != op.actor_client) clients.push_back(c.Text(0));
+      }
+    }
+    for (std::string& client : clients) {
+      if (const ClientSeqs* seqs = SeqsOf(client)) {
+        op.deliveries.push_back(Delivery{std::move(client), user, seqs->head + 1});
       }
     }
     for (std::size_t i = first; i < op.deliveries.size(); ++i) {
@@ -214,26 +254,22 @@ void SqliteStore::DeliverEvent(ChatOp& op, const std::vector<std::string>& users
 void SqliteStore::Apply(AckOp& op) {
   op.status = Errc::ok;
   op.acked = 0;
-  Seq head = 0;
-  Seq acked = 0;
-  {
-    Cursor c(q_.client_seqs);
-    if (!c.Bind(1, op.client_id).Next()) {
-      op.status = Errc::not_found;
-      return;
-    }
-    head = c.Int(0);
-    acked = c.Int(1);
+  ClientSeqs* seqs = SeqsOf(op.client_id);
+  if (seqs == nullptr) {
+    op.status = Errc::not_found;
+    return;
   }
-  // Entries <= acked_seq are gone already and every later entry gets a seq
-  // above head_seq, so only (acked, min(up_to, head)] has work to do.
-  Seq up_to = std::min(op.up_to, head);
-  if (up_to > acked) {
-    ReleaseInbox(op.client_id, up_to);
+  // Entries <= acked are gone already and every later entry gets a seq
+  // above the head, so only (acked, min(up_to, head)] has work to do.
+  Seq up_to = std::min(op.up_to, seqs->head);
+  if (up_to > seqs->acked) {
+    // acked_seq is written in the commit that deletes the entries, so the
+    // head stays known without them (sqlite_schema.cc).
     Cursor(q_.set_acked).Bind(1, op.client_id).Bind(2, up_to).Exec();
-    acked = up_to;
+    seqs->acked = up_to;
+    ReleaseInbox(op.client_id, up_to);
   }
-  op.acked = acked;
+  op.acked = seqs->acked;
 }
 
 void SqliteStore::Apply(PresenceOp& op) {
