@@ -52,6 +52,17 @@ void Exec(const std::string& url, const std::string& sql) {
   PQfinish(conn);
 }
 
+// The first column of the first row of `sql` ("" if none, or on error).
+std::string QueryText(const std::string& url, const std::string& sql) {
+  PGconn* conn = PQconnectdb(url.c_str());
+  std::string value;
+  PGresult* r = PQexec(conn, sql.c_str());
+  if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) > 0) value = PQgetvalue(r, 0, 0);
+  PQclear(r);
+  PQfinish(conn);
+  return value;
+}
+
 // A new, empty database; returns its URL ("" on failure).
 std::string NewDatabase() {
   static std::atomic<int> counter{0};
@@ -401,7 +412,98 @@ TEST_F(TwoNodes, BatchesToOverlappingGroupsDoNotDeadlock) {
   EXPECT_EQ(Deadlocks(ServerUrl(), name), 0);
 }
 
+// ---- Inline messages ----
+
+// A message with one recipient client lives in its entry alone (kind 2, no
+// messages row), reads back whole, and goes with its ack; with a second
+// recipient client it is shared again (kind 0, refs 2).
+TEST_F(TwoNodes, MessageOfOneRecipientIsInline) {
+  for (const char* u : {"alice", "bob"}) AddUser(*a_, u);
+  std::string alice = Login(*a_, "alice", "phone");
+  std::string bob = Login(*a_, "bob", "phone");
+  ASSERT_EQ(Chat(*a_, ChatOp::Kind::create, "ab", "alice", alice, {"bob"}).status, Errc::ok);
+  SendOp one = MakeSend("ab", "alice", alice, "cm1", "m1");
+  WriteOp w = &one;
+  ASSERT_TRUE(a_->WriteBatch({&w, 1}));
+  ASSERT_EQ(one.deliveries.size(), 1u);
+  EXPECT_EQ(QueryText(url_, "SELECT count(*) FROM messages"), "0");
+  EXPECT_EQ(QueryText(url_, "SELECT kind FROM inbox WHERE message_id = 'm1'"), "2");
+  auto page = b_->ReadInbox(bob, 1, 10);
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->entries.size(), 1u);
+  const auto& m = std::get<Message>(page->entries[0].item);
+  EXPECT_EQ(m.message_id, "m1");
+  EXPECT_EQ(m.chat_id, "ab");
+  EXPECT_EQ(m.sender, "alice");
+  EXPECT_EQ(m.sender_client, alice);
+  EXPECT_EQ(m.client_msg_id, "cm1");
+  EXPECT_EQ(m.ts, kNow);
+  EXPECT_EQ(m.body, "body cm1");
+  EXPECT_TRUE(m.attachments.empty());
+
+  AckOp ack{bob, 2};
+  WriteOp wa = &ack;
+  ASSERT_TRUE(b_->WriteBatch({&wa, 1}));
+  EXPECT_EQ(ack.acked, 2);
+  EXPECT_EQ(QueryText(url_, "SELECT count(*) FROM inbox WHERE client_id = '" + bob + "'"), "0");
+
+  Login(*b_, "bob", "laptop");
+  SendOp two = MakeSend("ab", "alice", alice, "cm2", "m2");
+  WriteOp w2 = &two;
+  ASSERT_TRUE(a_->WriteBatch({&w2, 1}));
+  EXPECT_EQ(two.deliveries.size(), 2u);
+  EXPECT_EQ(QueryText(url_, "SELECT refs FROM messages WHERE message_id = 'm2'"), "2");
+  EXPECT_EQ(QueryText(url_, "SELECT DISTINCT kind FROM inbox WHERE message_id = 'm2'"), "0");
+
+  // Both kinds expire with their entries; the inline one counts as a message.
+  auto swept = a_->Sweep(kExpires + 1);
+  ASSERT_TRUE(swept);
+  EXPECT_EQ(swept->messages_deleted, 1);
+}
+
 // ---- Schema versions ----
+
+// A version 1 database (shared messages only) gains the inline columns and
+// the kind 2 rule on open; its messages read and release as before.
+TEST_F(TwoNodes, MigratesSchemaVersion1) {
+  for (const char* u : {"alice", "bob"}) AddUser(*a_, u);
+  std::string alice = Login(*a_, "alice", "phone");
+  std::string bob = Login(*a_, "bob", "phone");
+  ASSERT_EQ(Chat(*a_, ChatOp::Kind::create, "ab", "alice", alice, {"bob"}).status, Errc::ok);
+  a_.reset();
+  b_.reset();
+  // What version 1 held after a send of m1 to bob's one client.
+  Exec(url_,
+       "ALTER TABLE inbox DROP CONSTRAINT inbox_kind, DROP COLUMN chat_id, DROP COLUMN sender, "
+       "DROP COLUMN sender_client, DROP COLUMN client_msg_id, DROP COLUMN body, "
+       "DROP COLUMN attachments, ADD CHECK ((kind = 0 AND message_id IS NOT NULL AND event IS "
+       "NULL) OR (kind = 1 AND message_id IS NULL AND event IS NOT NULL))");
+  Exec(url_, "DELETE FROM schema_version WHERE version = 2");
+  Exec(url_,
+       "INSERT INTO messages(message_id, chat_id, sender, sender_client, client_msg_id, ts, "
+       "body, attachments, refs, expires) VALUES('m1', 'ab', 'alice', '" +
+           alice + "', 'cm1', 1, 'old', '[]', 1, " + std::to_string(kExpires) + ")");
+  Exec(url_, "UPDATE clients SET head_seq = 2 WHERE client_id = '" + bob + "'");
+  Exec(url_,
+       "INSERT INTO inbox(client_id, seq, kind, message_id, event, created, expires) VALUES('" +
+           bob + "', 2, 0, 'm1', NULL, 1, " + std::to_string(kExpires) + ")");
+
+  a_ = Open(url_);
+  ASSERT_NE(a_, nullptr);
+  EXPECT_EQ(QueryText(url_, "SELECT max(version) FROM schema_version"), "2");
+  auto page = a_->ReadInbox(bob, 1, 10);
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->entries.size(), 1u);
+  EXPECT_EQ(std::get<Message>(page->entries[0].item).body, "old");
+  AckOp ack{bob, 2};
+  SendOp next = MakeSend("ab", "alice", alice, "cm2", "m2");
+  std::vector<WriteOp> ops = {&ack, &next};
+  ASSERT_TRUE(a_->WriteBatch(ops));
+  EXPECT_EQ(QueryText(url_, "SELECT count(*) FROM messages"), "0");  // m1 released, m2 inline
+  ASSERT_EQ(next.deliveries.size(), 1u);
+  EXPECT_EQ(next.deliveries[0].seq, 3);
+  EXPECT_EQ(std::get<Message>(a_->ReadInbox(bob, 2, 10)->entries.at(0).item).body, "body cm2");
+}
 
 TEST_F(TwoNodes, RefusesASchemaNewerThanItKnows) {
   Exec(url_, "INSERT INTO schema_version(version, description) VALUES(999, 'from the future')");

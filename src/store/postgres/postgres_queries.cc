@@ -120,7 +120,8 @@ constexpr std::array<QueryDef, static_cast<std::size_t>(Query::count_)> kQueries
     // $1 client_id
     {Query::delete_tokens, "ferry_delete_tokens", "DELETE FROM tokens WHERE client_id = $1"},
     {Query::delete_client_inbox, "ferry_delete_client_inbox",
-     "DELETE FROM inbox WHERE client_id = $1 RETURNING message_id"},
+     "DELETE FROM inbox WHERE client_id = $1 "
+     "RETURNING CASE WHEN kind = 0 THEN message_id END"},
     // $1 client_id: its recipient rows go, and each one it had not fetched
     // comes off its attachment's count of unfetched recipients.
     {Query::drop_client_recipients, "ferry_drop_client_recipients",
@@ -133,13 +134,16 @@ constexpr std::array<QueryDef, static_cast<std::size_t>(Query::count_)> kQueries
     // $1 client_id, $2 after, $3 limit. One statement, so the head and the
     // entries come from one snapshot (no entry above the head). A message
     // may be gone (expired before this entry): the LEFT JOIN lets the
-    // reader skip it. No row at all: unknown or deleted client.
+    // reader skip it. No row at all: unknown or deleted client. Columns
+    // 4-11 are a shared message (kind 0), 12-19 an inline one (kind 2).
     {Query::read_inbox, "ferry_read_inbox",
      "SELECT c.head_seq, i.seq, i.kind, i.event, m.message_id, m.chat_id, m.sender, "
-     "m.sender_client, m.client_msg_id, m.ts, m.body, m.attachments "
-     "FROM clients c LEFT JOIN LATERAL (SELECT seq, kind, event, message_id FROM inbox "
+     "m.sender_client, m.client_msg_id, m.ts, m.body, m.attachments, i.message_id, "
+     "i.chat_id, i.sender, i.sender_client, i.client_msg_id, i.created, i.body, i.attachments "
+     "FROM clients c LEFT JOIN LATERAL (SELECT seq, kind, event, message_id, chat_id, sender, "
+     "sender_client, client_msg_id, created, body, attachments FROM inbox "
      "WHERE client_id = c.client_id AND seq > $2 ORDER BY seq LIMIT $3) i ON true "
-     "LEFT JOIN messages m ON m.message_id = i.message_id "
+     "LEFT JOIN messages m ON i.kind = 0 AND m.message_id = i.message_id "
      "WHERE c.client_id = $1 AND c.active ORDER BY i.seq"},
     // $1 client_id, $2 up_to: acked_seq = max(acked_seq, min(up_to, head)).
     // No row: unknown or deleted client.
@@ -151,7 +155,8 @@ constexpr std::array<QueryDef, static_cast<std::size_t>(Query::count_)> kQueries
     // instance committed while ack_client waited for the client's lock.
     {Query::ack_inbox, "ferry_ack_inbox",
      "DELETE FROM inbox WHERE client_id = $1 "
-     "AND seq <= (SELECT acked_seq FROM clients WHERE client_id = $1) RETURNING message_id"},
+     "AND seq <= (SELECT acked_seq FROM clients WHERE client_id = $1) "
+     "RETURNING CASE WHEN kind = 0 THEN message_id END"},
     // $1 message ids (text[]), $2 references released of each (bigint[]).
     {Query::release_refs, "ferry_release_refs",
      "UPDATE messages m SET refs = m.refs - r.n "
@@ -184,20 +189,27 @@ constexpr std::array<QueryDef, static_cast<std::size_t>(Query::count_)> kQueries
     // $2 sender_client, $3 message_id, $4 ts, $5 expires, $6 sender,
     // $7 client_msg_id, $8 body, $9 attachments (jsonb), $10 attachment ids
     // (text[]). Recipients are every active client of every member but the
-    // sending one; each gets the next seq and an inbox entry. The message is
-    // stored only if somebody receives it (nobody would ever release it
-    // otherwise); its attachments become sent, owed to every recipient.
+    // sending one; each gets the next seq and an inbox entry. One recipient
+    // gets the whole message in its entry (kind 2); more share a messages
+    // row (kind 0), and nobody means no row (nobody would ever release it);
+    // its attachments become sent, owed to every recipient.
     // Returns the deliveries: (client_id, user, seq).
     {Query::deliver_message, "ferry_deliver_message",
      "WITH r AS (SELECT c.client_id FROM members m JOIN clients c ON c.\"user\" = m.\"user\" "
      "WHERE m.chat_id = $1::text AND c.active AND c.client_id <> $2::text "
      "ORDER BY c.client_id FOR UPDATE OF c), " FERRY_ALLOCATE_SEQS
-     ", i AS (INSERT INTO inbox(client_id, seq, kind, message_id, event, created, expires) "
-     "SELECT client_id, head_seq, 0, $3::text, NULL, $4::bigint, $5::bigint FROM a), "
+     ", n AS (SELECT count(*) = 1 AS inline FROM a), "
+     "i AS (INSERT INTO inbox(client_id, seq, kind, message_id, event, created, expires, "
+     "chat_id, sender, sender_client, client_msg_id, body, attachments) "
+     "SELECT client_id, head_seq, CASE WHEN n.inline THEN 2 ELSE 0 END, $3::text, NULL, "
+     "$4::bigint, $5::bigint, CASE WHEN n.inline THEN $1::text END, "
+     "CASE WHEN n.inline THEN $6::text END, CASE WHEN n.inline THEN $2::text END, "
+     "CASE WHEN n.inline THEN $7::text END, CASE WHEN n.inline THEN $8::text END, "
+     "CASE WHEN n.inline THEN $9::jsonb END FROM a, n), "
      "m AS (INSERT INTO messages(message_id, chat_id, sender, sender_client, client_msg_id, "
      "ts, body, attachments, refs, expires) SELECT $3::text, $1::text, $6::text, $2::text, "
      "$7::text, $4::bigint, $8::text, $9::jsonb, count(*), $5::bigint FROM a "
-     "HAVING count(*) > 0), "
+     "HAVING count(*) > 1), "
      "s AS (UPDATE attachments SET state = 2, message_id = $3::text, expires = $5::bigint, "
      "unfetched = (SELECT count(*) FROM a) WHERE attachment_id = ANY($10::text[])), "
      "t AS (INSERT INTO attachment_recipients(attachment_id, client_id, fetched) "
@@ -285,11 +297,14 @@ constexpr std::array<QueryDef, static_cast<std::size_t>(Query::count_)> kQueries
     {Query::delete_attachment_recipients, "ferry_delete_attachment_recipients",
      "DELETE FROM attachment_recipients WHERE attachment_id = ANY($1::text[])"},
 
-    // $1 now: deletes the expired entries; returns (message_id, entries) per
-    // message referred to, and (NULL, entries) for the chat events.
+    // $1 now: deletes the expired entries; returns (message_id, entries, 0)
+    // per shared message referred to, and (NULL, entries, inline messages)
+    // for the chat events and inline messages, which go with their entry.
     {Query::sweep_inbox, "ferry_sweep_inbox",
-     "WITH d AS (DELETE FROM inbox WHERE expires <= $1 RETURNING message_id) "
-     "SELECT message_id, count(*) FROM d GROUP BY message_id"},
+     "WITH d AS (DELETE FROM inbox WHERE expires <= $1 "
+     "RETURNING kind, CASE WHEN kind = 0 THEN message_id END AS message_id) "
+     "SELECT message_id, count(*), count(*) FILTER (WHERE kind = 2) FROM d "
+     "GROUP BY message_id"},
     {Query::delete_expired_messages, "ferry_delete_expired_messages",
      "DELETE FROM messages WHERE expires <= $1"},
     {Query::delete_expired_send_ids, "ferry_delete_expired_send_ids",

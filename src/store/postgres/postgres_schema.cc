@@ -15,8 +15,10 @@
 // - send_ids is apart from messages: the idempotency record must outlive the
 //   message, which goes once every recipient acknowledged it. Its primary
 //   key is what makes a send retried on two nodes at once land once.
-// - inbox rows carry either a message_id (kind 0) or the chat event as jsonb
-//   (kind 1), enforced by a CHECK; messages.attachments is jsonb too, so
+// - inbox rows carry either a message_id (kind 0), the chat event as jsonb
+//   (kind 1) or, since version 2, a whole message of one recipient client
+//   in their own columns (kind 2, "inline": no messages row, no reference
+//   count), enforced by a CHECK; messages.attachments is jsonb too, so
 //   what the database holds can be read with any SQL client. Both hold the
 //   JSON of record_codec.h, the same as the SQLite store's text columns.
 // - attachments.unfetched counts the recipient rows not yet fetched, kept in
@@ -144,6 +146,20 @@ CREATE TABLE attachment_recipients(
   PRIMARY KEY(attachment_id, client_id)
 );
 CREATE INDEX attachment_recipients_by_client ON attachment_recipients(client_id);
+)sql"},
+    {2, "inline messages of one recipient in inbox", R"sql(
+ALTER TABLE inbox
+  ADD COLUMN chat_id       text COLLATE "C",
+  ADD COLUMN sender        text COLLATE "C",
+  ADD COLUMN sender_client text COLLATE "C",
+  ADD COLUMN client_msg_id text,
+  ADD COLUMN body          text,
+  ADD COLUMN attachments   jsonb,
+  DROP CONSTRAINT inbox_check,
+  ADD CONSTRAINT inbox_kind CHECK (
+    (kind = 0 AND message_id IS NOT NULL AND event IS NULL) OR
+    (kind = 1 AND message_id IS NULL AND event IS NOT NULL) OR
+    (kind = 2 AND message_id IS NOT NULL AND event IS NULL AND body IS NOT NULL));
 )sql"},
 };
 

@@ -254,16 +254,25 @@ Result<InboxPage> PostgresStore::ReadInbox(const std::string& client_id, Seq aft
       if (r.IsNull(row, 1)) continue;  // no entries: the one row only carries the head
       InboxEntry entry;
       entry.seq = r.Int(row, 1);
-      if (r.Int(row, 2) == kKindChatEvent) {
-        entry.item = DecodedOrCorrupt(record_codec::DecodeChatEvent(r.TextView(row, 3)), "inbox.event");
-      } else if (r.IsNull(row, 4)) {
-        continue;  // the message expired before this entry; it is no longer held
+      std::int64_t kind = r.Int(row, 2);
+      if (kind == kKindChatEvent) {
+        entry.item =
+            DecodedOrCorrupt(record_codec::DecodeChatEvent(r.TextView(row, 3)), "inbox.event");
       } else {
-        entry.item = Message{r.Text(row, 4),  r.Text(row, 5), r.Text(row, 6),
-                             r.Text(row, 7),  r.Text(row, 8), r.Int(row, 9),
-                             r.Text(row, 10),
-                             DecodedOrCorrupt(record_codec::DecodeAttachments(r.TextView(row, 11)),
-                                              "messages.attachments")};
+        // read_inbox's columns of a shared message, or of an inline one.
+        int m = kind == kKindInlineMessage ? 12 : 4;
+        if (r.IsNull(row, m))
+          continue;  // the message expired before this entry; it is no longer held
+        entry.item =
+            Message{r.Text(row, m),
+                    r.Text(row, m + 1),
+                    r.Text(row, m + 2),
+                    r.Text(row, m + 3),
+                    r.Text(row, m + 4),
+                    r.Int(row, m + 5),
+                    r.Text(row, m + 6),
+                    DecodedOrCorrupt(record_codec::DecodeAttachments(r.TextView(row, m + 7)),
+                                     m == 4 ? "messages.attachments" : "inbox.attachments")};
       }
       page.entries.push_back(std::move(entry));
     }
@@ -301,6 +310,7 @@ Result<SweepResult> PostgresStore::Sweep(Millis now) {
     for (int row = 0; row < expired.Rows(); ++row) {
       std::int64_t count = expired.Int(row, 1);
       result.inbox_deleted += count;
+      result.messages_deleted += expired.Int(row, 2);  // inline: gone with the entry
       if (!expired.IsNull(row, 0)) releases[expired.Text(row, 0)] += count;
     }
     QueueReleases(p, releases, &result.messages_deleted);
