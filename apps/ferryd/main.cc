@@ -17,6 +17,7 @@
 #include "blob/s3/s3_blob_store.h"
 #include "bus/local/local_bus.h"
 #include "bus/redis/redis_bus.h"
+#include "common/listen.h"
 #include "common/log.h"
 #include "common/random.h"
 #include "net/server.h"
@@ -122,12 +123,7 @@ bool ParseArgs(int argc, char** argv, Config& config, BackendFlags& backends, Bl
       exit_code = 0;
       return false;
     }
-    auto colon = listen.rfind(':');
-    if (colon == std::string::npos) throw po::error("--listen must be HOST:PORT");
-    config.listen_host = listen.substr(0, colon);
-    int port = std::stoi(listen.substr(colon + 1));
-    if (port < 0 || port > 65535) throw po::error("--listen port out of range");
-    config.listen_port = static_cast<std::uint16_t>(port);
+    SetListenAddress(config, listen);
     config.heartbeat_interval_ms = SecondsToMs(heartbeat_interval, "heartbeat-interval");
     config.heartbeat_timeout_ms = SecondsToMs(heartbeat_timeout, "heartbeat-timeout");
     config.hello_timeout_ms = SecondsToMs(hello_timeout, "hello-timeout");
@@ -159,7 +155,9 @@ bool ParseArgs(int argc, char** argv, Config& config, BackendFlags& backends, Bl
     if (!backends.bus.empty() && !backends.bus.starts_with("redis://")) {
       throw po::error("--bus must be redis://HOST:PORT[,HOST:PORT...]");
     }
-    if (backends.node_id.empty()) backends.node_id = HostName() + ":" + listen.substr(colon + 1);
+    if (backends.node_id.empty()) {
+      backends.node_id = HostName() + ":" + std::to_string(config.listen_port);
+    }
     log::Level lvl;
     if (!log::ParseLevel(level, &lvl)) throw po::error("--log-level: debug|info|warn|error");
     log::SetLevel(lvl);
