@@ -1,0 +1,697 @@
+// ferry-null: the floor the benchmarks measure ferryd against. A Ferry
+// server that speaks just enough of the protocol for ferry-bench's
+// scenarios (register, login, /metrics' connection gauge, and on the
+// WebSocket hello, createChat, send, ack, sync, ping/pong) and nothing
+// else: accounts, chats and inboxes live in memory, nothing is durable,
+// passwords are not checked, and one thread does everything. What it spends
+// per message is what any server pays to move that message through Beast:
+// read and parse the send, encode the entry, write the ok and the push.
+//
+// It shares ferryd's wire codec (src/protocol) and the shape of its
+// WebSocket session (one write in flight, queued bytes capped), so ferryd's
+// CPU per message as a multiple of this one's measures what lies between:
+// the service, the store and durability. It takes ferryd's command line
+// (bench tools start either one the same way) and ignores what it does not
+// need.
+//
+// Left out on purpose: idempotent resends of a clientMsgId, ack timeouts
+// and resends, hello and pong timeouts, membership changes, attachments,
+// receipts and the HTTP client list. Requests of those kinds get
+// bad_request.
+//
+// Threading: one io_context run by main's thread. Every handler runs there,
+// so the Hub needs no locks. A WebSocket session is owned by its pending
+// handlers; its client refers to it by a raw pointer that the session
+// clears when it stops delivering (Detach).
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+#include <boost/json.hpp>
+#include <deque>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <memory>
+#include <optional>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "common/clock.h"
+#include "common/config.h"
+#include "common/errc.h"
+#include "common/listen.h"
+#include "common/random.h"
+#include "protocol/protocol.h"
+
+namespace ferry::null_server {
+namespace {
+
+namespace asio = boost::asio;
+namespace beast = boost::beast;
+namespace http = beast::http;
+namespace websocket = beast::websocket;
+namespace json = boost::json;
+using tcp = asio::ip::tcp;
+
+Millis NowMs() { return SystemClock::Instance().Now(); }
+
+// ---- In-memory state ----
+
+class WsSession;
+struct User;
+
+// An inbox entry: its seq in one client's inbox and the encoding every
+// recipient of it shares.
+struct Entry {
+  Seq seq = 0;
+  std::shared_ptr<const protocol::EncodedEntry> encoded;
+};
+
+struct Client {
+  std::string id;
+  std::string device;
+  User* owner = nullptr;
+  Seq head = 0;
+  std::deque<Entry> inbox;    // unacknowledged entries, seq ascending
+  WsSession* live = nullptr;  // the connection that said hello last, if open
+};
+
+struct User {
+  std::string name;
+  std::vector<std::unique_ptr<Client>> clients;
+};
+
+struct Chat {
+  std::vector<User*> members;  // no repeats
+};
+
+struct Sent {
+  std::string message_id;
+  Millis ts = 0;
+};
+
+// Every account, chat and inbox. Operations named after the requests; each
+// one that creates entries pushes them to the recipients' live sessions.
+class Hub {
+ public:
+  explicit Hub(const Config& config)
+      : config_(config), epoch_(RandomId(8)), message_id_prefix_(RandomId(8)) {}
+
+  const Config& config() const { return config_; }
+  const std::string& epoch() const { return epoch_; }
+  int connections = 0;  // upgraded WebSockets still open
+
+  Errc Register(const std::string& name);
+  // A new client for a new device label, the existing one for a known label;
+  // `token` is a new token for it.
+  Result<Client*> Login(const std::string& name, const std::string& device, std::string& token);
+  // Null for an unknown token.
+  Client* Authenticate(const std::string& token) const;
+  const User* FindUser(const std::string& name) const;
+
+  Result<std::string> CreateChat(Client& from, const std::vector<std::string>& names);
+  Result<Sent> Send(Client& from, protocol::Send& request);
+  // Drops the entries up to `up_to`; nothing is stored, so that is all.
+  static void Ack(Client& client, Seq up_to);
+  // A ping to every live session (the heartbeat; pongs are not awaited).
+  void PingAll();
+
+ private:
+  // A new entry in the inbox of every client of `to` except `except`.
+  void Deliver(const std::vector<User*>& to, const Client* except, protocol::EncodedEntry entry);
+  // 22 characters, as ferryd's: a random process prefix and a counter
+  // (unique, which is all a message id needs to be; no syscall per id).
+  std::string NextMessageId();
+
+  const Config& config_;
+  const std::string epoch_;  // a restart loses every inbox: a new epoch says so
+  const std::string message_id_prefix_;
+  std::uint64_t messages_ = 0;
+  std::unordered_map<std::string, User> users_;
+  std::unordered_map<std::string, Client*> tokens_;
+  std::unordered_map<std::string, Chat> chats_;
+};
+
+// ---- WebSocket session ----
+
+// One WebSocket connection: a Beast stream over a bare socket, a queue of
+// frames with one write in flight, and the requests of its client. The
+// queue is bounded by Config::send_queue_max_bytes: a client that does not
+// read is closed with 4429, as ferryd does.
+class WsSession : public std::enable_shared_from_this<WsSession> {
+ public:
+  WsSession(tcp::socket socket, Hub& hub) : ws_(std::move(socket)), hub_(hub) {}
+  ~WsSession() { Detach(); }
+
+  void Start(http::request<http::string_body> request) {
+    websocket::stream_base::timeout timeouts{};
+    timeouts.handshake_timeout = std::chrono::seconds(10);  // also bounds the close handshake
+    timeouts.idle_timeout = websocket::stream_base::none();
+    timeouts.keep_alive_pings = false;
+    ws_.set_option(timeouts);
+    ws_.read_message_max(hub_.config().max_frame_bytes);
+    ws_.auto_fragment(false);
+    ws_.async_accept(request, [self = shared_from_this()](beast::error_code ec) {
+      if (ec) return self->Finish();
+      ++self->hub_.connections;
+      self->counted_ = true;
+      self->DoRead();
+    });
+  }
+
+  void Push(const Entry& entry) { Send(protocol::Frame(*entry.encoded, entry.seq)); }
+  void Ping() { Send(protocol::PingFrame(client_->head)); }
+
+  // Sends a close frame after the write in progress; frames still queued
+  // are dropped (the inbox keeps the entries).
+  void Close(std::uint16_t code, std::string_view reason) {
+    if (closing_ || closed_) return;
+    closing_ = true;
+    Detach();
+    while (queue_.size() > (writing_ ? 1u : 0u)) {
+      queued_bytes_ -= queue_.back().size();
+      queue_.pop_back();
+    }
+    close_reason_.code = code;
+    close_reason_.reason = std::string(reason.substr(0, 120));  // a close frame holds 123 bytes
+    if (!writing_) DoClose();
+  }
+
+ private:
+  void Send(std::string frame) {
+    if (closing_ || closed_) return;
+    if (queued_bytes_ + frame.size() > hub_.config().send_queue_max_bytes) {
+      return Close(4429, "too much queued for a client that does not read");
+    }
+    queued_bytes_ += frame.size();
+    queue_.push_back(std::move(frame));
+    if (!writing_) DoWrite();
+  }
+
+  void DoRead() {
+    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
+      self->OnRead(ec);
+    });
+  }
+
+  void OnRead(beast::error_code ec) {
+    if (ec) return Finish();
+    if (!ws_.got_text()) return Close(websocket::close_code::unknown_data, "binary frame");
+    auto data = buffer_.cdata();
+    // Closing: the client no longer acts (e.g. one replaced by a newer hello).
+    if (!closing_) OnText(std::string_view(static_cast<const char*>(data.data()), data.size()));
+    buffer_.consume(buffer_.size());
+    if (!closed_) DoRead();  // also while closing: the peer's close frame ends it
+  }
+
+  void DoWrite() {
+    writing_ = true;
+    ws_.text(true);
+    ws_.async_write(
+        asio::buffer(queue_.front()),
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnWrite(ec); });
+  }
+
+  void OnWrite(beast::error_code ec) {
+    writing_ = false;
+    queued_bytes_ -= queue_.front().size();
+    queue_.pop_front();
+    if (ec) return Finish();
+    if (closing_) return DoClose();
+    if (!queue_.empty()) DoWrite();
+  }
+
+  void DoClose() {
+    ws_.async_close(close_reason_,
+                    [self = shared_from_this()](beast::error_code) { self->Finish(); });
+  }
+
+  // The connection is over: runs once.
+  void Finish() {
+    if (closed_) return;
+    closed_ = true;
+    Detach();
+    if (counted_) --hub_.connections;
+    beast::error_code ignored;
+    ws_.next_layer().shutdown(tcp::socket::shutdown_both, ignored);
+    ws_.next_layer().close(ignored);
+  }
+
+  // This connection stops receiving its client's entries.
+  void Detach() {
+    if (client_ && client_->live == this) client_->live = nullptr;
+  }
+
+  // ---- requests: decoded by ferryd's codec, one handler per type ----
+
+  void OnText(std::string_view text) {
+    protocol::Decoded d = protocol::DecodeRequest(text);
+    if (!client_) {  // the first frame must be a valid hello
+      auto* hello = std::get_if<protocol::Hello>(&d.request);
+      if (d.error != Errc::ok || !hello) return Close(1008, "the first frame must be hello");
+      return OnHello(d.id, *hello);
+    }
+    if (d.error != Errc::ok) return Send(protocol::ErrorReply(d.id, d.error, d.message));
+    std::visit([&](auto& request) { Handle(d, request); }, d.request);
+  }
+
+  void OnHello(const json::value& id, const protocol::Hello& hello) {
+    Client* client = hub_.Authenticate(hello.token);
+    if (!client) return Close(4401, "bad token");
+    if (client->live) client->live->Close(4409, "another connection of this client said hello");
+    client_ = client;
+    client->live = this;
+    Send(protocol::OkReply(id, {{"user", client->owner->name},
+                                {"clientId", client->id},
+                                {"head", client->head},
+                                {"epoch", hub_.epoch()}}));
+    PushAfter(hello.after.value_or(0));
+  }
+
+  void PushAfter(Seq after) {
+    for (const Entry& entry : client_->inbox) {
+      if (entry.seq > after) Push(entry);
+    }
+  }
+
+  void Reply(const protocol::Decoded& d, Errc error) {
+    Send(protocol::ErrorReply(d.id, error, ErrcName(error)));
+  }
+
+  void Handle(const protocol::Decoded& d, const protocol::Hello&) {
+    Reply(d, Errc::bad_request);  // one hello per connection
+  }
+
+  void Handle(const protocol::Decoded& d, const protocol::CreateChat& request) {
+    auto chat = hub_.CreateChat(*client_, request.members);
+    if (!chat) return Reply(d, ToErrc(chat.error()));
+    Send(protocol::OkReply(d.id, {{"chatId", *chat}}));
+  }
+
+  void Handle(const protocol::Decoded& d, protocol::Send& request) {
+    auto sent = hub_.Send(*client_, request);
+    if (!sent) return Reply(d, ToErrc(sent.error()));
+    Send(protocol::OkReply(d.id, {{"messageId", sent->message_id}, {"ts", sent->ts}}));
+  }
+
+  void Handle(const protocol::Decoded& d, const protocol::Ack& request) {
+    Hub::Ack(*client_, request.up_to);
+    if (d.has_id) Send(protocol::OkReply(d.id));
+  }
+
+  void Handle(const protocol::Decoded& d, const protocol::Sync& request) {
+    Send(protocol::OkReply(d.id, {{"head", client_->head}}));
+    PushAfter(request.after);
+  }
+
+  void Handle(const protocol::Decoded&, const protocol::Pong&) {}
+
+  template <class Unsupported>
+  void Handle(const protocol::Decoded& d, const Unsupported&) {
+    Send(protocol::ErrorReply(d.id, Errc::bad_request, "not implemented by ferry-null"));
+  }
+
+  websocket::stream<tcp::socket> ws_;
+  Hub& hub_;
+  Client* client_ = nullptr;  // set by hello
+  beast::flat_buffer buffer_;
+  std::deque<std::string> queue_;  // front: the frame being written
+  std::size_t queued_bytes_ = 0;
+  websocket::close_reason close_reason_;
+  bool writing_ = false;
+  bool closing_ = false;
+  bool closed_ = false;
+  bool counted_ = false;  // in hub_.connections
+};
+
+// ---- Hub ----
+
+Errc Hub::Register(const std::string& name) {
+  if (!protocol::ValidUser(name)) return Errc::bad_request;
+  auto [it, added] = users_.try_emplace(name);
+  if (!added) return Errc::user_exists;
+  it->second.name = name;
+  return Errc::ok;
+}
+
+Result<Client*> Hub::Login(const std::string& name, const std::string& device, std::string& token) {
+  auto it = users_.find(name);
+  if (it == users_.end()) return Errc::unauthorized;
+  User& user = it->second;
+  Client* client = nullptr;
+  for (auto& c : user.clients) {
+    if (c->device == device) client = c.get();
+  }
+  if (!client) {
+    if (user.clients.size() >= config_.max_clients) return Errc::too_many_clients;
+    user.clients.push_back(
+        std::make_unique<Client>(Client{.id = RandomId(), .device = device, .owner = &user}));
+    client = user.clients.back().get();
+  }
+  token = NewToken();
+  tokens_[token] = client;
+  return client;
+}
+
+Client* Hub::Authenticate(const std::string& token) const {
+  auto it = tokens_.find(token);
+  return it == tokens_.end() ? nullptr : it->second;
+}
+
+const User* Hub::FindUser(const std::string& name) const {
+  auto it = users_.find(name);
+  return it == users_.end() ? nullptr : &it->second;
+}
+
+Result<std::string> Hub::CreateChat(Client& from, const std::vector<std::string>& names) {
+  std::vector<User*> members = {from.owner};
+  for (const auto& name : names) {
+    auto it = users_.find(name);
+    if (it == users_.end()) return Errc::not_found;
+    if (std::find(members.begin(), members.end(), &it->second) == members.end()) {
+      members.push_back(&it->second);
+    }
+  }
+  if (members.size() < 2) return Errc::bad_request;
+  if (members.size() > config_.max_members) return Errc::too_many_members;
+  ChatEvent event{.chat_id = RandomId(), .event = "created", .by = from.owner->name, .ts = NowMs()};
+  for (const User* member : members) event.members.push_back(member->name);
+  std::string chat_id = event.chat_id;
+  chats_[chat_id].members = members;
+  Deliver(members, &from, protocol::EncodeEntry({0, std::move(event)}));
+  return chat_id;
+}
+
+Result<Sent> Hub::Send(Client& from, protocol::Send& request) {
+  auto it = chats_.find(request.chat_id);
+  if (it == chats_.end()) return Errc::not_found;
+  const Chat& chat = it->second;
+  if (std::find(chat.members.begin(), chat.members.end(), from.owner) == chat.members.end()) {
+    return Errc::forbidden;
+  }
+  if (request.body.size() > config_.max_body_bytes) return Errc::too_large;
+  if (!request.attachments.empty()) return Errc::bad_request;
+  Sent sent{NextMessageId(), NowMs()};
+  Message message{.message_id = sent.message_id,
+                  .chat_id = request.chat_id,
+                  .sender = from.owner->name,
+                  .sender_client = from.id,
+                  .client_msg_id = std::move(request.client_msg_id),
+                  .ts = sent.ts,
+                  .body = std::move(request.body)};
+  Deliver(chat.members, &from, protocol::EncodeEntry({0, std::move(message)}));
+  return sent;
+}
+
+void Hub::Ack(Client& client, Seq up_to) {
+  while (!client.inbox.empty() && client.inbox.front().seq <= up_to) client.inbox.pop_front();
+}
+
+void Hub::PingAll() {
+  for (auto& [name, user] : users_) {
+    for (auto& client : user.clients) {
+      if (client->live) client->live->Ping();
+    }
+  }
+}
+
+void Hub::Deliver(const std::vector<User*>& to, const Client* except,
+                  protocol::EncodedEntry entry) {
+  auto encoded = std::make_shared<const protocol::EncodedEntry>(std::move(entry));
+  for (User* user : to) {
+    for (auto& client : user->clients) {
+      if (client.get() == except) continue;
+      client->inbox.push_back({++client->head, encoded});
+      if (client->live) client->live->Push(client->inbox.back());
+    }
+  }
+}
+
+std::string Hub::NextMessageId() {
+  static constexpr char kDigits[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+  std::string id = message_id_prefix_;  // 11 characters
+  id.resize(22);
+  std::uint64_t n = ++messages_;
+  for (std::size_t i = id.size(); i-- > message_id_prefix_.size(); n >>= 6) id[i] = kDigits[n & 63];
+  return id;
+}
+
+// ---- HTTP ----
+
+using Request = http::request<http::string_body>;
+using Response = http::response<http::string_body>;
+
+Response JsonResponse(int status, const json::value& body) {
+  Response res{static_cast<http::status>(status), 11};
+  res.set(http::field::content_type, "application/json");
+  res.body() = json::serialize(body);
+  return res;
+}
+
+Response ErrorResponse(Errc code) {
+  return JsonResponse(HttpStatus(code), {{"error", ErrcName(code)}, {"message", ErrcName(code)}});
+}
+
+// The string fields `names` of a JSON object body, or nullopt if the body
+// is not one or a field is missing or not a string.
+std::optional<std::vector<std::string>> StringFields(const Request& req,
+                                                     std::initializer_list<const char*> names) {
+  boost::system::error_code ec;
+  json::value body = json::parse(req.body(), ec);
+  if (ec || !body.is_object()) return std::nullopt;
+  std::vector<std::string> values;
+  for (const char* name : names) {
+    const json::value* v = body.get_object().if_contains(name);
+    if (!v || !v->is_string()) return std::nullopt;
+    values.emplace_back(v->get_string());
+  }
+  return values;
+}
+
+Response HandleRegister(Hub& hub, const Request& req) {
+  auto fields = StringFields(req, {"user", "password"});  // any password will do
+  if (!fields) return ErrorResponse(Errc::bad_request);
+  Errc e = hub.Register((*fields)[0]);
+  return e == Errc::ok ? JsonResponse(201, {{"user", (*fields)[0]}}) : ErrorResponse(e);
+}
+
+Response HandleLogin(Hub& hub, const Request& req) {
+  auto fields = StringFields(req, {"user", "password", "device"});
+  if (!fields) return ErrorResponse(Errc::bad_request);
+  std::string token;
+  auto client = hub.Login((*fields)[0], (*fields)[2], token);
+  if (client) return JsonResponse(200, {{"token", token}, {"clientId", (*client)->id}});
+  Errc e = ToErrc(client.error());
+  if (e != Errc::too_many_clients) return ErrorResponse(e);
+  json::array clients;
+  for (const auto& c : hub.FindUser((*fields)[0])->clients) {
+    clients.push_back({{"clientId", c->id}, {"device", c->device}, {"lastActive", 0}});
+  }
+  return JsonResponse(409,
+                      {{"error", ErrcName(e)}, {"message", ErrcName(e)}, {"clients", clients}});
+}
+
+Response HandleHealth(Hub&, const Request&) {
+  Response res{http::status::ok, 11};
+  res.body() = "ok\n";
+  return res;
+}
+
+// The one gauge the bench tools wait on (reconnect: drops noticed).
+Response HandleMetrics(Hub& hub, const Request&) {
+  Response res{http::status::ok, 11};
+  res.set(http::field::content_type, "text/plain; version=0.0.4");
+  res.body() = "ferry_connections " + std::to_string(hub.connections) + "\n";
+  return res;
+}
+
+struct Route {
+  http::verb method;
+  std::string_view path;
+  Response (*handler)(Hub&, const Request&);
+};
+
+constexpr Route kRoutes[] = {
+    {http::verb::post, "/v1/register", HandleRegister},
+    {http::verb::post, "/v1/login", HandleLogin},
+    {http::verb::get, "/healthz", HandleHealth},
+    {http::verb::get, "/metrics", HandleMetrics},
+};
+
+Response Dispatch(Hub& hub, const Request& req) {
+  std::string_view target = req.target();
+  std::string_view path = target.substr(0, target.find('?'));
+  for (const Route& route : kRoutes) {
+    if (route.path == path && route.method == req.method()) return route.handler(hub, req);
+  }
+  return ErrorResponse(Errc::not_found);
+}
+
+// One accepted connection: HTTP requests one at a time until it closes or
+// upgrades on /v1/ws, when the socket moves to a WsSession.
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+ public:
+  HttpSession(tcp::socket socket, Hub& hub) : socket_(std::move(socket)), hub_(hub) {}
+
+  void Read() {
+    parser_.emplace();
+    parser_->body_limit(hub_.config().max_http_body_bytes);
+    http::async_read(
+        socket_, buffer_, *parser_,
+        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnRead(ec); });
+  }
+
+ private:
+  void OnRead(beast::error_code ec) {
+    if (ec) return Shutdown();
+    Request req = parser_->release();
+    std::string_view target = req.target();
+    if (websocket::is_upgrade(req) && target.substr(0, target.find('?')) == "/v1/ws") {
+      return std::make_shared<WsSession>(std::move(socket_), hub_)->Start(std::move(req));
+    }
+    Write(Dispatch(hub_, req), req.keep_alive());
+  }
+
+  void Write(Response res, bool keep_alive) {
+    res.set(http::field::server, "ferry-null");
+    res.keep_alive(keep_alive);
+    res.prepare_payload();
+    response_ = std::move(res);
+    http::async_write(socket_, response_,
+                      [self = shared_from_this(), keep_alive](beast::error_code ec, std::size_t) {
+                        if (ec || !keep_alive) return self->Shutdown();
+                        self->Read();
+                      });
+  }
+
+  void Shutdown() {
+    beast::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    socket_.close(ignored);
+  }
+
+  tcp::socket socket_;
+  Hub& hub_;
+  beast::flat_buffer buffer_;
+  std::optional<http::request_parser<http::string_body>> parser_;
+  Response response_;  // the one being written
+};
+
+// ---- main ----
+
+void Accept(tcp::acceptor& acceptor, Hub& hub) {
+  acceptor.async_accept([&acceptor, &hub](beast::error_code ec, tcp::socket socket) {
+    if (!acceptor.is_open()) return;
+    if (!ec) {
+      beast::error_code ignored;
+      socket.set_option(tcp::no_delay(true), ignored);
+      std::make_shared<HttpSession>(std::move(socket), hub)->Read();
+    }
+    Accept(acceptor, hub);  // EMFILE and friends: keep serving the others
+  });
+}
+
+void Heartbeat(asio::steady_timer& timer, Hub& hub) {
+  timer.expires_after(std::chrono::milliseconds(hub.config().heartbeat_interval_ms));
+  timer.async_wait([&timer, &hub](beast::error_code ec) {
+    if (ec) return;
+    hub.PingAll();
+    Heartbeat(timer, hub);
+  });
+}
+
+const char* kUsage = R"(usage: ferry-null [--listen HOST:PORT] [--port-file FILE]
+                  [--heartbeat-interval SECONDS] [any other ferryd flag]
+A benchmark floor: an in-memory, single-threaded Ferry server (no durability,
+no password checks) for ferry-bench's scenarios. It takes ferryd's flags so
+that tools can start it in ferryd's place; the ones not listed are ignored.
+)";
+
+// ferryd's command line: `--flag value` or `--flag=value`. Returns false
+// (after printing help or an error) if the program should exit.
+bool ParseArgs(int argc, char** argv, Config& config, std::string& port_file, int& exit_code) {
+  exit_code = 2;
+  try {
+    for (int i = 1; i < argc; ++i) {
+      std::string flag = argv[i];
+      if (flag == "--help" || flag == "-h") {
+        std::cout << kUsage;
+        exit_code = 0;
+        return false;
+      }
+      if (!flag.starts_with("--")) throw std::invalid_argument("unexpected argument " + flag);
+      std::string value;
+      if (auto eq = flag.find('='); eq != std::string::npos) {
+        value = flag.substr(eq + 1);
+        flag.resize(eq);
+      } else if (i + 1 < argc) {
+        value = argv[++i];
+      } else {
+        throw std::invalid_argument(flag + " needs a value");
+      }
+      if (flag == "--listen") {
+        SetListenAddress(config, value);
+      } else if (flag == "--port-file") {
+        port_file = value;
+      } else if (flag == "--heartbeat-interval") {
+        double seconds = std::stod(value);
+        if (!(seconds > 0)) throw std::invalid_argument("--heartbeat-interval must be positive");
+        config.heartbeat_interval_ms = static_cast<std::int64_t>(seconds * 1000);
+      }
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "ferry-null: " << e.what() << "\n" << kUsage;
+    return false;
+  }
+  return true;
+}
+
+int Main(int argc, char** argv) {
+  Config config;
+  std::string port_file;
+  int exit_code = 0;
+  if (!ParseArgs(argc, argv, config, port_file, exit_code)) return exit_code;
+  InitCrypto();
+  Hub hub(config);  // outlives the io_context: its sessions detach on destruction
+  asio::io_context ioc(1);
+  tcp::endpoint endpoint(asio::ip::make_address(config.listen_host), config.listen_port);
+  tcp::acceptor acceptor(ioc);
+  acceptor.open(endpoint.protocol());
+  acceptor.set_option(asio::socket_base::reuse_address(true));
+  acceptor.bind(endpoint);
+  acceptor.listen(asio::socket_base::max_listen_connections);
+  Accept(acceptor, hub);
+  asio::steady_timer heartbeat(ioc);
+  Heartbeat(heartbeat, hub);
+  asio::signal_set signals(ioc, SIGINT, SIGTERM);
+  signals.async_wait([&ioc](beast::error_code, int) { ioc.stop(); });
+
+  std::uint16_t port = acceptor.local_endpoint().port();
+  std::cerr << "ferry-null listening on " << config.listen_host << ":" << port
+            << " (in memory, nothing durable: a benchmark floor)" << std::endl;
+  if (!port_file.empty()) {
+    std::string tmp = port_file + ".tmp";
+    std::ofstream(tmp) << port << "\n";
+    std::filesystem::rename(tmp, port_file);
+  }
+  ioc.run();
+  return 0;
+}
+
+}  // namespace
+}  // namespace ferry::null_server
+
+int main(int argc, char** argv) {
+  try {
+    return ferry::null_server::Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "ferry-null: " << e.what() << "\n";
+    return 1;
+  }
+}
