@@ -44,7 +44,8 @@ scenarios:
              it, failures (--repeat cycles on the same clients)
   smoke      all of the above, small and short; exit status 1 on any error
 options:
-  --ferryd PATH            start this ferryd (temp data dir, --password-cost min)
+  --ferryd PATH            start this ferryd (temp data dir, --password-cost min),
+                           or a server that takes ferryd's flags (ferry-null)
   --ferryd-arg ARG         extra flag for that ferryd (repeatable)
   --server HOST:PORT       use a running server instead (loopback); repeatable
                            or a comma list: the nodes of a cluster. Connections
@@ -259,6 +260,8 @@ json::object ToJson(const Report& r, const Options& o, const Server& s) {
                       {"passwordCost", s.password_cost},
                       {"serverCpus", scpus},
                       {"benchCpus", bcpus}};
+  // Which server binary ran (ferryd, or another that takes its flags).
+  if (s.started_here) server["program"] = o.ferryd;
   // Several nodes or processes: all of them (one ferryd alone: as before).
   if (s.nodes.size() > 1 || s.pids.size() > 1 || !s.extra_pids.empty()) {
     json::array addresses;
@@ -287,8 +290,8 @@ int Main(int argc, char** argv) {
   Server server;
   if (!o.ferryd.empty()) {
     server = StartFerryd(o);
-    std::printf("started ferryd pid %d on 127.0.0.1:%u (--password-cost min: benchmark only)\n",
-                server.pids.front(), server.first().port);
+    std::printf("started %s pid %d on 127.0.0.1:%u (--password-cost min: benchmark only)\n",
+                o.ferryd.c_str(), server.pids.front(), server.first().port);
   } else {
     for (const auto& address : o.servers) {
       auto ep = client::ParseServer(address);

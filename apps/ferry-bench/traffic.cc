@@ -264,7 +264,9 @@ json::object StepJson(const StepResult& s, int fanout, const Server& server) {
                  {"skipped", s.skipped},
                  {"late", s.late},
                  {"settleSeconds", s.settle_seconds},
-                 {"generatorCpuSeconds", s.own_cpu}};
+                 {"windowSeconds", s.seconds},
+                 {"generatorCpuSeconds", s.own_cpu},
+                 {"generatorCpuPercent", 100.0 * s.own_cpu / s.seconds}};
   double arrivals = static_cast<double>(s.window_arrivals);
   if (server.measured()) {
     j["serverCpuSeconds"] = s.server_cpu;
