@@ -2,7 +2,9 @@
 """Turns one bench/run results directory into docs/benchmarks.md and plots.
 
 Reads RESULTS/<name>.json (one per ferry-bench run, named by bench/run:
-idle-<N>-<r>, direct-ramp, direct-<pct>-<r>, group-ramp, offline, reconnect)
+idle-<N>-<r>, direct-ramp, direct-<pct>-<r> and direct-8000-<r>, group-ramp,
+offline, reconnect; null-direct-<pct>-<r>, null-direct-8000-<r> and
+null-group-ramp are the same runs against ferry-null, the floor)
 and RESULTS/commands.txt (name TAB command line). Writes the document, and
 PNG plots made with gnuplot into --img-dir (their data and gnuplot scripts
 stay in RESULTS/plots/, or --plot-data, for reproduction). A figure repeated over runs is
@@ -153,10 +155,11 @@ def machine_section(build, results):
     commit = measured_commit(results)
     return "\n".join([
         f"- {os.cpu_count()} cores: {cpu}; {mem} RAM; {osname}, kernel {sh('uname', '-r')}",
-        f"- git commit {commit}; ferryd and ferry-bench built RelWithDebInfo in `{build}`",
+        f"- git commit {commit}; ferryd, ferry-null and ferry-bench built RelWithDebInfo in `{build}`",
         "- ferryd is started by ferry-bench for each run (fresh temp data dir, "
         "`--password-cost min` so account setup is quick), pinned to CPU 0; the generator "
         "is pinned to CPU 1 (`--server-cpus 0 --bench-cpus 1`). Everything runs over loopback.",
+        "- ferry-null, the floor (see \"The floor\"), is started the same way in its runs.",
     ])
 
 
@@ -297,15 +300,117 @@ def fixed_rows(runs):
     ]
 
 
-def direct_fixed_section(fixed):
+def direct_fixed_section(fixed, fixed_8000):
     parts = ["## 1:1 messages at fixed rates",
              "The same 200 pairs, 2 s warmup + 5 s window, at half and at 90% of the ramp's max "
-             "sustained rate; a fresh ferryd per run."]
+             "sustained rate, and at 8,000 msg/s whatever the ramp found; a fresh ferryd per run."]
     for pct, runs in fixed:
         if runs:
             parts += [f"### {pct}% of the max rate", table(["figure", "median", "runs"], fixed_rows(runs))]
     if len(parts) == 2:
-        parts.append("(not run: the ramp found no sustained rate)")
+        parts.append("(not run at 50% and 90%: the ramp found no sustained rate)")
+    if fixed_8000:
+        parts += ["### 8,000 msg/s", table(["figure", "median", "runs"], fixed_rows(fixed_8000))]
+    return "\n\n".join(parts)
+
+
+# ---- the floor ----
+
+def generator_cpu_pct(r):
+    """The generator's CPU over the window, % of a core (older runs: from its seconds)."""
+    if r.get("generatorCpuPercent") is not None:
+        return r["generatorCpuPercent"]
+    seconds, window = r.get("generatorCpuSeconds"), r.get("windowSeconds") or r.get("durationSeconds")
+    return None if seconds is None or not window else 100.0 * seconds / window
+
+
+def median_of(runs, get):
+    """The median of get(results) over the clean runs, or None."""
+    return median([get(res(r)) for r in clean(runs)])
+
+
+def ratio(a, b):
+    return None if a is None or not b else a / b
+
+
+def pair(a, b, digits=0, scale=1.0):
+    """One cell: "ferryd · floor"."""
+    sc = lambda v: None if v is None else v * scale
+    return f"{num(sc(a), digits)} · {num(sc(b), digits)}"
+
+
+def floor_pairs(pairs):
+    """Rows of the 1:1 floor table, one per (label, ferryd runs, floor runs)."""
+    cpu = lambda r: r.get("serverCpuUsPerMessage")
+    rows = []
+    for label, ferryd, null in pairs:
+        if not ferryd and not null:
+            continue
+        fc, nc = median_of(ferryd, cpu), median_of(null, cpu)
+        rate = median_of(ferryd + null, lambda r: r.get("rate"))
+        get = lambda key, p: (lambda r: r.get(key, {}).get(p))
+        rows.append([
+            f"{label}: {num(rate)}", num(fc, 1), num(nc, 1), f"**{num(ratio(fc, nc), 1)}×**",
+            pair(median_of(ferryd, lambda r: r.get("deliveredPerSecond")),
+                 median_of(null, lambda r: r.get("deliveredPerSecond"))),
+            pair(median_of(ferryd, get("endToEndLatencyUs", "p99")),
+                 median_of(null, get("endToEndLatencyUs", "p99")), 2, 1e-3),
+            pair(median_of(ferryd, generator_cpu_pct), median_of(null, generator_cpu_pct)),
+            pair(median_of(ferryd, get("sendLagUs", "p99")), median_of(null, get("sendLagUs", "p99")),
+                 2, 1e-3),
+            f"{len(clean(ferryd))}/{len(ferryd)} · {len(clean(null))}/{len(null)}",
+        ])
+    return rows
+
+
+def group_floor_rows(ferryd_ramp, null_ramp):
+    """The two group ramps' steps at the rates both took, by rate."""
+    steps = lambda ramp: {round(s["rate"]): s for s in res(ramp).get("steps", [])}
+    ours, floor = steps(ferryd_ramp), steps(null_ramp)
+    rows = []
+    for rate in sorted(set(ours) & set(floor)):
+        f, n = ours[rate], floor[rate]
+        fc, nc = f.get("serverCpuUsPerDelivery"), n.get("serverCpuUsPerDelivery")
+        yes = lambda s: "yes" if s.get("sustained") else "no"
+        rows.append([num(rate), num(fc, 2), num(nc, 2), f"**{num(ratio(fc, nc), 1)}×**",
+                     pair(f.get("deliveriesPerSecond"), n.get("deliveriesPerSecond")),
+                     pair(f["endToEndLatencyUs"].get("p99"), n["endToEndLatencyUs"].get("p99"), 2, 1e-3),
+                     pair(generator_cpu_pct(f), generator_cpu_pct(n)),
+                     f"{yes(f)} · {yes(n)}"])
+    return rows
+
+
+def floor_section(pairs, ferryd_group, null_group):
+    parts = [
+        "## The floor",
+        "ferry-null (`apps/ferry-null`) speaks the part of the protocol these scenarios use, with "
+        "ferryd's wire codec and Beast session shape, and nothing else: accounts, chats and inboxes "
+        "in memory, nothing durable, no password hashing, one thread. Its CPU per message is what "
+        "moving a message over WebSockets costs at least on this machine; ferryd's as a multiple "
+        "of it is what the service, the store and durability add. Each ferryd run below was "
+        "followed by the same run against ferry-null (same rate, same generator, same pinning). "
+        "Cells are \"ferryd · floor\", medians of the runs without errors; the generator's CPU "
+        "and send lag show whether the generator kept up (it has one core of its own).",
+    ]
+    rows = floor_pairs(pairs)
+    if rows:
+        parts.append(table(["1:1 msg/s", "ferryd CPU µs/msg", "floor CPU µs/msg", "ferryd ÷ floor",
+                            "delivered msg/s", "send→receive p99 ms", "generator CPU %",
+                            "generator send lag p99 ms", "clean runs"], rows))
+    else:
+        parts.append("(no 1:1 floor runs)")
+    if ferryd_group and null_group:
+        g = group_floor_rows(ferryd_group, null_group)
+        parts += [
+            "Groups of 100: the steps of the two group ramps at the rates both ran (server CPU per "
+            "delivery).",
+            table(["msg/s", "ferryd CPU µs/delivery", "floor CPU µs/delivery", "ferryd ÷ floor",
+                   "deliveries/s", "send→receive p99 ms", "generator CPU %", "sustained"], g)
+            if g else "(no common steps)",
+            f"Max sustained: ferryd {num(res(ferryd_group).get('maxSustainedDeliveriesPerSecond'))} "
+            f"deliveries/s, floor {num(res(null_group).get('maxSustainedDeliveriesPerSecond'))} "
+            f"deliveries/s (the floor's ramp stopped: {res(null_group).get('stopReason', '–')}).",
+        ]
     return "\n\n".join(parts)
 
 
@@ -376,7 +481,7 @@ def verdict(value, ok):
     return "**met**" if ok(value) else "**not met**"
 
 
-def targets_section(runs, idle_by_n, fixed):
+def targets_section(runs, idle_by_n, fixed, null_fixed):
     biggest = idle_by_n[-1] if idle_by_n else (0, [])
     big_res = [res(r) for r in clean(biggest[1])]
     # Held by one process without an error in every run: met at that size.
@@ -391,6 +496,8 @@ def targets_section(runs, idle_by_n, fixed):
     ninety = [res(r) for r in clean(fixed_by.get(90, []))]
     med = lambda rr, key, p: median([r.get(key, {}).get(p) for r in rr])
     cpu = median([r.get("serverCpuUsPerMessage") for r in ninety])
+    null_cpu = median_of(dict(null_fixed).get(90, []), lambda r: r.get("serverCpuUsPerMessage"))
+    over_floor = ratio(cpu, null_cpu)
     h50, h99 = med(half, "endToEndLatencyUs", "p50"), med(half, "endToEndLatencyUs", "p99")
     hack = med(half, "ackLatencyUs", "p99")
     n99 = med(ninety, "endToEndLatencyUs", "p99")
@@ -409,6 +516,9 @@ def targets_section(runs, idle_by_n, fixed):
         ["connect + hello", "≥ 10,000 /s", f"{num(connect)} /s", verdict(connect, lambda v: v >= 10000)],
         ["durable 1:1 delivered + acked", "≥ 50,000 /s", f"{num(direct)} /s", verdict(direct, lambda v: v >= 50000)],
         ["server CPU per 1:1 message (at 90% of max)", "≤ 20 µs", f"{num(cpu, 1)} µs", verdict(cpu, lambda v: v <= 20)],
+        ["server CPU per 1:1 message over the floor's (at 90% of max)", "≤ 2× floor",
+         f"{num(over_floor, 1)}× ({num(cpu, 1)} µs vs {num(null_cpu, 1)} µs)",
+         verdict(over_floor, lambda v: v <= 2)],
         ["at half the max rate: send→receive p50", "≤ 2 ms", f"{ms(h50)} ms", verdict(ms_of(h50), lambda v: v <= 2)],
         ["at half the max rate: send→receive p99", "≤ 15 ms", f"{ms(h99)} ms", verdict(ms_of(h99), lambda v: v <= 15)],
         ["at half the max rate: ack p99", "≤ 15 ms", f"{ms(hack)} ms", verdict(ms_of(hack), lambda v: v <= 15)],
@@ -458,6 +568,10 @@ def main():
     sizes = sorted({int(m.group(1)) for k in runs if (m := re.match(r"idle-(\d+)-\d+$", k))})
     idle_by_n = [(n, numbered(runs, f"idle-{n}")) for n in sizes]
     fixed = [(pct, numbered(runs, f"direct-{pct}")) for pct in (50, 90)]
+    null_fixed = [(pct, numbered(runs, f"null-direct-{pct}")) for pct in (50, 90)]
+    fixed_8000, null_8000 = numbered(runs, "direct-8000"), numbered(runs, "null-direct-8000")
+    floor_runs = [(f"{pct}% of max", f, n) for (pct, f), (_, n) in zip(fixed, null_fixed)] + \
+        [("fixed", fixed_8000, null_8000)]
     failed = [name for name, _ in commands if name not in runs or runs[name].get("errors", 0)]
 
     plots = a.plot_data or os.path.join(a.results, "plots")
@@ -484,12 +598,13 @@ def main():
     ])
     doc = "\n\n".join([
         header,
-        targets_section(runs, idle_by_n, fixed),
+        targets_section(runs, idle_by_n, fixed, null_fixed),
         included("analysis.md", "What limits it"),
         idle_section(a.doc, idle_by_n, rss_png),
         direct_ramp_section(a.doc, runs.get("direct-ramp"), direct_png),
-        direct_fixed_section(fixed),
+        direct_fixed_section(fixed, fixed_8000),
         group_section(a.doc, runs.get("group-ramp"), group_png),
+        floor_section(floor_runs, runs.get("group-ramp"), runs.get("null-group-ramp")),
         offline_section(runs.get("offline")),
         reconnect_section(runs.get("reconnect")),
         included("cluster.md", "Cluster"),
