@@ -55,6 +55,9 @@ struct Config {
   // Store worker.
   std::size_t store_queue_max = 100'000;  // pending store jobs; beyond: unavailable
   std::size_t store_batch_max = 2'048;    // write ops per transaction (group commit)
+  // Sends are refused (unavailable) while the oldest queued store job has
+  // waited longer than this; 0: never. Bounds a send's wait under overload.
+  std::int64_t store_max_wait_ms = 250;
 
   // Attachments.
   std::int64_t max_attachment_bytes = 100LL * 1024 * 1024;

@@ -68,6 +68,12 @@ std::string Metrics::Render() const {
   Add(out, "ferry_store_batch_ops_total", "counter", "Write ops in those transactions.",
       store_batch_ops_total);
   Add(out, "ferry_store_queue_depth", "gauge", "Store jobs waiting.", store_queue_depth);
+  Add(out, "ferry_store_shed_total", "counter",
+      "Sends refused (unavailable) because the store queue was further behind than "
+      "--store-max-wait-ms.",
+      store_shed_total);
+  Add(out, "ferry_inbox_reads_total", "counter",
+      "Inbox reads by delivering connections (hello, gaps, resends, sync).", inbox_reads_total);
   Add(out, "ferry_inbox_depth", "gauge", "Inbox entries held (undelivered or unacked).",
       inbox_entries);
   Add(out, "ferry_inbox_oldest_age_ms", "gauge", "Age of the oldest inbox entry held.",

@@ -26,7 +26,8 @@ Service::Service(const Config& config, std::vector<std::unique_ptr<Store>> store
       bus_(bus),
       blobs_(blobs),
       clock_(clock),
-      store_(std::move(stores), config.store_queue_max, config.store_batch_max, metrics_),
+      store_(std::move(stores), config.store_queue_max, config.store_batch_max, metrics_,
+             config.store_max_wait_ms, clock),
       router_(config_, bus, clock, sessions_),
       accounts_(config_, store_, bus, clock),
       uploads_(config_, store_, blobs, clock) {}

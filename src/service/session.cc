@@ -73,13 +73,17 @@ bool ClientSession::Submit(const json::value& id, std::function<void(Store&)> fn
   return false;
 }
 
-bool ClientSession::Write(const json::value& id, WriteOp op, std::function<void(Errc)> done) {
+bool ClientSession::Write(const json::value& id, WriteOp op, std::function<void(Errc)> done,
+                          StoreWorker::Admit admit) {
   auto inflight = inflight_;
   ++*inflight;
-  bool ok = Lane().Write(op, [done = std::move(done), inflight](Errc status) {
-    --*inflight;
-    done(status);
-  });
+  bool ok = Lane().Write(
+      op,
+      [done = std::move(done), inflight](Errc status) {
+        --*inflight;
+        done(status);
+      },
+      admit);
   if (ok) return true;
   --*inflight;
   ReplyError(id, Errc::unavailable, "server overloaded, retry later");
@@ -449,24 +453,30 @@ void ClientSession::Handle(const json::value& id, protocol::Send& r) {
   // The store worker only commits: encoding and publishing the notifications
   // is posted to this connection's executor (through post_ itself, not Bind,
   // so they go out even if the connection closed meanwhile).
-  Write(id, op.get(), [service, post = post_, op, reply, started](Errc status) {
-    if (status == Errc::ok && op->status == Errc::ok) {
-      Metrics& m = service->metrics();
-      m.send_durable_seconds.Observe(
-          std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
-      if (!op->duplicate) {
-        m.messages_sent_total.fetch_add(1, std::memory_order_relaxed);
-        m.entries_created_total.fetch_add(static_cast<std::int64_t>(op->deliveries.size()),
-                                          std::memory_order_relaxed);
-        post([service, op] {
-          service->router().PublishDeliveries(op->message.chat_id,
-                                              protocol::EncodeEntry(InboxEntry{0, op->message}),
-                                              op->deliveries);
-        });
-      }
-    }
-    reply(status);
-  });
+  // New work: refused while the store is behind, so a send is answered
+  // quickly either way and an overloaded server sheds load instead of
+  // queueing seconds of it.
+  Write(
+      id, op.get(),
+      [service, post = post_, op, reply, started](Errc status) {
+        if (status == Errc::ok && op->status == Errc::ok) {
+          Metrics& m = service->metrics();
+          m.send_durable_seconds.Observe(
+              std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count());
+          if (!op->duplicate) {
+            m.messages_sent_total.fetch_add(1, std::memory_order_relaxed);
+            m.entries_created_total.fetch_add(static_cast<std::int64_t>(op->deliveries.size()),
+                                              std::memory_order_relaxed);
+            post([service, op] {
+              service->router().PublishDeliveries(op->message.chat_id,
+                                                  protocol::EncodeEntry(InboxEntry{0, op->message}),
+                                                  op->deliveries);
+            });
+          }
+        }
+        reply(status);
+      },
+      StoreWorker::Admit::unless_behind);
 }
 
 void ClientSession::Handle(const json::value& id, bool has_id, protocol::Ack& r) {
@@ -676,6 +686,7 @@ void ClientSession::Pump() {
   auto done = Bind([this, gen = read->generation](Result<InboxPage> page) {
     OnInboxPage(gen, std::move(page));
   });
+  service_.metrics().inbox_reads_total.fetch_add(1, std::memory_order_relaxed);
   bool ok = Lane().Submit([cid = client_.client_id, read = *read, done](Store& s) {
     done(s.ReadInbox(cid, read.after, read.limit));
   });

@@ -125,10 +125,12 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   template <class F>
   auto Bind(F fn);
   // Store work for request `id`, counted in inflight_; reading pauses while
-  // too much is queued. On refusal (store queue full) replies unavailable.
+  // too much is queued. On refusal (store queue full, or behind for a write
+  // admitted unless_behind) replies unavailable.
   StoreWorker& Lane();
   bool Submit(const boost::json::value& id, std::function<void(Store&)> fn);
-  bool Write(const boost::json::value& id, WriteOp op, std::function<void(Errc)> done);
+  bool Write(const boost::json::value& id, WriteOp op, std::function<void(Errc)> done,
+             StoreWorker::Admit admit = StoreWorker::Admit::always);
   void QueuePing(Millis now);
   void SendPing();
   void ScheduleTimer();

@@ -22,7 +22,8 @@ class StorePool {
  public:
   // `stores` must not be empty. Each worker queues up to `queue_max` jobs.
   StorePool(std::vector<std::unique_ptr<Store>> stores, std::size_t queue_max,
-            std::size_t batch_max, Metrics& metrics);
+            std::size_t batch_max, Metrics& metrics, Millis max_wait_ms = 0,
+            const Clock& clock = SystemClock::Instance());
 
   StorePool(const StorePool&) = delete;
   StorePool& operator=(const StorePool&) = delete;

@@ -4,9 +4,14 @@
 
 namespace ferry {
 
-StoreWorker::StoreWorker(std::unique_ptr<Store> store, std::size_t queue_max,
-                         std::size_t batch_max, Metrics& metrics)
-    : store_(std::move(store)), queue_max_(queue_max), batch_max_(batch_max), metrics_(metrics) {}
+StoreWorker::StoreWorker(std::unique_ptr<Store> store, std::size_t queue_max, std::size_t batch_max,
+                         Metrics& metrics, Millis max_wait_ms, const Clock& clock)
+    : store_(std::move(store)),
+      queue_max_(queue_max),
+      batch_max_(batch_max),
+      metrics_(metrics),
+      max_wait_ms_(max_wait_ms),
+      clock_(clock) {}
 
 StoreWorker::~StoreWorker() { Stop(); }
 
@@ -22,17 +27,23 @@ void StoreWorker::Stop() {
 }
 
 bool StoreWorker::Submit(std::function<void(Store&)> fn) {
-  return Enqueue(Job{std::move(fn), {}, {}, false});
+  return Enqueue(Job{std::move(fn), {}, {}, false}, Admit::always);
 }
 
-bool StoreWorker::Write(WriteOp op, std::function<void(Errc)> done) {
-  return Enqueue(Job{{}, op, std::move(done), true});
+bool StoreWorker::Write(WriteOp op, std::function<void(Errc)> done, Admit admit) {
+  return Enqueue(Job{{}, op, std::move(done), true}, admit);
 }
 
-bool StoreWorker::Enqueue(Job job) {
+bool StoreWorker::Enqueue(Job job, Admit admit) {
+  job.enqueued = clock_.Monotonic();
   {
     std::lock_guard lock(mu_);
     if (stopping_ || queue_.size() >= queue_max_) return false;
+    if (admit == Admit::unless_behind && max_wait_ms_ > 0 && !queue_.empty() &&
+        job.enqueued - queue_.front().enqueued > max_wait_ms_) {
+      metrics_.store_shed_total.fetch_add(1, std::memory_order_relaxed);
+      return false;
+    }
     queue_.push_back(std::move(job));
     metrics_.store_queue_depth.fetch_add(1, std::memory_order_relaxed);  // summed over a pool
   }

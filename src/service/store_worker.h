@@ -5,7 +5,12 @@
 // share one fsync and durability does not cap throughput.
 //
 // Bounded: at most `queue_max` jobs wait. Past that, Submit/Write refuse
-// (return false) and the caller answers `unavailable`. Thread-safe.
+// (return false) and the caller answers `unavailable`. Bounded in time too:
+// new work that may be refused (Admit::unless_behind: a send) is refused
+// once the oldest queued job has waited more than `max_wait_ms`, so under
+// overload the queue stays short and what is accepted is answered quickly,
+// instead of every send waiting behind seconds of backlog. Acks, reads and
+// presence still queue: they finish work already accepted. Thread-safe.
 #pragma once
 
 #include <condition_variable>
@@ -16,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "common/clock.h"
 #include "service/metrics.h"
 #include "store/store.h"
 
@@ -23,8 +29,10 @@ namespace ferry {
 
 class StoreWorker {
  public:
+  // max_wait_ms 0: no time bound. `clock` (its Monotonic()) times the waits.
   StoreWorker(std::unique_ptr<Store> store, std::size_t queue_max, std::size_t batch_max,
-              Metrics& metrics);
+              Metrics& metrics, Millis max_wait_ms = 0,
+              const Clock& clock = SystemClock::Instance());
   ~StoreWorker();  // Stop()s
 
   StoreWorker(const StoreWorker&) = delete;
@@ -41,8 +49,10 @@ class StoreWorker {
   // Commits `op` in the next group transaction, then calls done(status) on the
   // worker thread: ok once durable (the op's outputs are set), unavailable if
   // the transaction failed. The caller keeps `op` alive until `done` (capture
-  // its owner in `done`). False if refused, as for Submit.
-  bool Write(WriteOp op, std::function<void(Errc)> done);
+  // its owner in `done`). False if refused, as for Submit, or, with
+  // Admit::unless_behind, if the queue is behind (see the top).
+  enum class Admit { always, unless_behind };
+  bool Write(WriteOp op, std::function<void(Errc)> done, Admit admit = Admit::always);
 
  private:
   struct Job {
@@ -50,9 +60,10 @@ class StoreWorker {
     WriteOp op{};                    // a write op, when is_write
     std::function<void(Errc)> done;
     bool is_write = false;
+    Millis enqueued = 0;  // clock_.Monotonic() when queued
   };
 
-  bool Enqueue(Job job);
+  bool Enqueue(Job job, Admit admit);
   void Loop();
   void RunWrites(std::vector<Job>& writes);
 
@@ -60,6 +71,8 @@ class StoreWorker {
   const std::size_t queue_max_;
   const std::size_t batch_max_;
   Metrics& metrics_;
+  const Millis max_wait_ms_;
+  const Clock& clock_;
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -260,6 +260,33 @@ TEST_F(SessionTest, TooMuchQueuedStoreWorkPausesReading) {
   EXPECT_EQ(alice.Reply(1050)->at("type"), "ok");  // nothing was refused
 }
 
+// Overload: once the store queue is further behind than store_max_wait_ms,
+// a send is answered `unavailable` at once and nothing of it is stored;
+// the send already queued completes, and sends are taken again once the
+// store has caught up.
+TEST_F(SessionTest, SendIsRefusedWhileTheStoreIsBehind) {
+  Conn& alice = Connect("alice");
+  Conn& bob = Connect("bob");
+  std::string chat = CreateChat(alice, "bob");
+  std::promise<void> release = HoldStore(*service);
+  alice.session->OnText(R"({"type":"send","id":500,"chatId":")" + chat +
+                        R"(","clientMsgId":"q","body":"queued"})");
+  EXPECT_EQ(alice.Reply(500), nullptr);  // queued behind the held job
+  clock.Advance(config.store_max_wait_ms + 1);
+  json::object refused = SendMsg(alice, chat, "refused");
+  EXPECT_EQ(refused.at("type"), "error");
+  EXPECT_EQ(refused.at("code"), "unavailable");
+  EXPECT_EQ(service->metrics().store_shed_total.load(), 1);
+  release.set_value();
+  ASSERT_TRUE(RunUntil([&] { return alice.Reply(500) != nullptr; }));
+  EXPECT_EQ(alice.Reply(500)->at("type"), "ok");
+  EXPECT_EQ(SendMsg(alice, chat, "after").at("type"), "ok");
+  ASSERT_TRUE(RunUntil([&] { return bob.Entries().size() == 3; }));
+  EXPECT_EQ(bob.Entries()[1].at("body"), "queued");
+  EXPECT_EQ(bob.Entries()[2].at("body"), "after");
+  EXPECT_EQ(bob.Entries()[2].at("seq"), 3);  // the refused send took no seq
+}
+
 TEST_F(SessionTest, AcksDuringAnAckWriteAreMergedIntoOneWrite) {
   Conn& alice = Connect("alice");
   Conn& bob = Connect("bob");

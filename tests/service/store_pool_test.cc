@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "common/clock.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace ferry {
@@ -107,6 +108,45 @@ TEST(StorePool, StopRunsWhatEveryWorkerQueued) {
   pool.Stop();
   EXPECT_EQ(ran.load(), 30);
   EXPECT_FALSE(pool.Lane(1).Submit([](Store&) {}));
+}
+
+// The time bound: once the oldest queued job has waited longer than
+// max_wait, writes admitted unless_behind (sends) are refused and counted;
+// other work still queues; once the backlog is gone sends are taken again.
+TEST(StoreWorker, RefusesSendsWhileTheQueueIsBehind) {
+  Metrics metrics;
+  ManualClock clock(0);
+  StoreWorker worker(std::move(MemoryStores(1)[0]), 100, 64, metrics, /*max_wait_ms=*/100, clock);
+  worker.Start();
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::promise<void> started;
+  ASSERT_TRUE(worker.Submit([&started, released](Store&) {
+    started.set_value();
+    released.wait();
+  }));
+  started.get_future().wait();  // the worker is busy; the queue is empty
+
+  using Admit = StoreWorker::Admit;
+  std::atomic<int> done{0};
+  auto count = [&done](Errc) { ++done; };
+  AckOp first{"nobody", 1}, second{"nobody", 1}, third{"nobody", 1}, fourth{"nobody", 1};
+  ASSERT_TRUE(worker.Write(&first, count, Admit::unless_behind));  // nothing waits yet
+  clock.Advance(100);
+  EXPECT_TRUE(worker.Write(&second, count, Admit::unless_behind));  // 100 ms: not over
+  clock.Advance(1);
+  EXPECT_FALSE(worker.Write(&third, count, Admit::unless_behind));  // 101 ms behind
+  EXPECT_EQ(metrics.store_shed_total.load(), 1);
+  EXPECT_TRUE(worker.Write(&third, count));  // acks and the like still queue
+
+  release.set_value();
+  std::promise<void> drained;
+  ASSERT_TRUE(worker.Submit([&drained](Store&) { drained.set_value(); }));
+  drained.get_future().wait();  // the backlog is gone
+  EXPECT_TRUE(worker.Write(&fourth, count, Admit::unless_behind));
+  worker.Stop();
+  EXPECT_EQ(done.load(), 4);
+  EXPECT_EQ(metrics.store_shed_total.load(), 1);
 }
 
 }  // namespace
