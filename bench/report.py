@@ -481,7 +481,7 @@ def verdict(value, ok):
     return "**met**" if ok(value) else "**not met**"
 
 
-def targets_section(runs, idle_by_n, fixed, null_fixed):
+def targets_section(runs, idle_by_n, fixed, null_fixed, fixed_8000, null_8000):
     biggest = idle_by_n[-1] if idle_by_n else (0, [])
     big_res = [res(r) for r in clean(biggest[1])]
     # Held by one process without an error in every run: met at that size.
@@ -498,6 +498,10 @@ def targets_section(runs, idle_by_n, fixed, null_fixed):
     cpu = median([r.get("serverCpuUsPerMessage") for r in ninety])
     null_cpu = median_of(dict(null_fixed).get(90, []), lambda r: r.get("serverCpuUsPerMessage"))
     over_floor = ratio(cpu, null_cpu)
+    cpu_8000 = median_of(fixed_8000, lambda r: r.get("serverCpuUsPerMessage"))
+    null_8000_cpu = median_of(null_8000, lambda r: r.get("serverCpuUsPerMessage"))
+    over_floor_8000 = ratio(cpu_8000, null_8000_cpu)
+    good = res(runs.get("direct-ramp")).get("maxRateP99Within15ms")
     h50, h99 = med(half, "endToEndLatencyUs", "p50"), med(half, "endToEndLatencyUs", "p99")
     hack = med(half, "ackLatencyUs", "p99")
     n99 = med(ninety, "endToEndLatencyUs", "p99")
@@ -513,19 +517,23 @@ def targets_section(runs, idle_by_n, fixed, null_fixed):
          verdict(idle_n, lambda v: v >= 19500)],
         ["RSS per idle connection", "≤ 2 KiB", f"{num(rss / KIB if rss else None, 2)} KiB",
          verdict(rss, lambda v: v <= 2 * KIB)],
-        ["connect + hello", "≥ 10,000 /s", f"{num(connect)} /s", verdict(connect, lambda v: v >= 10000)],
-        ["durable 1:1 delivered + acked", "≥ 50,000 /s", f"{num(direct)} /s", verdict(direct, lambda v: v >= 50000)],
-        ["server CPU per 1:1 message (at 90% of max)", "≤ 20 µs", f"{num(cpu, 1)} µs", verdict(cpu, lambda v: v <= 20)],
-        ["server CPU per 1:1 message over the floor's (at 90% of max)", "≤ 2× floor",
+        ["connect + hello", "≥ 20,000 /s", f"{num(connect)} /s", verdict(connect, lambda v: v >= 20000)],
+        ["server CPU per durable 1:1 message at 8,000 msg/s", "≤ 2× the floor's",
+         f"{num(over_floor_8000, 1)}× ({num(cpu_8000, 1)} µs vs {num(null_8000_cpu, 1)} µs)",
+         verdict(over_floor_8000, lambda v: v <= 2)],
+        ["the same at 90% of the max rate", "≤ 2× the floor's",
          f"{num(over_floor, 1)}× ({num(cpu, 1)} µs vs {num(null_cpu, 1)} µs)",
          verdict(over_floor, lambda v: v <= 2)],
+        ["highest 1:1 rate with p99 ≤ 15 ms (ramp)", "≥ 20,000 /s", f"{num(good)} /s",
+         verdict(good, lambda v: v >= 20000)],
+        ["highest 1:1 rate with p99 ≤ 500 ms (ramp's max)", "–", f"{num(direct)} /s", ""],
         ["at half the max rate: send→receive p50", "≤ 2 ms", f"{ms(h50)} ms", verdict(ms_of(h50), lambda v: v <= 2)],
         ["at half the max rate: send→receive p99", "≤ 15 ms", f"{ms(h99)} ms", verdict(ms_of(h99), lambda v: v <= 15)],
         ["at half the max rate: ack p99", "≤ 15 ms", f"{ms(hack)} ms", verdict(ms_of(hack), lambda v: v <= 15)],
         ["at 90% of the max rate: send→receive p99", "≤ 50 ms", f"{ms(n99)} ms", verdict(ms_of(n99), lambda v: v <= 50)],
         ["100-member group fan-out", "≥ 200,000 deliveries/s", f"{num(group)} /s",
          verdict(group, lambda v: v >= 200000)],
-        ["offline drain of 10,000 entries", "≤ 1 s", f"{num(offline, 0)} ms", verdict(offline, lambda v: v <= 1000)],
+        ["offline drain of 10,000 entries", "≤ 50 ms", f"{num(offline, 0)} ms", verdict(offline, lambda v: v <= 50)],
         [f"reconnect storm: {num(rc.get('members'))} back and caught up", "≤ 5 s, 0 failures",
          f"{num(rc_s, 2)} s, {rc_fail if rc_fail is not None else '–'} failures",
          verdict(rc_s, lambda v: v <= 5 and rc_fail == 0 and rc.get("members", 0) >= 19000)],
@@ -598,7 +606,7 @@ def main():
     ])
     doc = "\n\n".join([
         header,
-        targets_section(runs, idle_by_n, fixed, null_fixed),
+        targets_section(runs, idle_by_n, fixed, null_fixed, fixed_8000, null_8000),
         included("analysis.md", "What limits it"),
         idle_section(a.doc, idle_by_n, rss_png),
         direct_ramp_section(a.doc, runs.get("direct-ramp"), direct_png),

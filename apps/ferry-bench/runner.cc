@@ -197,7 +197,12 @@ void Runner::Text(int c, std::string_view t) {
   } else if (*type == "ping") {
     net_.Send(c, "{\"type\":\"pong\"}");
   } else if (*type == "error") {
-    if (FindInt(t, "id").value_or(-1) == kHelloId) FinishConnect(c, false);
+    auto id = FindInt(t, "id").value_or(-1);
+    if (id == kHelloId) {
+      FinishConnect(c, false);
+    } else if (on_refused && on_refused(c, id, t)) {
+      return;
+    }
     report_.Error("error reply: " + std::string(t.substr(0, 300)));
   }
 }

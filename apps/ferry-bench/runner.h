@@ -95,7 +95,7 @@ class Runner {
   bool CreateChats(const std::vector<ChatPlan>& plans);
 
   // Requests. Replies other than createChat's go to on_reply; error replies
-  // are counted as errors.
+  // are counted as errors unless on_refused takes them.
   // Sends `body` into peers[c].chat as send number k (id kSendBase + k,
   // clientMsgId k: k must be unique per sending peer).
   void SendMessage(int c, std::int64_t k, std::string_view body);
@@ -105,6 +105,10 @@ class Runner {
   // on_message: a new message entry (not a resend), before it is acked.
   std::function<void(int c, std::int64_t id, std::string_view frame)> on_reply;
   std::function<void(int c, std::string_view frame)> on_message;
+  // on_refused: an `error` reply to a request other than hello; returns
+  // true if it is an expected answer (a send refused under overload), not
+  // an error.
+  std::function<bool(int c, std::int64_t id, std::string_view frame)> on_refused;
 
   // Resent entries seen (seq not above the last one): the server's ack
   // timeout fired before our ack arrived.

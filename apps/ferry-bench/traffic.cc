@@ -44,6 +44,7 @@ struct StepResult {
   std::int64_t sent = 0;             // messages of the step sent, warmup included
   std::int64_t skipped = 0;          // due from a sender without a chat (its connect failed)
   std::int64_t acked = 0;            // of `sent`
+  std::int64_t refused = 0;          // of `sent`: answered `unavailable` (the server shed them)
   std::int64_t deliveries = 0;       // of `sent`, one per recipient
   std::int64_t window_due = 0;       // messages due in the window
   std::int64_t window_complete = 0;  // of those, delivered to every recipient by the end
@@ -58,6 +59,9 @@ struct StepResult {
   double settle_seconds = 0;  // waited for the server's store before the step
 
   double DeliveriesPerSecond() const { return static_cast<double>(window_arrivals) / seconds; }
+  // Sends never answered, and deliveries of accepted sends never made.
+  std::int64_t LostAcks() const { return sent - acked - refused; }
+  std::int64_t LostDeliveries(int fanout) const { return (sent - refused) * fanout - deliveries; }
 };
 
 class Traffic {
@@ -88,6 +92,9 @@ class Traffic {
     run_.CreateChats(plans);
     run_.on_reply = [this](int c, std::int64_t id, std::string_view t) { OnReply(c, id, t); };
     run_.on_message = [this](int c, std::string_view t) { OnMessage(c, t); };
+    run_.on_refused = [this](int c, std::int64_t id, std::string_view t) {
+      return OnRefused(c, id, t);
+    };
     return connected;
   }
 
@@ -133,8 +140,8 @@ class Traffic {
     // Every timer of the step is due by window_end_, so all of them fire
     // inside this call (the ones above capture its locals).
     s.drained = run_.RunUntil(window_end_ + kDrain, [&] {
-      return window_closed_ && next_ >= end_ && s.acked >= s.sent &&
-             s.deliveries >= s.sent * fanout();
+      return window_closed_ && next_ >= end_ && s.acked + s.refused >= s.sent &&
+             s.deliveries >= (s.sent - s.refused) * fanout();
     });
     for (std::int64_t k = first_measured_; k < end_; ++k) {
       s.window_complete += deliveries_[k] == fanout();
@@ -199,6 +206,16 @@ class Traffic {
     if (k >= first_measured_) step_->ack.Record(Micros(Clock::now() - Due(k)));
   }
 
+  // A send answered `unavailable`: the server shed it (overload), so it is
+  // neither acked nor delivered, and not an error of the run.
+  bool OnRefused(int, std::int64_t id, std::string_view t) {
+    std::int64_t k = id - kSendBase;
+    if (k < 0 || k >= end_ || acked_[k] || FindStr(t, "code") != "unavailable") return false;
+    acked_[k] = 1;
+    if (step_ && k >= base_) ++step_->refused;
+    return true;
+  }
+
   void OnMessage(int c, std::string_view t) {
     auto body = FindStr(t, "body");
     std::int64_t k = -1;
@@ -259,8 +276,9 @@ json::object StepJson(const StepResult& s, int fanout, const Server& server) {
                  {"ackLatencyUs", LatencyJson(s.ack)},
                  {"endToEndLatencyUs", LatencyJson(s.e2e)},
                  {"sendLagUs", LatencyJson(s.send_lag)},
-                 {"lostAcks", s.sent - s.acked},
-                 {"lostDeliveries", s.sent * fanout - s.deliveries},
+                 {"refused", s.refused},
+                 {"lostAcks", s.LostAcks()},
+                 {"lostDeliveries", s.LostDeliveries(fanout)},
                  {"skipped", s.skipped},
                  {"late", s.late},
                  {"settleSeconds", s.settle_seconds},
@@ -289,8 +307,9 @@ json::object StepJson(const StepResult& s, int fanout, const Server& server) {
 
 // Why a ramp step is not sustained, or "" if it is.
 std::string Unsustained(const StepResult& s, int fanout) {
-  bool lost = s.sent - s.acked > 0 || s.sent * fanout - s.deliveries > 0;
+  bool lost = s.LostAcks() > 0 || s.LostDeliveries(fanout) > 0;
   if (lost) return "not all acked and delivered within 10 s";
+  if (s.refused > 0) return "sends refused (unavailable): the server shed load";
   if (s.DeliveriesPerSecond() < kSustainedFraction * s.rate * fanout) {
     return "delivered below 95% of offered";
   }
@@ -319,6 +338,7 @@ std::string StepLine(const StepResult& s, int fanout, const Server& server) {
   std::string line = Fixed(s.DeliveriesPerSecond() / fanout, 0) + " msg/s";
   if (fanout > 1) line += " (" + Fixed(s.DeliveriesPerSecond(), 0) + " deliveries/s)";
   line += ", ack " + pct(s.ack) + ", e2e " + pct(s.e2e) + " ms p50/p99/p99.9";
+  if (s.refused > 0) line += ", " + std::to_string(s.refused) + " sends refused";
   double arrivals = s.DeliveriesPerSecond() * s.seconds;
   if (server.measured()) {
     line += ", " + Fixed(UsPer(s.server_cpu, arrivals / fanout), 1) + " µs/msg";
@@ -333,7 +353,7 @@ std::string StepLine(const StepResult& s, int fanout, const Server& server) {
 
 void FixedReport(const StepResult& s, const Options& o, const Server& server, int fanout,
                  Report& r) {
-  std::int64_t lost_acks = s.sent - s.acked, lost_deliveries = s.sent * fanout - s.deliveries;
+  std::int64_t lost_acks = s.LostAcks(), lost_deliveries = s.LostDeliveries(fanout);
   if (lost_acks) r.Error(std::to_string(lost_acks) + " sends never acknowledged");
   if (lost_deliveries) r.Error(std::to_string(lost_deliveries) + " deliveries never made");
   double per_s = s.DeliveriesPerSecond();
@@ -353,6 +373,14 @@ void FixedReport(const StepResult& s, const Options& o, const Server& server, in
   r.Row("ack latency (send->ok)", LatencyText(s.ack));
   r.Row(fanout > 1 ? "end-to-end (send->each)" : "end-to-end (send->recv)", LatencyText(s.e2e));
   r.Row("generator send lag", LatencyText(s.send_lag));
+  if (s.refused > 0) {
+    r.Row("refused (unavailable)",
+          std::to_string(s.refused) + " sends, " +
+              Fixed(100.0 * static_cast<double>(s.refused) /
+                        static_cast<double>(std::max<std::int64_t>(1, s.sent)),
+                    1) +
+              " % (latencies above are of the accepted ones)");
+  }
   r.Row("lost acks / deliveries",
         std::to_string(lost_acks) + " / " + std::to_string(lost_deliveries));
   double window = per_s * s.seconds;  // deliveries that arrived in the window
