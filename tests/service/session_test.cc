@@ -233,7 +233,15 @@ void DrainStore(Service& service) {
 std::promise<void> HoldStore(Service& service) {
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
-  service.store().Lane(0).Submit([released](Store&) { released.wait(); });
+  // Returns once the worker is inside the job: everything queued from here
+  // on waits for `release` (a job queued before it may run first, as a
+  // round runs its writes before its other jobs).
+  std::promise<void> holding;
+  service.store().Lane(0).Submit([released, &holding](Store&) {
+    holding.set_value();
+    released.wait();
+  });
+  holding.get_future().wait();
   return release;
 }
 
