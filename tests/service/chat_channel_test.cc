@@ -68,6 +68,7 @@ TEST_F(ChatChannelTest, BigChatPublishesOnceOnTheChatChannelAfterTheGrace) {
   EXPECT_TRUE(all.big_chat);
   EXPECT_EQ(bus.EntriesOn("u:").size(), 29u);  // and per user, while nodes subscribe
 
+  Settle();
   clock.Advance(config.chat_channel_grace_ms);
   bus.ClearPublished();
   SendMsg(owner, chat, "after the grace period");
@@ -116,6 +117,7 @@ TEST_F(ChatChannelTest, EntryMarkedBigMakesTheSessionSubscribeOnce) {
   names.push_back("early");
   std::string chat = CreateChatWith(owner, names);
   ASSERT_TRUE(RunUntil([&] { return bus.Subscriptions(ChatChannel(chat)) == 1; }));
+  Settle();
   clock.Advance(config.chat_channel_grace_ms);  // from now on the chat channel only
   SendMsg(owner, chat, "one");
   SendMsg(owner, chat, "two");
@@ -134,6 +136,7 @@ TEST_F(ChatChannelTest, EntriesBeforeALateSubscriptionIsConfirmedAreReadFromTheI
   bus.HoldReady("c:");
   std::string chat = CreateChatWith(owner, names);
   ASSERT_TRUE(RunUntil([&] { return bus.HeldCount() == 1; }));
+  Settle();
   clock.Advance(config.chat_channel_grace_ms);
   SendMsg(owner, chat, "before the confirmation");
   Call(member, {{"type", "listChats"}});   // a store round trip
@@ -153,6 +156,7 @@ TEST_F(ChatChannelTest, HeartbeatBehindTheStoreRefreshesChatChannels) {
   bus.drop = true;
   std::string chat = CreateChatWith(owner, names);
   bus.drop = false;
+  Settle();
   clock.Advance(config.chat_channel_grace_ms);
   SendMsg(owner, chat, "healed");
   ASSERT_TRUE(RunUntil([&] { return member.Entries().size() == 2; }));

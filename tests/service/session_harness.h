@@ -263,6 +263,23 @@ class SessionTest : public ::testing::Test {
     return true;
   }
 
+  // Runs everything in flight to its end: the jobs queued on the store and
+  // what their completions post, until a store round trip posts nothing
+  // more. Call it before moving the clock, so that the sessions have armed
+  // their timers on the time before the move (the clock moves only when a
+  // test moves it, so a timer armed after a move would never fire).
+  void Settle() {
+    for (;;) {
+      std::promise<void> done;
+      std::future<void> round_trip = done.get_future();
+      ASSERT_TRUE(service->store().Lane(0).Submit([&done](Store&) { done.set_value(); }));
+      bool ran = false;
+      while (round_trip.wait_for(0s) != std::future_status::ready) ran |= executor.RunOne();
+      while (executor.RunOne()) ran = true;
+      if (!ran) return;
+    }
+  }
+
   std::string TokenFor(const std::string& user) {
     std::promise<bool> registered;
     service->accounts().Register(user, "password123",
