@@ -73,71 +73,46 @@ bool ParseArgs(int argc, char** argv, Config& config, BackendFlags& backends, Bl
   std::string listen = "127.0.0.1:8080", level = "info", strength = "interactive";
   double heartbeat_interval = 20, heartbeat_timeout = 10, hello_timeout = 10;
   po::options_description desc("ferryd — the Ferry chat server\n\nOptions");
-  desc.add_options()("help,h", "print this help and exit")(
-      "listen", po::value(&listen)->default_value(listen),
-      "HOST:PORT to listen on (port 0: any free port)")(
-      "config", po::value<std::string>(),
-      "FILE of `flag = value` lines (any flag below); the command line wins")(
-      "data-dir", po::value(&config.data_dir)->default_value(config.data_dir),
-      "directory for the embedded database")(
-      "store", po::value(&backends.store),
-      "postgres://USER@HOST:PORT/DB: PostgreSQL instead of the embedded SQLite")(
-      "store-max-wait-ms",
-      po::value(&config.store_max_wait_ms)->default_value(config.store_max_wait_ms),
-      "MS the store queue may be behind before sends are refused (unavailable); 0: never")(
-      "store-pool", po::value(&backends.store_pool)->default_value(backends.store_pool),
-      "PostgreSQL connections (and store threads) of this node; the embedded store has one")(
-      "bus", po::value(&backends.bus),
-      "redis://HOST:PORT[,HOST:PORT...]: Redis Cluster seeds instead of the in-process bus")(
-      "node-id", po::value(&backends.node_id),
-      "this node's name on the bus (default HOST:PORT of --listen)")(
-      "blob-dir", po::value(&config.blob_dir),
-      "builtin blob store directory (default DATA_DIR/blobs; shared by all nodes of a cluster)")(
-      "heartbeat-interval", po::value(&heartbeat_interval)->default_value(20),
-      "SECONDS between server pings")("heartbeat-timeout",
-                                      po::value(&heartbeat_timeout)->default_value(10),
-                                      "SECONDS to wait for a pong before closing (4408)")(
-      "hello-timeout", po::value(&hello_timeout)->default_value(10),
-      "SECONDS to wait for hello after the upgrade (4408)")(
-      "ack-timeout-ms", po::value(&config.ack_timeout_ms)->default_value(config.ack_timeout_ms),
-      "MS before an unacknowledged entry is sent again")(
-      "ack-retries", po::value(&config.ack_retries)->default_value(config.ack_retries),
-      "resends of an entry before closing (4408)")(
-      "retention-days", po::value(&config.retention_days)->default_value(config.retention_days),
-      "DAYS an unacknowledged entry is kept")(
-      "max-members", po::value(&config.max_members)->default_value(config.max_members),
-      "members per chat")("max-clients",
-                          po::value(&config.max_clients)->default_value(config.max_clients),
-                          "active clients per user")(
-      "max-body-bytes", po::value(&config.max_body_bytes)->default_value(config.max_body_bytes),
-      "bytes of a message body")(
-      "max-frame-bytes", po::value(&config.max_frame_bytes)->default_value(config.max_frame_bytes),
-      "bytes of one WebSocket message (1009 above)")(
-      "io-threads", po::value(&config.io_threads)->default_value(0),
-      "I/O threads (0: one per CPU in the affinity mask)")(
-      "password-cost", po::value(&strength)->default_value(strength),
-      "Argon2id cost: interactive | min (tests only)")(
-      "log-level", po::value(&level)->default_value(level), "debug | info | warn | error")(
-      "port-file", po::value(&port_file), "write the bound port to this file once listening")(
-      "max-attachment-bytes",
-      po::value(&config.max_attachment_bytes)->default_value(config.max_attachment_bytes),
-      "bytes of one attachment")(
-      "upload-url-ttl", po::value(&config.upload_url_ttl_s)->default_value(config.upload_url_ttl_s),
-      "SECONDS an upload URL works")("blob-backend",
-                                     po::value(&blob.backend)->default_value(blob.backend),
-                                     "builtin (files in the data dir) | s3")(
-      "public-url", po::value(&blob.public_url),
-      "builtin: URL clients reach ferryd at, for blob URLs (default http://LISTEN)")(
-      "s3-endpoint", po::value(&blob.s3.endpoint),
-      "s3: scheme://host[:port] of the S3-compatible store")(
-      "s3-bucket", po::value(&blob.s3.bucket), "s3: bucket")(
-      "s3-region", po::value(&blob.s3.region)->default_value(blob.s3.region), "s3: region")(
-      "s3-access-key", po::value(&blob.s3.access_key), "s3: access key id")(
-      "s3-secret-key", po::value(&blob.s3.secret_key),
-      "s3: secret key (or env FERRY_S3_SECRET_KEY)")(
-      "s3-path-style", po::value(&blob.s3.path_style)->default_value(true),
-      "s3: path-style URLs (false: virtual-hosted)")("s3-prefix", po::value(&blob.s3.prefix),
-                                                     "s3: key prefix inside the bucket");
+  // One line per flag reads best here.
+  // clang-format off
+  desc.add_options()
+      ("help,h", "print this help and exit")
+      ("listen", po::value(&listen)->default_value(listen), "HOST:PORT to listen on (port 0: any free port)")
+      ("config", po::value<std::string>(), "FILE of `flag = value` lines (any flag below); the command line wins")
+      ("data-dir", po::value(&config.data_dir)->default_value(config.data_dir), "directory for the embedded database")
+      ("store", po::value(&backends.store), "postgres://USER@HOST:PORT/DB: PostgreSQL instead of the embedded SQLite")
+      ("store-max-wait-ms", po::value(&config.store_max_wait_ms)->default_value(config.store_max_wait_ms), "MS the store queue may be behind before sends are refused (unavailable); 0: never")
+      ("store-commit-interval-us", po::value(&config.store_commit_interval_us)->default_value(config.store_commit_interval_us), "MICROSECONDS at least between the starts of two store transactions (group commit pacing); 0: commit at once")
+      ("store-pool", po::value(&backends.store_pool)->default_value(backends.store_pool), "PostgreSQL connections (and store threads) of this node; the embedded store has one")
+      ("bus", po::value(&backends.bus), "redis://HOST:PORT[,HOST:PORT...]: Redis Cluster seeds instead of the in-process bus")
+      ("node-id", po::value(&backends.node_id), "this node's name on the bus (default HOST:PORT of --listen)")
+      ("blob-dir", po::value(&config.blob_dir), "builtin blob store directory (default DATA_DIR/blobs; shared by all nodes of a cluster)")
+      ("heartbeat-interval", po::value(&heartbeat_interval)->default_value(20), "SECONDS between server pings")
+      ("heartbeat-timeout", po::value(&heartbeat_timeout)->default_value(10), "SECONDS to wait for a pong before closing (4408)")
+      ("hello-timeout", po::value(&hello_timeout)->default_value(10), "SECONDS to wait for hello after the upgrade (4408)")
+      ("ack-timeout-ms", po::value(&config.ack_timeout_ms)->default_value(config.ack_timeout_ms), "MS before an unacknowledged entry is sent again")
+      ("ack-retries", po::value(&config.ack_retries)->default_value(config.ack_retries), "resends of an entry before closing (4408)")
+      ("retention-days", po::value(&config.retention_days)->default_value(config.retention_days), "DAYS an unacknowledged entry is kept")
+      ("max-members", po::value(&config.max_members)->default_value(config.max_members), "members per chat")
+      ("max-clients", po::value(&config.max_clients)->default_value(config.max_clients), "active clients per user")
+      ("max-body-bytes", po::value(&config.max_body_bytes)->default_value(config.max_body_bytes), "bytes of a message body")
+      ("max-frame-bytes", po::value(&config.max_frame_bytes)->default_value(config.max_frame_bytes), "bytes of one WebSocket message (1009 above)")
+      ("io-threads", po::value(&config.io_threads)->default_value(0), "I/O threads (0: one per CPU in the affinity mask)")
+      ("password-cost", po::value(&strength)->default_value(strength), "Argon2id cost: interactive | min (tests only)")
+      ("log-level", po::value(&level)->default_value(level), "debug | info | warn | error")
+      ("port-file", po::value(&port_file), "write the bound port to this file once listening")
+      ("max-attachment-bytes", po::value(&config.max_attachment_bytes)->default_value(config.max_attachment_bytes), "bytes of one attachment")
+      ("upload-url-ttl", po::value(&config.upload_url_ttl_s)->default_value(config.upload_url_ttl_s), "SECONDS an upload URL works")
+      ("blob-backend", po::value(&blob.backend)->default_value(blob.backend), "builtin (files in the data dir) | s3")
+      ("public-url", po::value(&blob.public_url), "builtin: URL clients reach ferryd at, for blob URLs (default http://LISTEN)")
+      ("s3-endpoint", po::value(&blob.s3.endpoint), "s3: scheme://host[:port] of the S3-compatible store")
+      ("s3-bucket", po::value(&blob.s3.bucket), "s3: bucket")
+      ("s3-region", po::value(&blob.s3.region)->default_value(blob.s3.region), "s3: region")
+      ("s3-access-key", po::value(&blob.s3.access_key), "s3: access key id")
+      ("s3-secret-key", po::value(&blob.s3.secret_key), "s3: secret key (or env FERRY_S3_SECRET_KEY)")
+      ("s3-path-style", po::value(&blob.s3.path_style)->default_value(true), "s3: path-style URLs (false: virtual-hosted)")
+      ("s3-prefix", po::value(&blob.s3.prefix), "s3: key prefix inside the bucket");
+  // clang-format on
   po::variables_map vm;
   try {
     po::store(po::parse_command_line(argc, argv, desc), vm);
@@ -159,6 +134,9 @@ bool ParseArgs(int argc, char** argv, Config& config, BackendFlags& backends, Bl
     config.hello_timeout_ms = SecondsToMs(hello_timeout, "hello-timeout");
     if (config.ack_timeout_ms <= 0) throw po::error("--ack-timeout-ms must be positive");
     if (config.store_max_wait_ms < 0) throw po::error("--store-max-wait-ms must not be negative");
+    if (config.store_commit_interval_us < 0 || config.store_commit_interval_us > 100'000) {
+      throw po::error("--store-commit-interval-us must be 0..100000");
+    }
     if (config.ack_retries < 0) throw po::error("--ack-retries must be >= 0");
     if (config.retention_days <= 0) throw po::error("--retention-days must be positive");
     if (config.max_members < 2 || config.max_clients < 1) throw po::error("limits too small");

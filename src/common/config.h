@@ -58,6 +58,9 @@ struct Config {
   // Sends are refused (unavailable) while the oldest queued store job has
   // waited longer than this; 0: never. Bounds a send's wait under overload.
   std::int64_t store_max_wait_ms = 250;
+  // A store transaction starts at most every this many microseconds, so
+  // concurrent writes share commits (and fsyncs); 0: commit at once.
+  std::int64_t store_commit_interval_us = 1000;
 
   // Attachments.
   std::int64_t max_attachment_bytes = 100LL * 1024 * 1024;

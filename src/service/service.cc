@@ -27,7 +27,7 @@ Service::Service(const Config& config, std::vector<std::unique_ptr<Store>> store
       blobs_(blobs),
       clock_(clock),
       store_(std::move(stores), config.store_queue_max, config.store_batch_max, metrics_,
-             config.store_max_wait_ms, clock),
+             config.store_max_wait_ms, clock, config.store_commit_interval_us),
       router_(config_, bus, clock, sessions_),
       accounts_(config_, store_, bus, clock),
       uploads_(config_, store_, blobs, clock) {}

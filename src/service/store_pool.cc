@@ -7,12 +7,12 @@ namespace ferry {
 
 StorePool::StorePool(std::vector<std::unique_ptr<Store>> stores, std::size_t queue_max,
                      std::size_t batch_max, Metrics& metrics, Millis max_wait_ms,
-                     const Clock& clock) {
+                     const Clock& clock, std::int64_t commit_interval_us) {
   if (stores.empty()) throw std::invalid_argument("StorePool: no store");
   workers_.reserve(stores.size());
   for (auto& store : stores) {
-    workers_.push_back(std::make_unique<StoreWorker>(std::move(store), queue_max, batch_max,
-                                                     metrics, max_wait_ms, clock));
+    workers_.push_back(std::make_unique<StoreWorker>(
+        std::move(store), queue_max, batch_max, metrics, max_wait_ms, clock, commit_interval_us));
   }
 }
 

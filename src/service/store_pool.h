@@ -23,7 +23,7 @@ class StorePool {
   // `stores` must not be empty. Each worker queues up to `queue_max` jobs.
   StorePool(std::vector<std::unique_ptr<Store>> stores, std::size_t queue_max,
             std::size_t batch_max, Metrics& metrics, Millis max_wait_ms = 0,
-            const Clock& clock = SystemClock::Instance());
+            const Clock& clock = SystemClock::Instance(), std::int64_t commit_interval_us = 0);
 
   StorePool(const StorePool&) = delete;
   StorePool& operator=(const StorePool&) = delete;

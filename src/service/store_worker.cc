@@ -5,13 +5,15 @@
 namespace ferry {
 
 StoreWorker::StoreWorker(std::unique_ptr<Store> store, std::size_t queue_max, std::size_t batch_max,
-                         Metrics& metrics, Millis max_wait_ms, const Clock& clock)
+                         Metrics& metrics, Millis max_wait_ms, const Clock& clock,
+                         std::int64_t commit_interval_us)
     : store_(std::move(store)),
       queue_max_(queue_max),
       batch_max_(batch_max),
       metrics_(metrics),
       max_wait_ms_(max_wait_ms),
-      clock_(clock) {}
+      clock_(clock),
+      commit_interval_(commit_interval_us) {}
 
 StoreWorker::~StoreWorker() { Stop(); }
 
@@ -44,6 +46,7 @@ bool StoreWorker::Enqueue(Job job, Admit admit) {
       metrics_.store_shed_total.fetch_add(1, std::memory_order_relaxed);
       return false;
     }
+    queued_writes_ += job.is_write;
     queue_.push_back(std::move(job));
     metrics_.store_queue_depth.fetch_add(1, std::memory_order_relaxed);  // summed over a pool
   }
@@ -63,6 +66,12 @@ void StoreWorker::Loop() {
       std::unique_lock lock(mu_);
       cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty() && stopping_) return;
+      // Writes wait for the next commit slot, unless a full batch is there.
+      if (queued_writes_ > 0 && commit_interval_.count() > 0) {
+        cv_.wait_until(lock, last_commit_ + commit_interval_,
+                       [&] { return stopping_ || queued_writes_ >= batch_max_; });
+      }
+      queued_writes_ = 0;
       round.swap(queue_);
       metrics_.store_queue_depth.fetch_sub(static_cast<std::int64_t>(round.size()),
                                            std::memory_order_relaxed);
@@ -82,6 +91,7 @@ void StoreWorker::Loop() {
 }
 
 void StoreWorker::RunWrites(std::vector<Job>& writes) {
+  last_commit_ = std::chrono::steady_clock::now();
   std::vector<WriteOp> ops;
   ops.reserve(writes.size());
   for (const Job& job : writes) ops.push_back(job.op);

@@ -13,6 +13,7 @@
 // presence still queue: they finish work already accepted. Thread-safe.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -30,9 +31,10 @@ namespace ferry {
 class StoreWorker {
  public:
   // max_wait_ms 0: no time bound. `clock` (its Monotonic()) times the waits.
+  // Transactions start at most every commit_interval_us (0: no pacing).
   StoreWorker(std::unique_ptr<Store> store, std::size_t queue_max, std::size_t batch_max,
               Metrics& metrics, Millis max_wait_ms = 0,
-              const Clock& clock = SystemClock::Instance());
+              const Clock& clock = SystemClock::Instance(), std::int64_t commit_interval_us = 0);
   ~StoreWorker();  // Stop()s
 
   StoreWorker(const StoreWorker&) = delete;
@@ -78,7 +80,13 @@ class StoreWorker {
   std::condition_variable cv_;
   std::deque<Job> queue_;  // GUARDED_BY(mu_)
   bool stopping_ = false;  // GUARDED_BY(mu_)
+  std::size_t queued_writes_ = 0;  // GUARDED_BY(mu_): write jobs in queue_
   std::thread thread_;
+  // Group commit pacing (worker thread only): a transaction starts at most
+  // every commit_interval_, so that at moderate rates the writes of an
+  // interval share one commit instead of each paying its own.
+  std::chrono::microseconds commit_interval_{0};
+  std::chrono::steady_clock::time_point last_commit_{};
 };
 
 }  // namespace ferry

@@ -149,5 +149,36 @@ TEST(StoreWorker, RefusesSendsWhileTheQueueIsBehind) {
   EXPECT_EQ(metrics.store_shed_total.load(), 1);
 }
 
+// Group commit pacing: after a commit the next one waits for the interval
+// (here far longer than the test), unless a full batch is queued, and Stop
+// commits what still waits.
+TEST(StoreWorker, PacedCommitsWaitForTheIntervalOrAFullBatch) {
+  Metrics metrics;
+  StoreWorker worker(std::move(MemoryStores(1)[0]), 100, /*batch_max=*/2, metrics, 0,
+                     SystemClock::Instance(), /*commit_interval_us=*/60'000'000);
+  worker.Start();
+  std::promise<void> first_done, pair_done, last_done;
+  std::atomic<int> pair{0};
+  AckOp a{"nobody", 1}, b{"nobody", 1}, c{"nobody", 1}, d{"nobody", 1};
+  ASSERT_TRUE(worker.Write(&a, [&](Errc) { first_done.set_value(); }));  // no commit yet: at once
+  first_done.get_future().wait();
+  auto one_of_pair = [&](Errc) {
+    if (++pair == 2) pair_done.set_value();
+  };
+  std::future<void> pair_future = pair_done.get_future();
+  ASSERT_TRUE(worker.Write(&b, one_of_pair));  // waits for the interval...
+  // Not committed meanwhile (unpaced, it would be within microseconds; paced,
+  // not for a minute: this wait cannot flake either way).
+  EXPECT_EQ(pair_future.wait_for(std::chrono::milliseconds(100)), std::future_status::timeout);
+  EXPECT_EQ(pair.load(), 0);
+  ASSERT_TRUE(worker.Write(&c, one_of_pair));  // ...until the batch is full
+  pair_future.wait();
+  EXPECT_EQ(metrics.store_batches_total.load(), 2);  // b and c in one commit
+  ASSERT_TRUE(worker.Write(&d, [&](Errc) { last_done.set_value(); }));
+  worker.Stop();  // does not wait out the interval
+  last_done.get_future().wait();
+  EXPECT_EQ(metrics.store_batches_total.load(), 3);
+}
+
 }  // namespace
 }  // namespace ferry
