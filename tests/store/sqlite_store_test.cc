@@ -279,7 +279,7 @@ TEST(SqliteStore, FailedBatchRollsBackEveryOp) {
   fs::path file = dir.path() / "ferry.db";
   auto store = OpenWithAliceAndBob(file);
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(store->ReadInbox("bob-phone", 0, 10)->head, 0);  // cached from here on
+  EXPECT_EQ(store->ReadInbox("bob-phone", 0, 10)->head, 0);
   ASSERT_TRUE(ExecSql(file,
                       "CREATE TRIGGER fail_two BEFORE INSERT ON inbox WHEN NEW.body = 'two' "
                       "BEGIN SELECT RAISE(ABORT, 'injected'); END"));

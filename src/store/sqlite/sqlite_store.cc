@@ -91,6 +91,13 @@ SqliteStore::ClientSeqs* SqliteStore::SeqsOf(std::string_view client_id) {
   return &seqs_.emplace(std::string(client_id), ClientSeqs{c.Int(0), c.Int(1)}).first->second;
 }
 
+std::optional<SqliteStore::ClientSeqs> SqliteStore::PeekSeqs(std::string_view client_id) {
+  if (auto it = seqs_.find(client_id); it != seqs_.end()) return it->second;
+  Cursor c(q_.client_seqs);
+  if (!c.Bind(1, client_id).Next()) return std::nullopt;
+  return ClientSeqs{c.Int(0), c.Int(1)};
+}
+
 const std::vector<SqliteStore::Recipient>& SqliteStore::RecipientsOf(std::string_view chat_id) {
   if (auto it = recipients_.find(chat_id); it != recipients_.end()) return it->second;
   std::vector<Recipient> recipients;
@@ -120,7 +127,7 @@ std::vector<ClientInfo> SqliteStore::ActiveClients(std::string_view user) {
   }
   for (ClientInfo& client : clients) {
     // The column is a lower bound (sqlite_schema.cc); the cache is exact.
-    if (const ClientSeqs* seqs = SeqsOf(client.client_id)) client.head_seq = seqs->head;
+    if (std::optional<ClientSeqs> seqs = PeekSeqs(client.client_id)) client.head_seq = seqs->head;
   }
   return clients;
 }
@@ -224,8 +231,8 @@ Result<ClientInfo> SqliteStore::Authenticate(const std::string& token_hash) {
       if (!c.Next()) return Err(Errc::not_found);
       info = ReadClient(c);
     }
-    const ClientSeqs* seqs = SeqsOf(info.client_id);
-    if (seqs == nullptr) return Err(Errc::not_found);
+    std::optional<ClientSeqs> seqs = PeekSeqs(info.client_id);
+    if (!seqs) return Err(Errc::not_found);
     info.head_seq = seqs->head;
     return info;
   });
@@ -292,8 +299,8 @@ Result<InboxPage> SqliteStore::ReadInbox(const std::string& client_id, Seq after
                                          std::size_t limit) {
   return Guarded("ReadInbox", [&]() -> Result<InboxPage> {
     InboxPage page;
-    const ClientSeqs* seqs = SeqsOf(client_id);
-    if (seqs == nullptr) return Err(Errc::not_found);
+    std::optional<ClientSeqs> seqs = PeekSeqs(client_id);
+    if (!seqs) return Err(Errc::not_found);
     page.head = seqs->head;
     auto max_limit = static_cast<std::size_t>(std::numeric_limits<std::int64_t>::max());
     Cursor c(q_.read_inbox);

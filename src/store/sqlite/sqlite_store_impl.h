@@ -11,6 +11,7 @@
 
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -100,6 +101,10 @@ class SqliteStore final : public Store {
   // Emptying this cache is always safe, even inside a transaction: the read
   // sees the transaction's own entries.
   ClientSeqs* SeqsOf(std::string_view client_id);
+  // The same for a read: from the cache if there, else from the database
+  // without caching it, so that the many clients that only connect (and
+  // read their heads) cost no memory here; the writers fill the cache.
+  std::optional<ClientSeqs> PeekSeqs(std::string_view client_id);
   // A chat's members, each with one of its active clients (empty if the
   // member has none), as chat_recipients reads them: what every send to the
   // chat needs, cached until the chat's members or anyone's clients change.
