@@ -56,8 +56,9 @@ struct Config {
   std::size_t store_queue_max = 100'000;  // pending store jobs; beyond: unavailable
   std::size_t store_batch_max = 2'048;    // write ops per transaction (group commit)
   // Sends are refused (unavailable) while the oldest queued store job has
-  // waited longer than this; 0: never. Bounds a send's wait under overload.
-  std::int64_t store_max_wait_ms = 250;
+  // waited longer than this; 0: never (the default: see docs/operations.md
+  // for why, measured). Bounds a send's wait in the store queue.
+  std::int64_t store_max_wait_ms = 0;
   // A store transaction starts at most every this many microseconds, so
   // concurrent writes share commits (and fsyncs); 0: commit at once.
   std::int64_t store_commit_interval_us = 1000;

@@ -272,7 +272,15 @@ TEST_F(SessionTest, TooMuchQueuedStoreWorkPausesReading) {
 // a send is answered `unavailable` at once and nothing of it is stored;
 // the send already queued completes, and sends are taken again once the
 // store has caught up.
-TEST_F(SessionTest, SendIsRefusedWhileTheStoreIsBehind) {
+class SessionOverloadTest : public SessionTest {
+ protected:
+  void SetUp() override {
+    config.store_max_wait_ms = 250;  // off by default
+    SessionTest::SetUp();
+  }
+};
+
+TEST_F(SessionOverloadTest, SendIsRefusedWhileTheStoreIsBehind) {
   Conn& alice = Connect("alice");
   Conn& bob = Connect("bob");
   std::string chat = CreateChat(alice, "bob");
