@@ -711,7 +711,13 @@ void ClientSession::OnInboxPage(std::uint64_t generation, Result<InboxPage> page
   }
   sync_replies_.clear();
   for (const InboxEntry& entry : page->entries) {
-    if (cursor_.Undelivered(entry.seq)) Push(entry.seq, protocol::EncodeEntry(entry));
+    if (!cursor_.Undelivered(entry.seq)) continue;
+    // Pushes share the send queue with replies and stop at the soft limit:
+    // a page of big entries must not fill the queue to the hard cap, where
+    // the next reply would close a client that reads. The rest of the page
+    // is read again once the queue drains (OnDrained).
+    if (!CanPush()) break;
+    Push(entry.seq, protocol::EncodeEntry(entry));
   }
   // An empty page means nothing more is held as of the read. (A short page
   // proves nothing: the store may skip entries whose message expired.)

@@ -1,6 +1,6 @@
 // A WebSocket client on a raw TCP socket for the end-to-end tests that need
-// byte-level control, such as frames written in the same write as the
-// upgrade request. Frames are built and parsed here (client
+// byte-level control: frames written in the same write as the upgrade
+// request, a small receive buffer. Frames are built and parsed here (client
 // frames masked, server frames unmasked and unfragmented); every read has a
 // deadline. Not thread-safe.
 #pragma once
@@ -64,11 +64,19 @@ struct Frame {
 // A TCP connection whose every read has a deadline.
 class RawConnection {
  public:
-  explicit RawConnection(const client::Endpoint& ep) {
-    stream_.connect(tcp::endpoint(asio::ip::make_address(ep.host), ep.port));
+  // `receive_buffer`: SO_RCVBUF in bytes (0: the kernel's default, which
+  // grows as the application reads). A small one stands for a slow link.
+  explicit RawConnection(const client::Endpoint& ep, int receive_buffer = 0) {
+    tcp::endpoint server(asio::ip::make_address(ep.host), ep.port);
+    stream_.socket().open(server.protocol());
+    if (receive_buffer > 0) {  // before connecting: it sets the window offered
+      stream_.socket().set_option(asio::socket_base::receive_buffer_size(receive_buffer));
+    }
+    stream_.connect(server);
   }
 
   void Write(std::string_view bytes) { asio::write(stream_.socket(), asio::buffer(bytes)); }
+  void SendText(std::string_view text) { Write(MaskedText(text)); }
 
   // Reads the HTTP response head; its status line, "" on timeout.
   std::string ReadResponseHead(client::Ms timeout) {
