@@ -267,7 +267,9 @@ void HttpSession::OnRead(beast::error_code ec) {
   if (beast::websocket::is_upgrade(req)) {
     std::string_view path = req.target();
     if (path.substr(0, path.find('?')) == "/v1/ws") {
-      return StartWebSocketSession(std::move(stream_), std::move(req), config_, service_);
+      // Bytes read past the request are the client's first frames.
+      return StartWebSocketSession(std::move(stream_), std::move(req), buffer_.cdata(), config_,
+                                   service_);
     }
     keep_alive_ = false;
     return Write(ErrorResponse(Errc::not_found, "no WebSocket endpoint here"));

@@ -23,8 +23,10 @@ void StartHttpSession(tcp::socket socket, const Config& config, Service& service
                       BuiltinBlobStore* blobs);
 
 // Takes over `stream` after an upgrade request `request` and runs the
-// WebSocket session until it closes.
+// WebSocket session until it closes. `leftover`: the bytes read from the
+// socket after the request (the client's first frames); they are copied.
 void StartWebSocketSession(boost::beast::tcp_stream stream, HttpRequest request,
-                           const Config& config, Service& service);
+                           boost::asio::const_buffer leftover, const Config& config,
+                           Service& service);
 
 }  // namespace ferry::net

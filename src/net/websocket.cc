@@ -4,9 +4,10 @@
 //
 // Idle connections are most of a chat server's connections, so an idle one
 // holds little: the stream sits on a bare socket (not a tcp_stream, whose
-// two timers the websocket's own timeouts make redundant), the write queue
-// allocates only while frames wait, and the read buffer is released after
-// every message.
+// two timers the websocket's own timeouts make redundant; the buffer of the
+// bytes read past the upgrade request is freed once they are read), the
+// write queue allocates only while frames wait, and the read buffer is
+// released after every message.
 //
 // Threading: everything runs on the connection's strand. Pending handlers
 // hold a shared_ptr to the session; it dies when the last one completes.
@@ -15,6 +16,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/core/buffered_read_stream.hpp>
 #include <boost/beast/websocket.hpp>
 #include <vector>
 
@@ -32,10 +34,37 @@ namespace {
 // The first read of each message asks for at most this much.
 constexpr std::size_t kFirstReadBytes = 256;
 
+// The socket under a WebSocket session, with the bytes the HTTP parser read
+// past the upgrade request in front of it: reads drain those first, then go
+// straight to the socket. A client that sends its hello in the same TCP
+// write as the upgrade request (RFC 6455 asks it to wait for the 101, not
+// every client does) has the frame there, and it is the session's to read.
+class UpgradedSocket : public beast::buffered_read_stream<tcp::socket, beast::flat_buffer> {
+ public:
+  UpgradedSocket(tcp::socket socket, asio::const_buffer leftover)
+      : buffered_read_stream(std::move(socket)) {
+    buffer().commit(asio::buffer_copy(buffer().prepare(leftover.size()), leftover));
+  }
+  // Frees the leftover buffer once read. Requires no read in progress.
+  void ReleaseDrained() {
+    if (buffer().size() == 0) buffer().shrink_to_fit();
+  }
+};
+
+// The WebSocket close handshake ends by tearing down the next layer: here
+// the socket under the leftover bytes (found by argument-dependent lookup).
+template <class Handler>
+void async_teardown(beast::role_type role, UpgradedSocket& s, Handler&& handler) {
+  websocket::async_teardown(role, s.next_layer(), std::forward<Handler>(handler));
+}
+
 class WsSession final : public Transport, public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(tcp::socket socket, const Config& config, Service& service)
-      : ws_(std::move(socket)), timer_(ws_.get_executor()), config_(config), service_(service) {}
+  WsSession(tcp::socket socket, asio::const_buffer leftover, const Config& config, Service& service)
+      : ws_(std::move(socket), leftover),
+        timer_(ws_.get_executor()),
+        config_(config),
+        service_(service) {}
 
   ~WsSession() override {
     if (session_) session_->OnClosed();  // idempotent; Finish() normally did it
@@ -115,7 +144,7 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
     service_.metrics().connections_total.fetch_add(1, std::memory_order_relaxed);
     counted_ = true;
     beast::error_code ep_ec;
-    auto ep = ws_.next_layer().remote_endpoint(ep_ec);
+    auto ep = ws_.next_layer().next_layer().remote_endpoint(ep_ec);
     log::Info("conn open from ", ep_ec ? std::string("?") : ep.address().to_string() + ":" +
                                                               std::to_string(ep.port()),
               " id=", session_->conn_id());
@@ -155,6 +184,7 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
     session_->OnText(std::string_view(static_cast<const char*>(data.data()), data.size()));
     buffer_.clear();
     buffer_.shrink_to_fit();  // frees it: most connections sit idle between messages
+    ws_.next_layer().ReleaseDrained();
     DoRead();
   }
 
@@ -220,8 +250,8 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
 
   void ForceClose() {
     beast::error_code ignored;
-    ws_.next_layer().shutdown(tcp::socket::shutdown_both, ignored);
-    ws_.next_layer().close(ignored);
+    ws_.next_layer().next_layer().shutdown(tcp::socket::shutdown_both, ignored);
+    ws_.next_layer().next_layer().close(ignored);
   }
 
   // The connection is over: runs once, releases the session.
@@ -237,7 +267,7 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
     }
   }
 
-  websocket::stream<tcp::socket> ws_;
+  websocket::stream<UpgradedSocket> ws_;
   asio::steady_timer timer_;
   const Config& config_;
   Service& service_;
@@ -260,9 +290,10 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
 
 }  // namespace
 
-void StartWebSocketSession(beast::tcp_stream stream, HttpRequest request, const Config& config,
-                           Service& service) {
-  std::make_shared<WsSession>(stream.release_socket(), config, service)->Start(std::move(request));
+void StartWebSocketSession(beast::tcp_stream stream, HttpRequest request,
+                           asio::const_buffer leftover, const Config& config, Service& service) {
+  std::make_shared<WsSession>(stream.release_socket(), leftover, config, service)
+      ->Start(std::move(request));
 }
 
 }  // namespace ferry::net

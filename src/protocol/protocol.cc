@@ -145,7 +145,15 @@ Decoded DecodeRequest(std::string_view text) {
     return out;
   }
   const json::object& o = v.get_object();
-  if (const json::value* id = Find(o, "id"); id && (id->is_string() || AsInt(*id))) {
+  if (const json::value* id = Find(o, "id")) {
+    // A string or an integer the reply can echo exactly (int64 or uint64;
+    // a bigger number parses as a double). Anything else is a mistyped
+    // field: the request is refused, not run with an answer nobody can match.
+    if (!id->is_string() && !id->is_int64() && !id->is_uint64()) {
+      out.error = Errc::bad_request;
+      out.message = "field 'id' must be a string or an integer";
+      return out;
+    }
     out.id = *id;
     out.has_id = true;
   }

@@ -62,7 +62,7 @@ using Request = std::variant<Hello, CreateChat, ChangeMembers, Send, Ack, Sync, 
                              LastSeen, ListChats, Pong>;
 
 struct Decoded {
-  boost::json::value id;  // null when absent or unreadable
+  boost::json::value id;  // null when absent or not a valid id (then `error` is set)
   bool has_id = false;
   Errc error = Errc::ok;  // bad_request when the frame is not a valid request
   std::string message;    // human text for the error

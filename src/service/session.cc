@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <chrono>
+#include <limits>
 #include <set>
 
 #include "common/log.h"
@@ -651,20 +652,33 @@ bool ClientSession::CanPush() const {
          transport_->QueuedBytes() < service_.config().send_queue_high_bytes;
 }
 
-void ClientSession::Push(Seq seq, const protocol::EncodedEntry& entry) {
+// How many entries of the size pushed last fit below the soft limit, at
+// least one (CanPush() held): a page of big entries is not read from the
+// store only to be cut short there and read again. No limit before a push.
+std::size_t ClientSession::PageFit() const {
+  if (entry_bytes_ == 0) return std::numeric_limits<std::size_t>::max();
+  std::size_t room = service_.config().send_queue_high_bytes - transport_->QueuedBytes();
+  return room / entry_bytes_ + 1;
+}
+
+std::size_t ClientSession::Push(Seq seq, const protocol::EncodedEntry& entry) {
+  std::string frame;
   if (entry.attachments.empty()) {
-    transport_->Send(protocol::Frame(entry, seq));
+    frame = protocol::Frame(entry, seq);
   } else {
     // Download URLs are minted per recipient client at each push, so a
     // resend or a sync also refreshes them.
     Millis now = service_.clock().Now();
-    transport_->Send(protocol::Frame(entry, seq, [&](const std::string& key) {
+    frame = protocol::Frame(entry, seq, [&](const std::string& key) {
       return service_.blobs().PresignGet(key, client_.client_id, now,
                                          service_.config().download_url_ttl_s);
-    }));
+    });
   }
+  std::size_t bytes = frame.size();
+  transport_->Send(std::move(frame));
   cursor_.Pushed(seq, Now());
   service_.metrics().entries_delivered_total.fetch_add(1, std::memory_order_relaxed);
+  return bytes;
 }
 
 void ClientSession::OnNotify(Seq seq, const protocol::BusEntries& note) {
@@ -683,6 +697,7 @@ void ClientSession::Pump() {
   if (!CanPush()) return;  // resumed by an ack or OnDrained
   std::optional<DeliveryCursor::Read> read = cursor_.BeginRead();
   if (!read) return;
+  read->limit = std::min(read->limit, PageFit());
   auto done = Bind([this, gen = read->generation](Result<InboxPage> page) {
     OnInboxPage(gen, std::move(page));
   });
@@ -710,9 +725,18 @@ void ClientSession::OnInboxPage(std::uint64_t generation, Result<InboxPage> page
     Reply(protocol::OkReply(id, json::object{{"head", cursor_.head()}}));
   }
   sync_replies_.clear();
+  std::size_t pushed = 0, pushed_bytes = 0;
   for (const InboxEntry& entry : page->entries) {
-    if (cursor_.Undelivered(entry.seq)) Push(entry.seq, protocol::EncodeEntry(entry));
+    if (!cursor_.Undelivered(entry.seq)) continue;
+    // Pushes share the send queue with replies and stop at the soft limit:
+    // a page of big entries must not fill the queue to the hard cap, where
+    // the next reply would close a client that reads. The rest of the page
+    // is read again once the queue drains (OnDrained).
+    if (!CanPush()) break;
+    pushed_bytes += Push(entry.seq, protocol::EncodeEntry(entry));
+    ++pushed;
   }
+  if (pushed > 0) entry_bytes_ = pushed_bytes / pushed;
   // An empty page means nothing more is held as of the read. (A short page
   // proves nothing: the store may skip entries whose message expired.)
   if (page->entries.empty() && cursor_.SkipGone(page->head)) WriteAck();

@@ -114,8 +114,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void CloseWith(std::uint16_t code, std::string_view reason);
   void Pump();
   void OnInboxPage(std::uint64_t generation, Result<InboxPage> page);
-  void Push(Seq seq, const protocol::EncodedEntry& entry);
+  // Queues entry `seq`; returns the frame's size in bytes.
+  std::size_t Push(Seq seq, const protocol::EncodedEntry& entry);
   bool CanPush() const;
+  std::size_t PageFit() const;
   void WriteAck();
 
   // Replies and helpers.
@@ -153,6 +155,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool input_paused_ = false;
 
   DeliveryCursor cursor_;
+  std::size_t entry_bytes_ = 0;  // mean frame size of the last page's pushes (PageFit)
   // Channels subscribed at hello the bus has not confirmed yet, plus one for
   // the chat list read then; inbox reads start at 0.
   int awaiting_ready_ = 1;

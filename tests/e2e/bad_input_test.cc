@@ -61,7 +61,14 @@ TEST_F(BadInput, MalformedFramesGetBadRequestAndConnectionStaysOpen) {
   json::object e2 = *ws.Receive(5s);
   EXPECT_EQ(Str(e2, "id"), "abc");
 
-  EXPECT_EQ(Str(alice->Request(json::object{{"type", "listChats"}}), "type"), "ok");
+  // An id of a type the contract does not allow: refused, and not run.
+  ws.SendText(R"({"type":"createChat","id":1.5,"members":["bob"]})");
+  json::object e3 = *ws.Receive(5s);
+  EXPECT_EQ(Str(e3, "code"), "bad_request");
+  EXPECT_TRUE(e3["id"].is_null());
+
+  json::object chats = alice->Request(json::object{{"type", "listChats"}});
+  EXPECT_EQ(chats["chats"].as_array().size(), 1u);  // only the fixture's chat
   ExpectServerHealthy();
 }
 

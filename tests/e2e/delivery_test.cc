@@ -2,6 +2,7 @@
 #include <set>
 
 #include "e2e/e2e_util.h"
+#include "e2e/raw_connection.h"
 
 namespace ferry::testing {
 namespace {
@@ -215,6 +216,55 @@ TEST_F(Delivery, NewConnectionOfSameClientReplacesOld) {
   EXPECT_EQ(closed->code, 4409);
   // The new one works.
   EXPECT_EQ(Str(second->Request(json::object{{"type", "listChats"}}), "type"), "ok");
+}
+
+// Issue 10: a backlog bigger than the send queue's hard cap, and any request
+// while it goes out, closed a client that reads and acks as fast as it can
+// with 4429: the reply found the whole first page of the backlog queued.
+// It drains instead. The request is the first frame after the backlog
+// began (ferryd reads no more while the queue is over its soft limit), and
+// the client's small receive buffer stands for a slow link. Even so the
+// kernel takes in about 2 MB before the reply, so the backlog is 150 x
+// 60 kB (the issue's 75 fits then).
+TEST_F(Delivery, BigBacklogDrainsToAReadingClientWhoseRequestIsAnswered) {
+  constexpr int kMessages = 150;
+  auto alice = server.NewUser("alice");
+  server.Register("bob");
+  FerrydProcess::Login lb = server.LoginAs("bob");
+  std::string chat = alice->CreateChat({"bob"});
+  const std::string body(60'000, 'x');
+  // Sent pipelined: they share commits.
+  for (int i = 0; i < kMessages; ++i) {
+    alice->ws().Send(json::object{
+        {"type", "send"}, {"id", i}, {"chatId", chat}, {"clientMsgId", i}, {"body", body}});
+  }
+  for (int i = 0; i < kMessages; ++i) {
+    std::optional<json::object> reply = alice->ws().Receive(10s);
+    ASSERT_TRUE(reply);
+    ASSERT_EQ(Str(*reply, "type"), "ok") << json::serialize(*reply);
+  }
+
+  RawConnection bob(server.endpoint(), /*receive_buffer=*/64 * 1024);
+  bob.Write(UpgradeRequest(server.endpoint()));
+  ASSERT_EQ(bob.ReadResponseHead(5s), "HTTP/1.1 101 Switching Protocols");
+  bob.SendText(json::serialize(json::object{{"type", "hello"}, {"id", 1}, {"token", lb.token}}));
+  std::int64_t last_seq = 0;
+  bool answered = false;
+  while (last_seq < kMessages + 1 || !answered) {
+    std::optional<Frame> f = bob.ReadFrame(10s);
+    ASSERT_TRUE(f) << "nothing in 10 s after seq " << last_seq;
+    ASSERT_EQ(f->opcode, 1) << "after seq " << last_seq << ": " << f->Describe();
+    json::object event = json::parse(f->payload).as_object();
+    if (Int(event, "id") == 2) {
+      EXPECT_EQ(Str(event, "type"), "ok") << f->payload;
+      answered = true;
+    } else if (Int(event, "seq") > 0) {
+      ASSERT_EQ(Int(event, "seq"), last_seq + 1);
+      last_seq = Int(event, "seq");
+      if (last_seq == 1) bob.SendText(R"({"type":"listChats","id":2})");
+      bob.SendText(json::serialize(json::object{{"type", "ack"}, {"upTo", last_seq}}));
+    }
+  }
 }
 
 class DeliveryCrash : public ::testing::Test {

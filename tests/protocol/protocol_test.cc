@@ -70,9 +70,31 @@ TEST(Decode, Errors) {
   Decoded d = DecodeRequest(R"({"type":"ack","id":"x1"})");
   EXPECT_EQ(d.error, Errc::bad_request);
   EXPECT_EQ(d.id, json::value("x1"));
-  // Objects, arrays and floats are not ids.
-  EXPECT_FALSE(DecodeRequest(R"({"type":"pong","id":{}})").has_id);
-  EXPECT_FALSE(DecodeRequest(R"({"type":"pong","id":1.5})").has_id);
+}
+
+// Issue 10: an id of a type the contract does not allow was ignored and the
+// request run, answered with "id": null. Such a request is refused.
+TEST(Decode, IdMustBeStringOrInteger) {
+  for (const char* id :
+       {"null", "true", "1.5", "1.0", "1e3", "[1]", "{}", "18446744073709551616"}) {
+    for (const char* request : {R"("type":"listChats")", R"("type":"pong")",
+                                R"("type":"ack","upTo":1)", R"("type":"hello","token":"t")"}) {
+      std::string text = std::string("{") + request + R"(,"id":)" + id + "}";
+      Decoded d = DecodeRequest(text);
+      EXPECT_EQ(d.error, Errc::bad_request) << text;
+      EXPECT_NE(d.message.find("'id'"), std::string::npos) << text << " -> " << d.message;
+      EXPECT_FALSE(d.has_id) << text;
+      EXPECT_TRUE(d.id.is_null()) << text;
+    }
+  }
+  // Every integer JSON holds exactly is an id, echoed as it came.
+  for (const char* id : {"-1", "0", "9223372036854775807", "18446744073709551615", R"("")"}) {
+    std::string text = std::string(R"({"type":"listChats","id":)") + id + "}";
+    Decoded d = DecodeRequest(text);
+    EXPECT_EQ(d.error, Errc::ok) << text;
+    EXPECT_TRUE(d.has_id) << text;
+    EXPECT_EQ(json::serialize(d.id), id) << text;
+  }
 }
 
 TEST(ValidUser, Rule) {

@@ -17,6 +17,7 @@ class FailingStore final : public Store {
   std::atomic<bool> fail_reads{false};
   std::atomic<bool> fail_writes{false};
   std::atomic<int> ack_ops{0};  // AckOps written (committed or not)
+  std::atomic<std::size_t> inbox_entries_read{0};  // entries ReadInbox returned
 
   Result<void> CreateUser(const std::string& u, const std::string& h, Millis now) override {
     if (fail_writes) return Down();
@@ -56,7 +57,9 @@ class FailingStore final : public Store {
   }
   Result<InboxPage> ReadInbox(const std::string& c, Seq after, std::size_t limit) override {
     if (fail_reads) return Down();
-    return inner_->ReadInbox(c, after, limit);
+    Result<InboxPage> page = inner_->ReadInbox(c, after, limit);
+    if (page) inbox_entries_read += page->entries.size();
+    return page;
   }
   Result<void> SetLastSeen(const std::string& u, Millis ts) override {
     if (fail_writes) return Down();

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <boost/json.hpp>
 #include <chrono>
@@ -60,7 +61,10 @@ class TestExecutor {
 
 class FakeTransport final : public Transport {
  public:
-  void Send(std::string frame) override { sent.push_back(json::parse(frame).as_object()); }
+  void Send(std::string frame) override {
+    if (counts_bytes) queued += frame.size();
+    sent.push_back(json::parse(frame).as_object());
+  }
   void Close(std::uint16_t code, std::string_view) override { closed = code; }
   std::size_t QueuedBytes() const override { return queued; }
   // Timers run on the test's clock: they fire in RunUntil once the test
@@ -72,6 +76,9 @@ class FakeTransport final : public Transport {
   std::vector<json::object> sent;
   std::optional<std::uint16_t> closed;
   std::size_t queued = 0;
+  // Send adds each frame to `queued`, as a socket nothing is written to
+  // would; the test drains it by setting `queued` and calling OnDrained.
+  bool counts_bytes = false;
   const Clock* clock = nullptr;
   std::optional<Millis> deadline;
 };
@@ -213,6 +220,12 @@ struct Conn {
     }
     return out;
   }
+  // Entries().size() without the copies.
+  std::size_t EntryCount() const {
+    return std::count_if(transport.sent.begin(), transport.sent.end(), [](const json::object& f) {
+      return f.at("type") == "message" || f.at("type") == "chat";
+    });
+  }
   const json::object* Reply(std::int64_t id) const {
     for (const auto& f : transport.sent) {
       if (f.contains("id") && f.at("id") == id) return &f;
@@ -233,6 +246,7 @@ class SessionTest : public ::testing::Test {
     config.heartbeat_interval_ms = 50;
     config.heartbeat_timeout_ms = 100 * kMillisPerDay;
     config.ack_timeout_ms = 100 * kMillisPerDay;
+    Configure();
     auto sqlite = OpenSqliteStore(SqliteOptions{":memory:"});
     ASSERT_TRUE(sqlite);
     auto failing = std::make_unique<FailingStore>(std::move(*sqlite));
@@ -241,6 +255,8 @@ class SessionTest : public ::testing::Test {
     service->Start();
   }
   void TearDown() override { service->Stop(); }
+  // A fixture's changes to the defaults above, before the service starts.
+  virtual void Configure() {}
 
   // Runs the executor (and the timers `clock` has passed) until `done()` or
   // 10 s (real time) pass.

@@ -65,6 +65,59 @@ TEST_F(SessionTest, SendQueueOverHardCapClosesSlowConsumer) {
   EXPECT_EQ(*bob.transport.closed, close_code::kSlowConsumer);
 }
 
+// The production window (1,024 unacked entries), so that a backlog is
+// bounded by the send queue's bytes, not by the window.
+class SessionBacklogTest : public SessionTest {
+ protected:
+  void Configure() override { config.delivery_window = Config{}.delivery_window; }
+};
+
+// Issue 10: a backlog of big entries pushed in one page filled the queue
+// past the hard cap, and the next reply closed a client that reads (4429).
+// Pushes stop at the soft limit; the rest follows as the client drains.
+TEST_F(SessionBacklogTest, BigBacklogWaitsAtSoftLimitAndRequestsAreAnswered) {
+  constexpr std::size_t kMessages = 75;
+  const std::string body(60'000, 'x');  // 75 x 60 kB: over the 4 MiB hard cap
+  ASSERT_GT(kMessages * body.size(), config.send_queue_max_bytes);
+  std::string bob_token = TokenFor("bob");  // bob is offline meanwhile
+  Conn& alice = Connect("alice");
+  std::string chat = CreateChat(alice, "bob");
+  for (std::size_t i = 0; i < kMessages; ++i) SendMsg(alice, chat, body);
+
+  Conn& bob = StartHello(bob_token);
+  bob.transport.counts_bytes = true;  // bob reads only when the test says so
+  ASSERT_TRUE(RunUntil([&] { return bob.Reply(0) && bob.EntryCount() > 0; }));
+  Settle();  // the first page is pushed as far as it goes
+  // A request while the backlog waits: answered, not closed with 4429.
+  bob.session->OnText(R"({"type":"listChats","id":1})");
+  ASSERT_TRUE(RunUntil([&] { return bob.Reply(1) || bob.transport.closed; }));
+  ASSERT_FALSE(bob.transport.closed) << "closed with " << *bob.transport.closed;
+  EXPECT_EQ(bob.Reply(1)->at("type"), "ok");
+  // Entries of 60 kB: at most one of them past the soft limit.
+  const std::size_t bound = config.send_queue_high_bytes + body.size() + 1024;
+  EXPECT_LE(bob.transport.queued, bound);
+
+  // bob reads everything queued and acks, again and again: the rest of the
+  // backlog follows, in order, never past the bound.
+  while (bob.EntryCount() < kMessages + 1) {
+    std::size_t before = bob.EntryCount();
+    bob.session->OnText(json::serialize(json::object{{"type", "ack"}, {"upTo", before}}));
+    bob.transport.queued = 0;
+    bob.session->OnDrained();
+    ASSERT_TRUE(RunUntil([&] { return bob.EntryCount() > before || bob.transport.closed; }));
+    ASSERT_FALSE(bob.transport.closed) << "closed with " << *bob.transport.closed;
+    EXPECT_LE(bob.transport.queued, bound);
+  }
+  std::vector<json::object> entries = bob.Entries();
+  for (std::size_t i = 0; i < entries.size(); ++i) {
+    EXPECT_EQ(entries[i].at("seq"), std::int64_t(i + 1));
+  }
+  // Each read asks for about what fits: the backlog is read from the store
+  // about twice in all (147 entries; the first read cannot know the
+  // entries' size), not its rest again at every drain (601).
+  EXPECT_LE(store->inbox_entries_read, 3 * (kMessages + 1));
+}
+
 TEST_F(SessionTest, GapInNotificationsIsFilledFromTheStore) {
   Conn& alice = Connect("alice");
   Conn& bob = Connect("bob");
