@@ -8,9 +8,11 @@
 // (return false) and the caller answers `unavailable`. Bounded in time too:
 // new work that may be refused (Admit::unless_behind: a send) is refused
 // once the oldest queued job has waited more than `max_wait_ms`, so under
-// overload the queue stays short and what is accepted is answered quickly,
-// instead of every send waiting behind seconds of backlog. Acks, reads and
-// presence still queue: they finish work already accepted. Thread-safe.
+// overload the store queue stays short instead of every send waiting behind
+// seconds of it (it bounds only this queue: on a core shared with the I/O
+// thread the backlog can wait in the sockets instead, see
+// docs/benchmarks.md). Acks, reads and presence still queue: they finish
+// work already accepted. Thread-safe.
 #pragma once
 
 #include <chrono>

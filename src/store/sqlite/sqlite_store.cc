@@ -83,19 +83,19 @@ void SqliteStore::DropCaches() {
   recipients_.clear();
 }
 
-SqliteStore::ClientSeqs* SqliteStore::SeqsOf(std::string_view client_id) {
-  if (auto it = seqs_.find(client_id); it != seqs_.end()) return &it->second;
-  Cursor c(q_.client_seqs);
-  if (!c.Bind(1, client_id).Next()) return nullptr;
-  if (seqs_.size() >= kMaxCachedClients) seqs_.clear();
-  return &seqs_.emplace(std::string(client_id), ClientSeqs{c.Int(0), c.Int(1)}).first->second;
-}
-
 std::optional<SqliteStore::ClientSeqs> SqliteStore::PeekSeqs(std::string_view client_id) {
   if (auto it = seqs_.find(client_id); it != seqs_.end()) return it->second;
   Cursor c(q_.client_seqs);
   if (!c.Bind(1, client_id).Next()) return std::nullopt;
   return ClientSeqs{c.Int(0), c.Int(1)};
+}
+
+SqliteStore::ClientSeqs* SqliteStore::SeqsOf(std::string_view client_id) {
+  if (auto it = seqs_.find(client_id); it != seqs_.end()) return &it->second;
+  std::optional<ClientSeqs> loaded = PeekSeqs(client_id);
+  if (!loaded) return nullptr;
+  if (seqs_.size() >= kMaxCachedClients) seqs_.clear();
+  return &seqs_.emplace(std::string(client_id), *loaded).first->second;
 }
 
 const std::vector<SqliteStore::Recipient>& SqliteStore::RecipientsOf(std::string_view chat_id) {
