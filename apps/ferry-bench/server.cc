@@ -58,10 +58,11 @@ Server StartFerryd(const Options& options) {
   s.started_here = true;
   s.password_cost = "min";
   std::string port_file = s.dir + "/port";
-  std::vector<std::string> args = {options.ferryd,  "--listen",        "127.0.0.1:0",
-                                   "--data-dir",    s.dir + "/data",   "--port-file",
-                                   port_file,       "--password-cost", "min",
-                                   "--log-level",   "warn"};
+  std::vector<std::string> args = {
+      options.ferryd, "--listen", "127.0.0.1:0", "--data-dir", s.dir + "/data", "--port-file",
+      port_file, "--password-cost", "min", "--log-level", "warn",
+      // The generator is every user at once, from one address.
+      "--behind-l4-proxy", "--limit", "all=off", "--max-unauthenticated", "1000000"};
   args.insert(args.end(), options.ferryd_args.begin(), options.ferryd_args.end());
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());

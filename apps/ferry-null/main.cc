@@ -628,6 +628,7 @@ bool ParseArgs(int argc, char** argv, Config& config, std::string& port_file, in
         return false;
       }
       if (!flag.starts_with("--")) throw std::invalid_argument("unexpected argument " + flag);
+      if (flag == "--behind-l4-proxy") continue;  // ferryd's one flag without a value
       std::string value;
       if (auto eq = flag.find('='); eq != std::string::npos) {
         value = flag.substr(eq + 1);

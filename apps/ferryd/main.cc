@@ -12,6 +12,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <vector>
 
 #include "blob/builtin/builtin_blob_store.h"
 #include "blob/s3/s3_blob_store.h"
@@ -67,11 +68,35 @@ struct BlobFlags {
   S3Options s3;
 };
 
+// --limit NAME=SPEC: the rate limits by name (docs/security.md).
+void SetLimit(Config& config, const std::string& arg) {
+  std::size_t eq = arg.find('=');
+  std::string name = arg.substr(0, eq);
+  if (name == "all") {  // every rate limit (benchmarks: one address is every user)
+    for (const char* each : {"login-per-address", "login-failures-per-user", "register-per-address",
+                             "send-per-client", "ws-read-per-connection"}) {
+      SetLimit(config, each + arg.substr(eq));
+    }
+    return;
+  }
+  RateRule* rule = name == "login-per-address"         ? &config.login_per_address
+                   : name == "login-failures-per-user" ? &config.login_failures_per_user
+                   : name == "register-per-address"    ? &config.register_per_address
+                   : name == "send-per-client"         ? &config.send_per_client
+                   : name == "ws-read-per-connection"  ? &config.ws_read_per_connection
+                                                       : nullptr;
+  if (!rule) throw po::error("--limit: unknown limit '" + name + "'");
+  if (eq == std::string::npos || !ParseRateRule(std::string_view(arg).substr(eq + 1), rule)) {
+    throw po::error("--limit " + name + ": want RATE/s:BURST, RATE/min:BURST or off");
+  }
+}
+
 // Returns false (after printing help or an error) if ferryd should exit.
 bool ParseArgs(int argc, char** argv, Config& config, BackendFlags& backends, BlobFlags& blob,
                std::string& port_file, int& exit_code) {
   std::string listen = "127.0.0.1:8080", level = "info", strength = "interactive";
   double heartbeat_interval = 20, heartbeat_timeout = 10, hello_timeout = 10;
+  bool behind_proxy = false;
   po::options_description desc("ferryd — the Ferry chat server\n\nOptions");
   // One line per flag reads best here.
   // clang-format off
@@ -98,6 +123,14 @@ bool ParseArgs(int argc, char** argv, Config& config, BackendFlags& backends, Bl
       ("max-body-bytes", po::value(&config.max_body_bytes)->default_value(config.max_body_bytes), "bytes of a message body")
       ("max-frame-bytes", po::value(&config.max_frame_bytes)->default_value(config.max_frame_bytes), "bytes of one WebSocket message (1009 above)")
       ("io-threads", po::value(&config.io_threads)->default_value(0), "I/O threads (0: one per CPU in the affinity mask)")
+      ("limit", po::value<std::vector<std::string>>()->composing(), "NAME=RATE/s:BURST | NAME=RATE/min:BURST | NAME=off, repeatable; NAME: login-per-address, login-failures-per-user, register-per-address, send-per-client, ws-read-per-connection, all (docs/security.md)")
+      ("max-connections-per-address", po::value(&config.max_connections_per_address)->default_value(config.max_connections_per_address), "open connections from one IP address (0: no cap)")
+      ("max-unauthenticated", po::value(&config.max_unauthenticated)->default_value(config.max_unauthenticated), "connections not yet authenticated by a WebSocket hello, in all")
+      ("max-unauthenticated-per-address", po::value(&config.max_unauthenticated_per_address)->default_value(config.max_unauthenticated_per_address), "the same, from one IP address (0: no cap)")
+      ("behind-l4-proxy", po::bool_switch(&behind_proxy), "peers are an L4 proxy (HAProxy): per-address limits off, the proxy limits per source")
+      ("fd-reserve", po::value(&config.fd_reserve)->default_value(config.fd_reserve), "file descriptors kept free of connections (for the store, blobs, logs)")
+      ("hash-queue-per-address", po::value(&config.hash_queue_per_address)->default_value(config.hash_queue_per_address), "password hashes one IP address may have waiting (429 beyond)")
+      ("message-read-timeout-ms", po::value(&config.message_read_timeout_ms)->default_value(config.message_read_timeout_ms), "MS a WebSocket message may take from its first bytes to its last (1008 beyond)")
       ("password-cost", po::value(&strength)->default_value(strength), "Argon2id cost: interactive | min (tests only)")
       ("log-level", po::value(&level)->default_value(level), "debug | info | warn | error")
       ("port-file", po::value(&port_file), "write the bound port to this file once listening")
@@ -129,6 +162,23 @@ bool ParseArgs(int argc, char** argv, Config& config, BackendFlags& backends, Bl
       return false;
     }
     SetListenAddress(config, listen);
+    if (vm.count("limit")) {
+      for (const std::string& arg : vm["limit"].as<std::vector<std::string>>())
+        SetLimit(config, arg);
+    }
+    if (behind_proxy) {
+      // Every peer address is the proxy's: a per-address limit would be one
+      // limit for all users.
+      config.max_connections_per_address = 0;
+      config.max_unauthenticated_per_address = 0;
+      config.login_per_address = RateRule{0, 1};
+      config.register_per_address = RateRule{0, 1};
+      config.hash_queue_per_address = config.hash_queue_max;
+    }
+    if (config.hash_queue_per_address < 1) throw po::error("--hash-queue-per-address must be >= 1");
+    if (config.max_unauthenticated < 1) throw po::error("--max-unauthenticated must be >= 1");
+    if (config.message_read_timeout_ms <= 0)
+      throw po::error("--message-read-timeout-ms must be positive");
     config.heartbeat_interval_ms = SecondsToMs(heartbeat_interval, "heartbeat-interval");
     config.heartbeat_timeout_ms = SecondsToMs(heartbeat_timeout, "heartbeat-timeout");
     config.hello_timeout_ms = SecondsToMs(hello_timeout, "hello-timeout");

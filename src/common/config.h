@@ -7,6 +7,8 @@
 #include <cstdint>
 #include <string>
 
+#include "common/rate_limit.h"
+
 namespace ferry {
 
 struct Config {
@@ -74,7 +76,38 @@ struct Config {
   // Password hashing: 1 = Argon2id interactive, 0 = minimum cost (tests).
   int password_strength = 1;
   int hash_threads = 2;
-  std::size_t hash_queue_max = 256;  // pending hashes; beyond: rate_limited
+  std::size_t hash_queue_max = 256;        // pending hashes; beyond: rate_limited
+  std::size_t hash_queue_per_address = 4;  // pending hashes of one source address
+
+  // Abuse limits (docs/security.md lists them all). A "per address" limit
+  // keys on the peer's IP address: behind an L4 proxy that is the proxy's,
+  // so a cluster turns them off and lets HAProxy limit per source.
+  // Rate limits: {per minute, burst}; per_minute 0 = off. ferryd --limit NAME=RATE:BURST.
+  RateRule login_per_address{60, 20};        // login attempts
+  RateRule login_failures_per_user{10, 10};  // failed logins per account; beyond: 429
+  RateRule register_per_address{20, 10};     // registrations
+  RateRule send_per_client{600, 100};        // `send`s: 10/s, bursts of 100
+  // What a WebSocket connection may read: every byte from the socket costs
+  // one unit, every message `ws_message_cost` more; beyond the bucket,
+  // reading pauses (TCP pushes back on the client) until it refills.
+  // Default: 1 MiB/s, or ~4,000 small messages/s, in bursts up to 8 MiB.
+  RateRule ws_read_per_connection{60.0 * 1024 * 1024, 8.0 * 1024 * 1024};
+  std::size_t ws_message_cost = 256;
+  // A WebSocket message must be complete this long after its first bytes
+  // arrive, and within 2 x max_frame_bytes + 64 KiB on the wire (fragment
+  // headers included): else close 1008, checked at the connection's next
+  // timer (at most a heartbeat interval later). Fragments cannot hold a
+  // message open forever.
+  std::int64_t message_read_timeout_ms = 30'000;
+  // Connections (HTTP or WebSocket) from one address; 0 = no cap.
+  std::size_t max_connections_per_address = 256;
+  // Connections that have not (yet) been authenticated by a WebSocket hello:
+  // HTTP connections and WebSockets before hello. In all, and per address.
+  std::size_t max_unauthenticated = 4'096;
+  std::size_t max_unauthenticated_per_address = 64;
+  // File descriptors kept free for the store, blobs and logs: connections
+  // are refused (503, then closed) when fewer than this are left.
+  std::size_t fd_reserve = 64;
 
   std::int64_t RetentionMs() const { return std::int64_t{retention_days} * 24 * 3600 * 1000; }
 };

@@ -136,7 +136,7 @@ void HttpSession::HandleBlob() {
   bool is_get = req.method() == http::verb::get || req.method() == http::verb::head;
   if (!is_get && req.method() != http::verb::put) {
     keep_alive_ = false;
-    return Write(ErrorResponse(Errc::bad_request, "method not allowed"));
+    return Write(MethodNotAllowed("GET, HEAD, PUT"));
   }
   auto host = req.find(http::field::host);
   BuiltinBlobStore::Verified v;
@@ -182,11 +182,11 @@ void HttpSession::StartUpload(std::string key) {
 void HttpSession::OnUploadChecked(std::string key, Result<Attachment> a) {
   if (!a) {
     Errc e = ToErrc(a.error());
-    Response res = ErrorResponse(e, e == Errc::forbidden      ? "already uploaded"
-                                    : e == Errc::not_found    ? "no such attachment"
-                                    : e == Errc::rate_limited ? "another upload of it is in progress"
-                                                              : "storage unavailable");
-    if (e == Errc::rate_limited) res.set(http::field::retry_after, "1");
+    Response res =
+        ErrorResponse(e, e == Errc::forbidden      ? "already uploaded"
+                         : e == Errc::not_found    ? "no such attachment"
+                         : e == Errc::rate_limited ? "another upload of it is in progress"
+                                                   : "storage unavailable");
     return Write(std::move(res));
   }
   const auto& req = header_parser_->get();

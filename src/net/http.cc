@@ -24,7 +24,15 @@ namespace {
 
 using Respond = std::function<void(Response)>;
 
+// What a handler knows of the connection besides the request.
+struct Peer {
+  const std::string& address;  // the client's IP address
+};
+
 constexpr auto kIdleTimeout = std::chrono::seconds(30);
+// A request's start line and headers, and its target within them: beyond, 431 and 414.
+constexpr std::size_t kHeaderLimit = 16 * 1024;
+constexpr std::size_t kTargetLimit = 8 * 1024;
 
 }  // namespace
 
@@ -35,8 +43,21 @@ Response JsonResponse(int status, const json::value& body) {
   return res;
 }
 
-Response ErrorResponse(Errc code, std::string_view message) {
-  return JsonResponse(HttpStatus(code), json::object{{"error", ErrcName(code)}, {"message", message}});
+Response ErrorResponse(Errc code, std::string_view message, Millis retry_after_ms) {
+  Response res =
+      JsonResponse(HttpStatus(code), json::object{{"error", ErrcName(code)}, {"message", message}});
+  if (code == Errc::rate_limited) {
+    res.set(http::field::retry_after, std::to_string(RetryAfterSeconds(retry_after_ms)));
+  }
+  return res;
+}
+
+Response MethodNotAllowed(std::string_view allow) {
+  Response res =
+      JsonResponse(405, json::object{{"error", "method_not_allowed"},
+                                     {"message", "this resource takes " + std::string(allow)}});
+  res.set(http::field::allow, allow);
+  return res;
 }
 
 namespace {
@@ -94,37 +115,55 @@ json::array ClientsJson(const std::vector<ClientInfo>& clients) {
 
 // ---- Handlers: (service, request, respond) ----
 
-void HandleRegister(Service& service, const HttpRequest& req, Respond respond) {
+// A rate_limited answer, counted.
+Response RateLimited(Service& service, std::string_view message, Millis retry_after_ms) {
+  service.metrics().rate_limited_total.fetch_add(1, std::memory_order_relaxed);
+  return ErrorResponse(Errc::rate_limited, message, retry_after_ms);
+}
+
+void HandleRegister(Service& service, const HttpRequest& req, const Peer& peer, Respond respond) {
   json::object body;
   std::string user, password;
   if (!ParseBody(req, &body, respond)) return;
   if (!GetStrings(body, {{"user", &user}, {"password", &password}}, respond)) return;
-  service.accounts().Register(user, std::move(password), [respond, user](Result<void> r) {
-    if (!r) {
-      Errc e = ToErrc(r.error());
-      const char* message = e == Errc::bad_request
-                                ? "user must match [a-z0-9_.-]{3,32}; password 8 to 1024 bytes"
+  if (Millis wait = service.accounts().AdmitRegister(peer.address)) {
+    return respond(RateLimited(service, "too many registrations from this address", wait));
+  }
+  service.accounts().Register(
+      user, std::move(password), peer.address, [&service, respond, user](Result<void> r) {
+        if (!r) {
+          Errc e = ToErrc(r.error());
+          if (e == Errc::rate_limited)
+            return respond(RateLimited(service, "server busy hashing; retry", 0));
+          const char* message = e == Errc::bad_request
+                                    ? "user must match [a-z0-9_.-]{3,32}; password 8 to 1024 bytes"
                                 : e == Errc::user_exists ? "user already exists"
                                                          : "could not register";
-      return respond(ErrorResponse(e, message));
-    }
-    log::Info("registered user ", user);
-    respond(JsonResponse(201, json::object{{"user", user}}));
-  });
+          return respond(ErrorResponse(e, message));
+        }
+        log::Info("registered user ", user);
+        respond(JsonResponse(201, json::object{{"user", user}}));
+      });
 }
 
-void HandleLogin(Service& service, const HttpRequest& req, Respond respond) {
+void HandleLogin(Service& service, const HttpRequest& req, const Peer& peer, Respond respond) {
   json::object body;
   std::string user, password, device;
   if (!ParseBody(req, &body, respond)) return;
   if (!GetStrings(body, {{"user", &user}, {"password", &password}, {"device", &device}}, respond)) {
     return;
   }
+  if (Millis wait = service.accounts().AdmitLogin(user, peer.address)) {
+    return respond(RateLimited(service, "too many login attempts; retry later", wait));
+  }
   service.accounts().Login(
-      user, std::move(password), device,
-      [respond](Result<Accounts::LoginReply> r, std::vector<ClientInfo> clients) {
+      user, std::move(password), device, peer.address,
+      [&service, respond](Result<Accounts::LoginReply> r, std::vector<ClientInfo> clients) {
         if (!r) {
           Errc e = ToErrc(r.error());
+          if (e == Errc::rate_limited) {
+            return respond(RateLimited(service, "server busy hashing; retry", 0));
+          }
           if (e == Errc::too_many_clients) {
             return respond(JsonResponse(409, json::object{{"error", "too_many_clients"},
                                                           {"message",
@@ -139,14 +178,14 @@ void HandleLogin(Service& service, const HttpRequest& req, Respond respond) {
       });
 }
 
-void HandleListClients(Service& service, const HttpRequest& req, Respond respond) {
+void HandleListClients(Service& service, const HttpRequest& req, const Peer&, Respond respond) {
   service.accounts().ListClients(BearerToken(req), [respond](Result<std::vector<ClientInfo>> r) {
     if (!r) return respond(ErrorResponseFor(r.error()));
     respond(JsonResponse(200, json::object{{"clients", ClientsJson(*r)}}));
   });
 }
 
-void HandleDeleteClient(Service& service, const HttpRequest& req, Respond respond) {
+void HandleDeleteClient(Service& service, const HttpRequest& req, const Peer&, Respond respond) {
   std::string_view target = req.target();
   std::string id(target.substr(std::string_view("/v1/clients/").size()));
   service.accounts().DeleteClient(BearerToken(req), id, [respond](Result<void> r) {
@@ -159,14 +198,14 @@ void HandleDeleteClient(Service& service, const HttpRequest& req, Respond respon
   });
 }
 
-void HandleHealth(Service& service, const HttpRequest&, Respond respond) {
+void HandleHealth(Service& service, const HttpRequest&, const Peer&, Respond respond) {
   Response res{service.Ready() ? http::status::ok : http::status::service_unavailable, 11};
   res.set(http::field::content_type, "text/plain");
   res.body() = service.Ready() ? "ok\n" : "not ready\n";
   respond(std::move(res));
 }
 
-void HandleMetrics(Service& service, const HttpRequest&, Respond respond) {
+void HandleMetrics(Service& service, const HttpRequest&, const Peer&, Respond respond) {
   Response res{http::status::ok, 11};
   res.set(http::field::content_type, "text/plain; version=0.0.4");
   res.body() = service.MetricsText();
@@ -177,7 +216,7 @@ struct Route {
   http::verb method;
   std::string_view path;
   bool prefix;  // path is a prefix followed by one id segment
-  void (*handler)(Service&, const HttpRequest&, Respond);
+  void (*handler)(Service&, const HttpRequest&, const Peer&, Respond);
 };
 
 constexpr Route kRoutes[] = {
@@ -189,19 +228,20 @@ constexpr Route kRoutes[] = {
     {http::verb::get, "/metrics", false, HandleMetrics},
 };
 
-void Dispatch(Service& service, const HttpRequest& req, Respond respond) {
+void Dispatch(Service& service, const HttpRequest& req, const Peer& peer, Respond respond) {
   std::string_view target = req.target();
   std::string_view path = target.substr(0, target.find('?'));
-  bool path_known = false;
+  std::string allow;  // the methods the path takes, for a 405
   for (const Route& r : kRoutes) {
     bool match = r.prefix ? (path.size() > r.path.size() && path.starts_with(r.path) &&
                              path.find('/', r.path.size()) == std::string_view::npos)
                           : path == r.path;
     if (!match) continue;
-    path_known = true;
-    if (req.method() == r.method) return r.handler(service, req, std::move(respond));
+    if (req.method() == r.method) return r.handler(service, req, peer, std::move(respond));
+    if (!allow.empty()) allow += ", ";
+    allow += std::string(http::to_string(r.method));
   }
-  if (path_known) return respond(ErrorResponse(Errc::bad_request, "method not allowed"));
+  if (!allow.empty()) return respond(MethodNotAllowed(allow));
   respond(ErrorResponse(Errc::not_found, "no such resource"));
 }
 
@@ -209,13 +249,21 @@ void Dispatch(Service& service, const HttpRequest& req, Respond respond) {
 
 // ---- HttpSession (the blob members are in blob_http.cc) ----
 
-HttpSession::HttpSession(tcp::socket socket, const Config& config, Service& service,
-                         BuiltinBlobStore* blobs)
-    : stream_(std::move(socket)), config_(config), service_(service), blobs_(blobs) {}
+HttpSession::HttpSession(tcp::socket socket, ConnectionLimits::Ticket ticket, const Config& config,
+                         Service& service, BuiltinBlobStore* blobs)
+    : stream_(std::move(socket)),
+      ticket_(std::move(ticket)),
+      config_(config),
+      service_(service),
+      blobs_(blobs) {
+  beast::error_code ec;
+  auto peer = stream_.socket().remote_endpoint(ec);
+  if (!ec) peer_address_ = peer.address().to_string();
+}
 
 void HttpSession::DoRead() {
   header_parser_.emplace();
-  header_parser_->header_limit(16 * 1024);
+  header_parser_->header_limit(kHeaderLimit);
   // No body limit yet: it depends on the target (a blob PUT may be large),
   // so OnHeader and the blob handler check Content-Length themselves.
   header_parser_->body_limit(boost::none);
@@ -236,6 +284,20 @@ void HttpSession::ReadFailed(beast::error_code ec) {
   if (ec == http::error::body_limit) {
     return Write(ErrorResponse(Errc::too_large, "request body too large"));
   }
+  if (ec == http::error::header_limit) {
+    // 414 if it is the start line (the target) that did not fit: beast has
+    // not parsed one then; else 431.
+    std::string_view target;
+    if (header_parser_) target = header_parser_->get().target();
+    if (target.empty() || target.size() > kTargetLimit) {
+      Response res = ErrorResponse(Errc::too_large, "request target too long");
+      res.result(http::status::uri_too_long);
+      return Write(std::move(res));
+    }
+    Response res = ErrorResponse(Errc::too_large, "request header fields too large");
+    res.result(http::status::request_header_fields_too_large);
+    return Write(std::move(res));
+  }
   Write(ErrorResponse(Errc::bad_request, "malformed HTTP request: " + ec.message()));
 }
 
@@ -243,6 +305,12 @@ void HttpSession::OnHeader(beast::error_code ec) {
   if (ec) return ReadFailed(ec);
   service_.metrics().http_requests_total.fetch_add(1, std::memory_order_relaxed);
   std::string_view target = header_parser_->get().target();
+  if (target.size() > kTargetLimit) {
+    keep_alive_ = false;
+    Response res = ErrorResponse(Errc::too_large, "request target too long");
+    res.result(http::status::uri_too_long);
+    return Write(std::move(res));
+  }
   if (target.starts_with(BuiltinBlobStore::kPathPrefix)) return HandleBlob();
   // Everything else has a small JSON body (or none): read it into memory.
   // The limit must be checked here: a converted parser has already passed
@@ -268,8 +336,8 @@ void HttpSession::OnRead(beast::error_code ec) {
     std::string_view path = req.target();
     if (path.substr(0, path.find('?')) == "/v1/ws") {
       // Bytes read past the request are the client's first frames.
-      return StartWebSocketSession(std::move(stream_), std::move(req), buffer_.cdata(), config_,
-                                   service_);
+      return StartWebSocketSession(std::move(stream_), std::move(ticket_), std::move(req),
+                                   buffer_.cdata(), config_, service_);
     }
     keep_alive_ = false;
     return Write(ErrorResponse(Errc::not_found, "no WebSocket endpoint here"));
@@ -280,7 +348,7 @@ void HttpSession::OnRead(beast::error_code ec) {
   }
   stream_.expires_never();  // the handler may wait on storage
   auto executor = stream_.get_executor();
-  Dispatch(service_, req, [self = shared_from_this(), executor](Response res) {
+  Dispatch(service_, req, Peer{peer_address_}, [self = shared_from_this(), executor](Response res) {
     asio::post(executor, [self, res = std::move(res)]() mutable { self->Write(std::move(res)); });
   });
 }
@@ -306,10 +374,10 @@ void HttpSession::Shutdown() {
   stream_.close();
 }
 
-
-void StartHttpSession(tcp::socket socket, const Config& config, Service& service,
-                      BuiltinBlobStore* blobs) {
-  std::make_shared<HttpSession>(std::move(socket), config, service, blobs)->Start();
+void StartHttpSession(tcp::socket socket, ConnectionLimits::Ticket ticket, const Config& config,
+                      Service& service, BuiltinBlobStore* blobs) {
+  std::make_shared<HttpSession>(std::move(socket), std::move(ticket), config, service, blobs)
+      ->Start();
 }
 
 }  // namespace ferry::net

@@ -22,12 +22,16 @@ namespace http = boost::beast::http;
 using Response = http::response<http::string_body>;
 
 Response JsonResponse(int status, const boost::json::value& body);
-Response ErrorResponse(Errc code, std::string_view message);
+// `rate_limited` carries Retry-After: `retry_after_ms` rounded up to whole
+// seconds, at least 1.
+Response ErrorResponse(Errc code, std::string_view message, Millis retry_after_ms = 0);
+// 405 with `Allow: allow` (e.g. "GET, HEAD, PUT").
+Response MethodNotAllowed(std::string_view allow);
 
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
-  HttpSession(tcp::socket socket, const Config& config, Service& service,
-              BuiltinBlobStore* blobs);
+  HttpSession(tcp::socket socket, ConnectionLimits::Ticket ticket, const Config& config,
+              Service& service, BuiltinBlobStore* blobs);
 
   void Start() { DoRead(); }
 
@@ -51,6 +55,8 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
                          Result<Attachment> attachment);
 
   boost::beast::tcp_stream stream_;
+  ConnectionLimits::Ticket ticket_;
+  std::string peer_address_;  // the client's IP address, for per-address limits
   const Config& config_;
   Service& service_;
   BuiltinBlobStore* blobs_;  // null when blobs live elsewhere (S3)

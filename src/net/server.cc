@@ -3,7 +3,11 @@
 // concurrently while different connections use all the threads.
 #include "net/server.h"
 
+#include <fcntl.h>
 #include <sched.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
@@ -13,6 +17,7 @@
 #include <vector>
 
 #include "common/log.h"
+#include "net/connection_limits.h"
 #include "net/sessions.h"
 
 namespace ferry::net {
@@ -29,6 +34,98 @@ int IoThreads(const Config& config) {
   return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
+// Connections in all: the descriptors this process may open, less the
+// reserve the store, blob files and logs need.
+std::size_t MaxConnections(const Config& config) {
+  rlimit limit{};
+  if (::getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur == RLIM_INFINITY) return 1'000'000;
+  std::size_t fds = static_cast<std::size_t>(limit.rlim_cur);
+  return fds > config.fd_reserve + 16 ? fds - config.fd_reserve : 16;
+}
+
+// The whole answer to a refused connection, written before it is closed.
+std::string RefusalResponse(ConnectionLimits::Refusal why) {
+  bool mine = why == ConnectionLimits::Refusal::address_full ||
+              why == ConnectionLimits::Refusal::address_unauthenticated;
+  std::string body =
+      mine ? R"({"error":"rate_limited","message":"too many connections from this address"})"
+           : R"({"error":"unavailable","message":"server full: too many connections"})";
+  return std::string(mine ? "HTTP/1.1 429 Too Many Requests\r\n"
+                          : "HTTP/1.1 503 Service Unavailable\r\n") +
+         "Server: ferryd\r\nContent-Type: application/json\r\nRetry-After: 1\r\n"
+         "Connection: close\r\nContent-Length: " +
+         std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+// Answers a refused connection and closes it: writes the response, shuts
+// down sending, then reads (and drops) what the client still sends for a
+// moment, so that closing does not reset the connection under the answer
+// before the client has read it. At most kMaxLingering at a time linger;
+// beyond that a refusal closes at once.
+class Refuser : public std::enable_shared_from_this<Refuser> {
+ public:
+  static constexpr int kMaxLingering = 256;
+
+  static void Refuse(tcp::socket socket, ConnectionLimits::Refusal why) {
+    std::make_shared<Refuser>(std::move(socket), why)->Start();
+  }
+
+  Refuser(tcp::socket socket, ConnectionLimits::Refusal why)
+      : socket_(std::move(socket)),
+        timer_(socket_.get_executor()),
+        response_(RefusalResponse(why)) {}
+  ~Refuser() {
+    if (lingering_) --lingering;
+  }
+
+ private:
+  void Start() {
+    boost::system::error_code ec;
+    socket_.non_blocking(true, ec);
+    DrainInput();
+    // A fresh socket's send buffer takes the whole (small) answer at once.
+    ::send(socket_.native_handle(), response_.data(), response_.size(),
+           MSG_DONTWAIT | MSG_NOSIGNAL);
+    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    if (lingering.load() >= kMaxLingering) return;  // closes now
+    ++lingering;
+    lingering_ = true;
+    timer_.expires_after(std::chrono::milliseconds(200));
+    timer_.async_wait([self = shared_from_this()](boost::system::error_code) {
+      boost::system::error_code ignored;
+      self->socket_.close(ignored);
+    });
+    Read();
+  }
+
+  void DrainInput() {
+    char sink[512];
+    while (::recv(socket_.native_handle(), sink, sizeof sink, MSG_DONTWAIT) > 0) {
+    }
+  }
+
+  void Read() {
+    socket_.async_wait(
+        tcp::socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
+          if (ec) return;
+          char sink[512];
+          ssize_t n = ::recv(self->socket_.native_handle(), sink, sizeof sink, MSG_DONTWAIT);
+          if (n <= 0) {
+            self->timer_.cancel();  // EOF: the client has our answer and is gone
+            return;
+          }
+          self->DrainInput();
+          self->Read();
+        });
+  }
+
+  static inline std::atomic<int> lingering{0};
+  tcp::socket socket_;
+  asio::steady_timer timer_;
+  std::string response_;
+  bool lingering_ = false;
+};
+
 }  // namespace
 
 struct Server::Impl {
@@ -39,12 +136,18 @@ struct Server::Impl {
         ioc(IoThreads(c)),
         acceptor(asio::make_strand(ioc)),  // Accept() and Stop() touch it from any thread
         signals(ioc, SIGINT, SIGTERM),
-        tick(ioc) {
+        tick(ioc),
+        limits(c, MaxConnections(c)) {
     tcp::endpoint endpoint(asio::ip::make_address(config.listen_host), config.listen_port);
     acceptor.open(endpoint.protocol());
     acceptor.set_option(asio::socket_base::reuse_address(true));
     acceptor.bind(endpoint);
     acceptor.listen(asio::socket_base::max_listen_connections);
+    reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+  }
+
+  ~Impl() {
+    if (reserve_fd >= 0) ::close(reserve_fd);
   }
 
   void Accept() {
@@ -53,20 +156,55 @@ struct Server::Impl {
       // Stop() closed the acceptor: no more accepts (a retry would fail with
       // "bad file descriptor" every 50 ms until the loop stops).
       if (ec == asio::error::operation_aborted || !acceptor.is_open()) return;
-      if (ec) {
-        // EMFILE and friends: log, back off briefly, keep serving the others.
-        log::Warn("accept failed: ", ec.message());
-        auto retry = std::make_shared<asio::steady_timer>(acceptor.get_executor(),
-                                                          std::chrono::milliseconds(50));
-        retry->async_wait([this, retry](boost::system::error_code) {
-          if (acceptor.is_open()) Accept();
-        });
-        return;
-      }
+      if (ec) return AcceptFailed(ec);
       boost::system::error_code ignored;
       socket.set_option(tcp::no_delay(true), ignored);
-      StartHttpSession(std::move(socket), config, service, blobs);
+      tcp::endpoint peer = socket.remote_endpoint(ignored);
+      ConnectionLimits::Ticket ticket;
+      if (auto why = limits.Admit(peer.address(), &ticket);
+          why != ConnectionLimits::Refusal::none) {
+        service.metrics().connections_refused_total.fetch_add(1, std::memory_order_relaxed);
+        Refuser::Refuse(std::move(socket), why);
+      } else {
+        StartHttpSession(std::move(socket), std::move(ticket), config, service, blobs);
+      }
       Accept();
+    });
+  }
+
+  // Out of descriptors (EMFILE/ENFILE), or another accept error. With the
+  // descriptor kept in reserve for this, the waiting connections are taken
+  // one at a time and told 503 at once, instead of left to time out in the
+  // backlog; then accepting resumes. Logged at most once a second.
+  void AcceptFailed(boost::system::error_code ec) {
+    auto now = std::chrono::steady_clock::now();
+    if (now - last_accept_warning >= std::chrono::seconds(1)) {
+      last_accept_warning = now;
+      log::Warn("accept failed: ", ec.message(), " (", limits.open(), " connections open)");
+    }
+    bool out_of_fds = ec == asio::error::no_descriptors || ec.value() == ENFILE;
+    int shed = 0;
+    if (out_of_fds && reserve_fd >= 0) {
+      ::close(reserve_fd);
+      reserve_fd = -1;
+      static const std::string answer = RefusalResponse(ConnectionLimits::Refusal::server_full);
+      for (;;) {
+        int fd =
+            ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) break;
+        ::send(fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+        ::shutdown(fd, SHUT_WR);
+        ::close(fd);
+        ++shed;
+      }
+      reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
+      service.metrics().connections_refused_total.fetch_add(shed, std::memory_order_relaxed);
+    }
+    // Sockets closing free descriptors soon; until then, do not spin.
+    auto retry = std::make_shared<asio::steady_timer>(acceptor.get_executor(),
+                                                      std::chrono::milliseconds(shed > 0 ? 1 : 50));
+    retry->async_wait([this, retry](boost::system::error_code) {
+      if (acceptor.is_open()) Accept();
     });
   }
 
@@ -99,6 +237,9 @@ struct Server::Impl {
   tcp::acceptor acceptor;
   asio::signal_set signals;
   asio::steady_timer tick;
+  ConnectionLimits limits;
+  int reserve_fd = -1;  // closed to accept-and-refuse when out of descriptors
+  std::chrono::steady_clock::time_point last_accept_warning{};
 };
 
 Server::Server(const Config& config, Service& service, BuiltinBlobStore* blobs)

@@ -9,6 +9,7 @@
 
 #include "blob/builtin/builtin_blob_store.h"
 #include "common/config.h"
+#include "net/connection_limits.h"
 #include "service/service.h"
 
 namespace ferry::net {
@@ -19,14 +20,15 @@ using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>
 // Serves HTTP/1.1 on an accepted socket (keep-alive), upgrading to
 // WebSocket on GET /v1/ws. Runs on the socket's (strand) executor.
 // `blobs` is the built-in blob store served under /blobs/ (null: none).
-void StartHttpSession(tcp::socket socket, const Config& config, Service& service,
-                      BuiltinBlobStore* blobs);
+// `ticket`: the connection's place in the connection limits, kept while it lives.
+void StartHttpSession(tcp::socket socket, ConnectionLimits::Ticket ticket, const Config& config,
+                      Service& service, BuiltinBlobStore* blobs);
 
 // Takes over `stream` after an upgrade request `request` and runs the
 // WebSocket session until it closes. `leftover`: the bytes read from the
 // socket after the request (the client's first frames); they are copied.
-void StartWebSocketSession(boost::beast::tcp_stream stream, HttpRequest request,
-                           boost::asio::const_buffer leftover, const Config& config,
-                           Service& service);
+void StartWebSocketSession(boost::beast::tcp_stream stream, ConnectionLimits::Ticket ticket,
+                           HttpRequest request, boost::asio::const_buffer leftover,
+                           const Config& config, Service& service);
 
 }  // namespace ferry::net

@@ -13,6 +13,7 @@
 // hold a shared_ptr to the session; it dies when the last one completes.
 // Backpressure: when queued bytes exceed the high-water mark, reading from
 // the client pauses (and ClientSession stops pushing) until writes drain.
+#include <boost/asio/compose.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
@@ -39,16 +40,123 @@ constexpr std::size_t kFirstReadBytes = 256;
 // straight to the socket. A client that sends its hello in the same TCP
 // write as the upgrade request (RFC 6455 asks it to wait for the 101, not
 // every client does) has the frame there, and it is the session's to read.
+//
+// It also meters what the client sends, below beast (which reads empty
+// fragments and control frames in a loop of its own, never returning to the
+// session): every byte read costs a unit of the connection's read budget
+// (Config::ws_read_per_connection), and a read waits while the budget is in
+// debt, so no client makes the server read faster than the budget, however
+// it frames its bytes. It counts the bytes of the message being read; one
+// that goes past its wire limit stops being read (the session closes it).
 class UpgradedSocket : public beast::buffered_read_stream<tcp::socket, beast::flat_buffer> {
  public:
-  UpgradedSocket(tcp::socket socket, asio::const_buffer leftover)
-      : buffered_read_stream(std::move(socket)) {
+  UpgradedSocket(tcp::socket socket, asio::const_buffer leftover, const Config& config)
+      : buffered_read_stream(std::move(socket)),
+        rule_(config.ws_read_per_connection),
+        message_wire_max_(2 * config.max_frame_bytes + 64 * 1024) {
     buffer().commit(asio::buffer_copy(buffer().prepare(leftover.size()), leftover));
   }
   // Frees the leftover buffer once read. Requires no read in progress.
   void ReleaseDrained() {
     if (buffer().size() == 0) buffer().shrink_to_fit();
   }
+
+  // A message was read whole: charges its cost and starts counting the next.
+  void MessageDone(std::size_t cost) {
+    Spend(static_cast<double>(cost));
+    message_bytes_ = 0;
+    message_started_ = 0;
+  }
+  // A control frame (ping, pong, close) of `payload` bytes was read: it costs
+  // as a message does, and its bytes are no part of the message being read.
+  void ControlFrameRead(std::size_t payload, std::size_t cost) {
+    Spend(static_cast<double>(cost));
+    std::size_t wire = payload + 6;  // a masked control frame's header is 6 bytes
+    message_bytes_ = message_bytes_ > wire ? message_bytes_ - wire : 0;
+    if (message_bytes_ == 0) message_started_ = 0;
+  }
+  // When the message being read began (0: none), and whether it is over its wire limit.
+  Millis message_started() const { return message_started_; }
+  bool message_overrun() const { return message_bytes_ > message_wire_max_; }
+  // Ends a read waiting for budget (with operation_aborted): the connection is closing.
+  void CancelWait() {
+    if (wait_timer_) wait_timer_->cancel();
+  }
+
+  template <class MutableBuffers, class Handler>
+  auto async_read_some(const MutableBuffers& buffers, Handler&& handler) {
+    return asio::async_compose<Handler, void(beast::error_code, std::size_t)>(
+        ReadOp<MutableBuffers>{this, buffers}, handler, next_layer());
+  }
+
+ private:
+  template <class MutableBuffers>
+  struct ReadOp {
+    UpgradedSocket* s;
+    MutableBuffers buffers;
+    int state = 0;
+
+    template <class Self>
+    void operator()(Self& self, beast::error_code ec = {}, std::size_t n = 0) {
+      switch (state) {
+        case 0:
+          if (Millis wait = s->Wait()) {
+            state = 1;
+            if (!s->wait_timer_)
+              s->wait_timer_ = std::make_unique<asio::steady_timer>(s->get_executor());
+            s->wait_timer_->expires_after(std::chrono::milliseconds(wait));
+            return s->wait_timer_->async_wait(std::move(self));
+          }
+          [[fallthrough]];
+        case 1:
+          if (ec) return self.complete(ec, 0);  // the wait was cancelled
+          state = 2;
+          return s->buffered_read_stream::async_read_some(buffers, std::move(self));
+        default:
+          if (!ec) s->Read(n);
+          self.complete(ec, n);
+      }
+    }
+  };
+
+  static Millis NowMs() {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::steady_clock::now().time_since_epoch())
+        .count();
+  }
+  void Refill(Millis now) {
+    if (at_ == 0) level_ = rule_.burst;
+    level_ = std::min(rule_.burst,
+                      level_ + static_cast<double>(now - at_) * rule_.per_minute / 60'000.0);
+    at_ = now;
+  }
+  void Spend(double units) {
+    if (!rule_.Enabled()) return;
+    Refill(NowMs());
+    level_ -= units;
+  }
+  void Read(std::size_t n) {
+    if (message_started_ == 0) message_started_ = NowMs();
+    message_bytes_ += n;
+    Spend(static_cast<double>(n));
+  }
+  // How long the next read must wait: until the budget is out of debt, or
+  // (over the wire limit) for as long as the connection lives.
+  Millis Wait() {
+    if (message_overrun()) return 3'600'000;
+    if (!rule_.Enabled()) return 0;
+    Refill(NowMs());
+    if (level_ >= 0) return 0;
+    return std::max<Millis>(1, static_cast<Millis>(-level_ * 60'000.0 / rule_.per_minute) + 1);
+  }
+
+  const RateRule rule_;
+  const std::size_t message_wire_max_;
+  double level_ = 0;
+  Millis at_ = 0;
+  std::size_t message_bytes_ = 0;
+  Millis message_started_ = 0;
+  std::unique_ptr<asio::steady_timer> wait_timer_;  // made on first wait: most never wait
 };
 
 // The WebSocket close handshake ends by tearing down the next layer: here
@@ -60,8 +168,10 @@ void async_teardown(beast::role_type role, UpgradedSocket& s, Handler&& handler)
 
 class WsSession final : public Transport, public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(tcp::socket socket, asio::const_buffer leftover, const Config& config, Service& service)
-      : ws_(std::move(socket), leftover),
+  WsSession(tcp::socket socket, ConnectionLimits::Ticket ticket, asio::const_buffer leftover,
+            const Config& config, Service& service)
+      : ws_(std::move(socket), leftover, config),
+        ticket_(std::move(ticket)),
         timer_(ws_.get_executor()),
         config_(config),
         service_(service) {}
@@ -83,6 +193,11 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
     ws_.set_option(timeouts);
     ws_.read_message_max(config_.max_frame_bytes);
     ws_.auto_fragment(false);
+    // Pings and pongs are answered or dropped by beast inside a read; they
+    // are metered here. The stream (a member) never outlives this session.
+    ws_.control_callback([this](websocket::frame_type, beast::string_view payload) {
+      ws_.next_layer().ControlFrameRead(payload.size(), config_.ws_message_cost);
+    });
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { res.set(beast::http::field::server, "ferryd"); }));
     ws_.async_accept(request, [self](beast::error_code ec) { self->OnAccept(ec); });
@@ -117,6 +232,8 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
 
   std::size_t QueuedBytes() const override { return queued_bytes_; }
 
+  void Authenticated() override { ticket_.Authenticated(); }
+
   void PauseReading(bool paused) override {
     input_paused_ = paused;
     if (!paused && read_paused_ && queued_bytes_ <= config_.send_queue_high_bytes / 2) {
@@ -130,6 +247,9 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
     timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
       if (ec) return;  // re-armed or cancelled
       if (self->closing_) return self->Finish();  // the close handshake took too long
+      if (self->MessageOverdue()) {
+        return self->Close(websocket::close_code::policy_error, "message not completed in time");
+      }
       if (self->session_) self->session_->OnTimer();
     });
   }
@@ -180,6 +300,7 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
       return;
     }
     if (!ws_.is_message_done()) return DoRead();
+    ws_.next_layer().MessageDone(config_.ws_message_cost);
     auto data = buffer_.cdata();
     session_->OnText(std::string_view(static_cast<const char*>(data.data()), data.size()));
     buffer_.clear();
@@ -254,11 +375,24 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
     ws_.next_layer().next_layer().close(ignored);
   }
 
+  // A message has been open longer than allowed, or past its wire limit.
+  bool MessageOverdue() const {
+    const UpgradedSocket& socket = ws_.next_layer();
+    if (socket.message_overrun()) return true;
+    Millis started = socket.message_started();
+    if (started == 0) return false;
+    Millis now = std::chrono::duration_cast<std::chrono::milliseconds>(
+                     std::chrono::steady_clock::now().time_since_epoch())
+                     .count();
+    return now - started > config_.message_read_timeout_ms;
+  }
+
   // The connection is over: runs once, releases the session.
   void Finish() {
     if (closed_) return;
     closed_ = true;
     timer_.cancel();
+    ws_.next_layer().CancelWait();
     ForceClose();
     if (counted_) service_.metrics().connections.fetch_sub(1, std::memory_order_relaxed);
     if (session_) {
@@ -268,6 +402,7 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
   }
 
   websocket::stream<UpgradedSocket> ws_;
+  ConnectionLimits::Ticket ticket_;
   asio::steady_timer timer_;
   const Config& config_;
   Service& service_;
@@ -290,9 +425,10 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
 
 }  // namespace
 
-void StartWebSocketSession(beast::tcp_stream stream, HttpRequest request,
-                           asio::const_buffer leftover, const Config& config, Service& service) {
-  std::make_shared<WsSession>(stream.release_socket(), leftover, config, service)
+void StartWebSocketSession(beast::tcp_stream stream, ConnectionLimits::Ticket ticket,
+                           HttpRequest request, asio::const_buffer leftover, const Config& config,
+                           Service& service) {
+  std::make_shared<WsSession>(stream.release_socket(), std::move(ticket), leftover, config, service)
       ->Start(std::move(request));
 }
 

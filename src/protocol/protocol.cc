@@ -196,12 +196,14 @@ std::string OkReply(const json::value& id, json::object fields) {
   return json::serialize(o);
 }
 
-std::string ErrorReply(const json::value& id, Errc code, std::string_view message) {
+std::string ErrorReply(const json::value& id, Errc code, std::string_view message,
+                       std::int64_t retry_after_ms) {
   json::object o;
   o["type"] = "error";
   o["id"] = id;
   o["code"] = ErrcName(code);
   o["message"] = message;
+  if (retry_after_ms > 0) o["retryAfterMs"] = retry_after_ms;
   return json::serialize(o);
 }
 

@@ -78,7 +78,9 @@ bool ValidUser(std::string_view user);
 // ---- Replies ----
 // Builds {"type":"ok","id":id, ...fields}. `fields` must be an object (or null).
 std::string OkReply(const boost::json::value& id, boost::json::object fields = {});
-std::string ErrorReply(const boost::json::value& id, Errc code, std::string_view message);
+// `retry_after_ms` > 0 adds "retryAfterMs" (a rate_limited answer: when to try again).
+std::string ErrorReply(const boost::json::value& id, Errc code, std::string_view message,
+                       std::int64_t retry_after_ms = 0);
 
 // ---- Events (server -> client) ----
 struct EncodedEntry {

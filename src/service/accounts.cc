@@ -12,9 +12,26 @@ Accounts::Accounts(const Config& config, StorePool& store, Bus& bus, Clock& cloc
       store_(store),
       bus_(bus),
       clock_(clock),
-      hash_pool_(config.hash_threads, config.hash_queue_max) {}
+      hash_pool_(config.hash_threads, config.hash_queue_max, config.hash_queue_per_address),
+      dummy_hash_(HashPassword(RandomId(), config.password_strength)),
+      login_per_address_(config.login_per_address),
+      login_failures_per_user_(config.login_failures_per_user),
+      register_per_address_(config.register_per_address) {}
 
-void Accounts::Register(std::string user, std::string password, Done<void> done) {
+Millis Accounts::AdmitRegister(const std::string& address) {
+  return register_per_address_.Take(address, clock_.Monotonic());
+}
+
+Millis Accounts::AdmitLogin(const std::string& user, const std::string& address) {
+  Millis now = clock_.Monotonic();
+  // The account's failure budget is only looked at here: a login that
+  // succeeds takes nothing from it.
+  if (Millis wait = login_failures_per_user_.Wait(user, now)) return wait;
+  return login_per_address_.Take(address, now);
+}
+
+void Accounts::Register(std::string user, std::string password, const std::string& address,
+                        Done<void> done) {
   if (!protocol::ValidUser(user)) {
     return done(make_error_code(Errc::bad_request));
   }
@@ -23,7 +40,7 @@ void Accounts::Register(std::string user, std::string password, Done<void> done)
   }
   // Argon2id takes tens of milliseconds and 64 MiB: never on an I/O thread.
   bool queued = hash_pool_.Submit(
-      [this, user = std::move(user), password = std::move(password), done]() mutable {
+      address, [this, user = std::move(user), password = std::move(password), done]() mutable {
         std::string hash = HashPassword(password, config_.password_strength);
         if (hash.empty()) return done(make_error_code(Errc::internal));
         Millis now = clock_.Now();
@@ -36,7 +53,7 @@ void Accounts::Register(std::string user, std::string password, Done<void> done)
 }
 
 void Accounts::Login(
-    std::string user, std::string password, std::string device,
+    std::string user, std::string password, std::string device, const std::string& address,
     std::function<void(Result<LoginReply>, std::vector<ClientInfo> clients)> done) {
   if (!protocol::ValidUser(user) || password.empty() || password.size() > 1024 || device.empty() ||
       device.size() > 64) {
@@ -47,11 +64,18 @@ void Accounts::Login(
   // reuse the client and add a token (store thread).
   bool ok = store_.For(user).Submit([=, this](Store& store) mutable {
     Result<std::string> hash = store.PasswordHash(user);
+    bool known = true;
     if (!hash) {
-      return fail(ToErrc(hash.error()) == Errc::not_found ? Errc::unauthorized : Errc::unavailable);
+      if (ToErrc(hash.error()) != Errc::not_found) return fail(Errc::unavailable);
+      known = false;  // checked all the same, against the dummy: the same time
     }
-    bool queued = hash_pool_.Submit([=, this, hash = std::move(*hash)]() mutable {
-      if (!VerifyPassword(hash, password)) return fail(Errc::unauthorized);
+    bool queued = hash_pool_.Submit(address, [=, this,
+                                              hash = known ? std::move(*hash)
+                                                           : dummy_hash_]() mutable {
+      if (!VerifyPassword(hash, password) || !known) {
+        login_failures_per_user_.Charge(user, clock_.Monotonic());
+        return fail(Errc::unauthorized);
+      }
       LoginRequest req;
       req.user = user;
       req.device = device;

@@ -53,6 +53,11 @@ std::string Metrics::Render() const {
   Add(out, "ferry_connections_total", "counter", "WebSocket connections accepted.",
       connections_total);
   Add(out, "ferry_http_requests_total", "counter", "HTTP requests served.", http_requests_total);
+  Add(out, "ferry_connections_refused_total", "counter",
+      "Connections refused at accept: over a connection cap, or out of descriptors.",
+      connections_refused_total);
+  Add(out, "ferry_rate_limited_total", "counter",
+      "Requests answered rate_limited (HTTP 429 or a WebSocket error).", rate_limited_total);
   Add(out, "ferry_messages_sent_total", "counter", "Messages durably committed.",
       messages_sent_total);
   Add(out, "ferry_inbox_entries_created_total", "counter", "Inbox entries created.",

@@ -29,6 +29,8 @@ struct Metrics {
   std::atomic<std::int64_t> connections{0};         // open WebSocket connections (authed or not)
   std::atomic<std::int64_t> connections_total{0};   // accepted since start
   std::atomic<std::int64_t> http_requests_total{0};
+  std::atomic<std::int64_t> connections_refused_total{0};  // over a connection cap (429/503)
+  std::atomic<std::int64_t> rate_limited_total{0};         // requests answered rate_limited
   std::atomic<std::int64_t> messages_sent_total{0};       // committed sends (not duplicates)
   std::atomic<std::int64_t> entries_created_total{0};     // inbox entries created
   std::atomic<std::int64_t> entries_delivered_total{0};   // entry frames pushed (incl. resends)

@@ -160,6 +160,7 @@ void ClientSession::OnAuthenticated(const json::value& id, std::optional<Seq> af
                                     ClientInfo client) {
   client_ = std::move(client);
   state_ = State::open;
+  if (transport_) transport_->Authenticated();
   Bus& bus = service_.bus();
   // The kick goes out before this session registers, so it can only close
   // older connections (on other nodes, or here before registration), never
@@ -419,6 +420,13 @@ void ClientSession::SubmitChatOp(const json::value& id, std::shared_ptr<ChatOp> 
 }
 
 void ClientSession::Handle(const json::value& id, protocol::Send& r) {
+  // Far over a person's rate: a script, a loop, a flood. Refused before any
+  // work, with when to retry (the client resends the same clientMsgId).
+  if (Millis wait = sends_.Take(service_.config().send_per_client, Now())) {
+    service_.metrics().rate_limited_total.fetch_add(1, std::memory_order_relaxed);
+    service_.metrics().errors_total.fetch_add(1, std::memory_order_relaxed);
+    return Reply(protocol::ErrorReply(id, Errc::rate_limited, "sending too fast", wait));
+  }
   if (r.body.size() > service_.config().max_body_bytes) {
     return ReplyError(id, Errc::too_large, "body over the size limit");
   }

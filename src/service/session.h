@@ -25,6 +25,7 @@
 #include <string_view>
 #include <vector>
 
+#include "common/rate_limit.h"
 #include "protocol/protocol.h"
 #include "service/chat_subscriptions.h"
 #include "service/delivery_cursor.h"
@@ -50,6 +51,9 @@ class Transport {
   // Stops (true) or resumes (false) reading the client's frames: back-pressure
   // when the client's requests have too much store work queued.
   virtual void PauseReading(bool paused) = 0;
+  // The connection's hello was accepted: it no longer counts against the
+  // caps on unauthenticated connections.
+  virtual void Authenticated() {}
 };
 
 // WebSocket close codes used by Ferry (PROTOCOL.md).
@@ -167,6 +171,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   std::vector<boost::json::value> ack_replies_;  // ack ids answered by the next AckOp
 
   Heartbeat heartbeat_;
+  TokenBucket sends_;                // Config::send_per_client
   std::optional<Millis> armed_for_;  // the timer is armed for this time
 };
 

@@ -2,7 +2,8 @@
 
 namespace ferry {
 
-WorkPool::WorkPool(int threads, std::size_t queue_max) : queue_max_(queue_max) {
+WorkPool::WorkPool(int threads, std::size_t queue_max, std::size_t per_key_max)
+    : queue_max_(queue_max), per_key_max_(per_key_max) {
   for (int i = 0; i < threads; ++i) threads_.emplace_back([this] { Loop(); });
 }
 
@@ -19,11 +20,17 @@ void WorkPool::Stop() {
   }
 }
 
-bool WorkPool::Submit(std::function<void()> fn) {
+bool WorkPool::Submit(const std::string& key, std::function<void()> fn) {
   {
     std::lock_guard lock(mu_);
-    if (stopping_ || queue_.size() >= queue_max_) return false;
-    queue_.push_back(std::move(fn));
+    if (stopping_ || queued_ >= queue_max_) return false;
+    auto it = jobs_.find(key);
+    std::size_t waiting = it == jobs_.end() ? 0 : it->second.size();
+    if (waiting >= per_key_max_) return false;
+    auto& jobs = it == jobs_.end() ? jobs_[key] : it->second;
+    if (jobs.empty()) turns_.push_back(key);
+    jobs.push_back(std::move(fn));
+    ++queued_;
   }
   cv_.notify_one();
   return true;
@@ -34,10 +41,20 @@ void WorkPool::Loop() {
     std::function<void()> fn;
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
-      if (queue_.empty()) return;  // stopping and drained
-      fn = std::move(queue_.front());
-      queue_.pop_front();
+      cv_.wait(lock, [&] { return stopping_ || queued_ > 0; });
+      if (queued_ == 0) return;  // stopping and drained
+      std::string key = std::move(turns_.front());
+      turns_.pop_front();
+      auto it = jobs_.find(key);
+      fn = std::move(it->second.front());
+      it->second.pop_front();
+      --queued_;
+      // The key's next job waits for its next turn, behind every other key.
+      if (it->second.empty()) {
+        jobs_.erase(it);
+      } else {
+        turns_.push_back(std::move(key));
+      }
     }
     fn();
   }

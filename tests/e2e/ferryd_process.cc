@@ -1,14 +1,14 @@
 #include "e2e/ferryd_process.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
-
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <fcntl.h>
-
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -46,9 +46,14 @@ FerrydProcess::~FerrydProcess() {
 void FerrydProcess::Start() {
   std::string port_file = dir_ + "/port";
   fs::remove(port_file);
-  std::vector<std::string> argv = {FERRYD_PATH,      "--listen",        "127.0.0.1:0",
-                                   "--data-dir",     data_dir_,         "--port-file",
-                                   port_file,        "--password-cost", "min"};
+  bool cost_given = std::find(args_.begin(), args_.end(), "--password-cost") != args_.end();
+  std::vector<std::string> argv = {FERRYD_PATH, "--listen", "127.0.0.1:0", "--data-dir", data_dir_,
+                                   "--port-file", port_file,
+                                   // Tests make users and send in bulk; the
+                                   // limit tests set the limits they test.
+                                   "--limit", "register-per-address=off", "--limit",
+                                   "login-per-address=off", "--limit", "send-per-client=off"};
+  if (!cost_given) argv.insert(argv.end(), {"--password-cost", "min"});
   argv.insert(argv.end(), args_.begin(), args_.end());
   std::vector<char*> cargv;
   for (auto& a : argv) cargv.push_back(a.data());
@@ -60,7 +65,17 @@ void FerrydProcess::Start() {
   posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
                                    O_WRONLY | O_CREAT | O_APPEND, 0644);
   posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  // posix_spawn has no rlimit attribute: the child inherits ours, so the
+  // soft limit is lowered around the spawn and then restored.
+  rlimit saved{};
+  getrlimit(RLIMIT_NOFILE, &saved);
+  if (fd_limit_ > 0) {
+    rlimit lowered = saved;
+    lowered.rlim_cur = static_cast<rlim_t>(fd_limit_);
+    setrlimit(RLIMIT_NOFILE, &lowered);
+  }
   int rc = posix_spawn(&pid_, FERRYD_PATH, &actions, nullptr, cargv.data(), environ);
+  if (fd_limit_ > 0) setrlimit(RLIMIT_NOFILE, &saved);
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) throw std::runtime_error("cannot start ferryd");
 

@@ -19,6 +19,9 @@ class FerrydProcess {
   explicit FerrydProcess(std::vector<std::string> args = {});
   ~FerrydProcess();  // SIGTERM, wait, remove the data dir
 
+  // Starts ferryd with at most `n` open files (RLIMIT_NOFILE); 0: as the tests have.
+  void set_fd_limit(int n) { fd_limit_ = n; }
+
   // Starts ferryd and waits (bounded) until it listens. Throws on failure.
   void Start();
   // SIGKILL, as a crash would: nothing is flushed.
@@ -49,6 +52,7 @@ class FerrydProcess {
   std::string dir_;
   std::string data_dir_;
   pid_t pid_ = -1;
+  int fd_limit_ = 0;
   client::Endpoint endpoint_;
 };
 

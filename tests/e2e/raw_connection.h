@@ -66,12 +66,16 @@ class RawConnection {
  public:
   // `receive_buffer`: SO_RCVBUF in bytes (0: the kernel's default, which
   // grows as the application reads). A small one stands for a slow link.
-  explicit RawConnection(const client::Endpoint& ep, int receive_buffer = 0) {
+  // `source`: the local address to connect from ("": any), e.g. another
+  // 127.0.0.x to stand for another client address.
+  explicit RawConnection(const client::Endpoint& ep, int receive_buffer = 0,
+                         const std::string& source = "") {
     tcp::endpoint server(asio::ip::make_address(ep.host), ep.port);
     stream_.socket().open(server.protocol());
     if (receive_buffer > 0) {  // before connecting: it sets the window offered
       stream_.socket().set_option(asio::socket_base::receive_buffer_size(receive_buffer));
     }
+    if (!source.empty()) stream_.socket().bind(tcp::endpoint(asio::ip::make_address(source), 0));
     stream_.connect(server);
   }
 
@@ -84,10 +88,34 @@ class RawConnection {
     while ((end = Data().find("\r\n\r\n")) == std::string_view::npos) {
       if (!ReadMore(timeout)) return {};
     }
+    head_ = std::string(Data().substr(0, end + 2));
     std::string status(Data().substr(0, Data().find("\r\n")));
     buffer_.consume(end + 4);
     return status;
   }
+  // The last response head read (status line and header lines).
+  const std::string& head() const { return head_; }
+  // The value of header `name` (as written, case-sensitive) in head(), "" if absent.
+  std::string Header(std::string_view name) const {
+    std::string key = "\r\n" + std::string(name) + ": ";
+    std::size_t at = head_.find(key);
+    if (at == std::string::npos) return {};
+    at += key.size();
+    return head_.substr(at, head_.find("\r\n", at) - at);
+  }
+  // Reads until the server closes the connection: true if it did within `timeout`.
+  bool WaitEof(client::Ms timeout) {
+    auto deadline = std::chrono::steady_clock::now() + timeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (!ReadMore(std::chrono::duration_cast<client::Ms>(deadline -
+                                                           std::chrono::steady_clock::now()))) {
+        return std::chrono::steady_clock::now() < deadline;
+      }
+    }
+    return false;
+  }
+  // What is buffered and not yet consumed (e.g. a response body).
+  std::string Buffered() const { return std::string(Data()); }
 
   // The next server frame (unmasked, not fragmented), nullopt on timeout.
   std::optional<Frame> ReadFrame(client::Ms timeout) {
@@ -141,6 +169,7 @@ class RawConnection {
   asio::io_context ioc_;
   beast::tcp_stream stream_{ioc_};
   beast::flat_buffer buffer_;
+  std::string head_;
 };
 
 }  // namespace raw

@@ -298,11 +298,11 @@ class SessionTest : public ::testing::Test {
 
   std::string TokenFor(const std::string& user) {
     std::promise<bool> registered;
-    service->accounts().Register(user, "password123",
+    service->accounts().Register(user, "password123", "127.0.0.1",
                                  [&](Result<void> r) { registered.set_value(bool(r)); });
     EXPECT_TRUE(registered.get_future().get());
     std::promise<std::string> token;
-    service->accounts().Login(user, "password123", "phone",
+    service->accounts().Login(user, "password123", "phone", "127.0.0.1",
                               [&](Result<Accounts::LoginReply> r, std::vector<ClientInfo>) {
                                 token.set_value(r ? r->token : "");
                               });
