@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include <boost/program_options.hpp>
+#include <cctype>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -127,6 +128,7 @@ bool ParseArgs(int argc, char** argv, Config& config, BackendFlags& backends, Bl
       ("max-connections-per-address", po::value(&config.max_connections_per_address)->default_value(config.max_connections_per_address), "open connections from one IP address (0: no cap)")
       ("max-unauthenticated", po::value(&config.max_unauthenticated)->default_value(config.max_unauthenticated), "connections not yet authenticated by a WebSocket hello, in all")
       ("max-unauthenticated-per-address", po::value(&config.max_unauthenticated_per_address)->default_value(config.max_unauthenticated_per_address), "the same, from one IP address (0: no cap)")
+      ("allowed-origins", po::value<std::string>(), "ORIGIN[,ORIGIN...] (scheme://host[:port]) a browser may open a WebSocket from besides the server's own; * = any; no Origin header is always allowed")
       ("behind-l4-proxy", po::bool_switch(&behind_proxy), "peers are an L4 proxy (HAProxy): per-address limits off, the proxy limits per source")
       ("fd-reserve", po::value(&config.fd_reserve)->default_value(config.fd_reserve), "file descriptors kept free of connections (for the store, blobs, logs)")
       ("hash-queue-per-address", po::value(&config.hash_queue_per_address)->default_value(config.hash_queue_per_address), "password hashes one IP address may have waiting (429 beyond)")
@@ -165,6 +167,21 @@ bool ParseArgs(int argc, char** argv, Config& config, BackendFlags& backends, Bl
     if (vm.count("limit")) {
       for (const std::string& arg : vm["limit"].as<std::vector<std::string>>())
         SetLimit(config, arg);
+    }
+    if (vm.count("allowed-origins")) {
+      std::string list = vm["allowed-origins"].as<std::string>();
+      for (std::size_t at = 0; at <= list.size();) {
+        std::size_t comma = std::min(list.find(',', at), list.size());
+        std::string origin = list.substr(at, comma - at);
+        for (char& c : origin) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        bool ok =
+            origin == "*" || ((origin.starts_with("http://") || origin.starts_with("https://")) &&
+                              origin.find('/', origin.find("//") + 2) == std::string::npos);
+        if (!ok)
+          throw po::error("--allowed-origins: '" + origin + "' is not scheme://host[:port] or *");
+        config.allowed_origins.push_back(origin);
+        at = comma + 1;
+      }
     }
     if (behind_proxy) {
       // Every peer address is the proxy's: a per-address limit would be one

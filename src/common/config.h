@@ -6,6 +6,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "common/rate_limit.h"
 
@@ -105,6 +106,11 @@ struct Config {
   // HTTP connections and WebSockets before hello. In all, and per address.
   std::size_t max_unauthenticated = 4'096;
   std::size_t max_unauthenticated_per_address = 64;
+  // Origins a browser may open a WebSocket from (the Origin header of the
+  // upgrade; others get 403). Always allowed: no Origin header (non-browser
+  // clients send none) and the server's own origin (http:// or https:// and
+  // the request's Host). "*" allows any.
+  std::vector<std::string> allowed_origins;
   // File descriptors kept free for the store, blobs and logs: connections
   // are refused (503, then closed) when fewer than this are left.
   std::size_t fd_reserve = 64;

@@ -134,6 +134,9 @@ void HttpSession::HandleBlob() {
   const auto& req = header_parser_->get();
   if (!blobs_) return Write(ErrorResponse(Errc::not_found, "blobs are not stored here"));
   bool is_get = req.method() == http::verb::get || req.method() == http::verb::head;
+  // A GET or HEAD with a body: the body is not read, so the connection must
+  // not read on from inside it as if it were the next request.
+  if (is_get && (req.chunked() || req.has_content_length())) keep_alive_ = false;
   if (!is_get && req.method() != http::verb::put) {
     keep_alive_ = false;
     return Write(MethodNotAllowed("GET, HEAD, PUT"));

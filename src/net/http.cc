@@ -11,6 +11,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/json.hpp>
+#include <cctype>
 
 #include "common/log.h"
 #include "net/http_session.h"
@@ -187,7 +188,8 @@ void HandleListClients(Service& service, const HttpRequest& req, const Peer&, Re
 
 void HandleDeleteClient(Service& service, const HttpRequest& req, const Peer&, Respond respond) {
   std::string_view target = req.target();
-  std::string id(target.substr(std::string_view("/v1/clients/").size()));
+  std::string_view path = target.substr(0, target.find('?'));  // the route matched the path
+  std::string id(path.substr(std::string_view("/v1/clients/").size()));
   service.accounts().DeleteClient(BearerToken(req), id, [respond](Result<void> r) {
     if (!r) {
       Errc e = ToErrc(r.error());
@@ -227,6 +229,23 @@ constexpr Route kRoutes[] = {
     {http::verb::get, "/healthz", false, HandleHealth},
     {http::verb::get, "/metrics", false, HandleMetrics},
 };
+
+// Cross-site WebSocket hijacking: a page on another site must not open a
+// session in the user's browser. Tokens travel in the hello, never in
+// cookies, so this is defence in depth; the check is the Origin header.
+bool OriginAllowed(const HttpRequest& req, const Config& config) {
+  auto origin_field = req.find(http::field::origin);
+  if (origin_field == req.end()) return true;  // not a browser
+  std::string origin(origin_field->value());
+  for (char& c : origin) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  std::string host(req[http::field::host]);
+  for (char& c : host) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (!host.empty() && (origin == "http://" + host || origin == "https://" + host)) return true;
+  for (const std::string& allowed : config.allowed_origins) {
+    if (allowed == "*" || allowed == origin) return true;
+  }
+  return false;
+}
 
 void Dispatch(Service& service, const HttpRequest& req, const Peer& peer, Respond respond) {
   std::string_view target = req.target();
@@ -335,6 +354,10 @@ void HttpSession::OnRead(beast::error_code ec) {
   if (beast::websocket::is_upgrade(req)) {
     std::string_view path = req.target();
     if (path.substr(0, path.find('?')) == "/v1/ws") {
+      if (!OriginAllowed(req, config_)) {
+        keep_alive_ = false;
+        return Write(ErrorResponse(Errc::forbidden, "WebSocket origin not allowed"));
+      }
       // Bytes read past the request are the client's first frames.
       return StartWebSocketSession(std::move(stream_), std::move(ticket_), std::move(req),
                                    buffer_.cdata(), config_, service_);

@@ -262,6 +262,63 @@ TEST(Abuse, HttpLimitsHaveTheirStatusCodes) {
       "HTTP/1.1 431 Request Header Fields Too Large");
 }
 
+// Cross-site WebSocket hijacking: a page on another origin cannot open a
+// WebSocket; the server's own origin, a listed one and non-browser clients
+// (no Origin header) can.
+TEST(Abuse, WebSocketOriginPolicy) {
+  FerrydProcess server({"--allowed-origins", "https://app.example"});
+  server.Start();
+  const client::Endpoint& ep = server.endpoint();
+  std::string host = ep.host + ":" + std::to_string(ep.port);
+  auto upgrade = [&](const std::string& origin) {
+    std::string request = UpgradeRequest(ep);
+    if (!origin.empty()) request.insert(request.size() - 2, "Origin: " + origin + "\r\n");
+    std::unique_ptr<RawConnection> c;
+    return Ask(server, "127.0.0.1", request, &c);
+  };
+  EXPECT_EQ(upgrade(""), "HTTP/1.1 101 Switching Protocols");
+  EXPECT_EQ(upgrade("http://" + host), "HTTP/1.1 101 Switching Protocols");
+  EXPECT_EQ(upgrade("https://app.example"), "HTTP/1.1 101 Switching Protocols");
+  EXPECT_EQ(upgrade("https://evil.example"), "HTTP/1.1 403 Forbidden");
+  EXPECT_EQ(upgrade("null"), "HTTP/1.1 403 Forbidden");
+  EXPECT_EQ(upgrade("http://" + host + ".evil.example"), "HTTP/1.1 403 Forbidden");
+}
+
+// Found while fuzzing: the client id was taken from the whole target, so a
+// query string made a valid delete a 404.
+TEST(Abuse, DeleteClientIgnoresAQueryString) {
+  FerrydProcess server;
+  server.Start();
+  server.Register("alice");
+  std::string phone = server.LoginAs("alice", "phone").token;
+  std::string laptop = server.LoginAs("alice", "laptop").client_id;
+  std::unique_ptr<RawConnection> c;
+  EXPECT_EQ(Ask(server, "127.0.0.1",
+                HttpRequestText("DELETE", "/v1/clients/" + laptop + "?why=lost", "",
+                                "Authorization: Bearer " + phone + "\r\n"),
+                &c),
+            "HTTP/1.1 204 No Content");
+}
+
+// Found while fuzzing: a blob GET's body was left unread, and parsed as the
+// connection's next request (a request smuggled past whatever forwarded it).
+TEST(Abuse, ABlobGetWithABodyDoesNotSmuggleARequest) {
+  FerrydProcess server;
+  server.Start();
+  std::string inner = HttpRequestText("GET", "/healthz");
+  std::unique_ptr<RawConnection> c;
+  std::string status =
+      Ask(server, "127.0.0.1",
+          HttpRequestText("GET", "/blobs/some-key", "",
+                          "Content-Length: " + std::to_string(inner.size()) + "\r\n") +
+              inner,
+          &c);
+  EXPECT_NE(status, "");
+  EXPECT_NE(status, "HTTP/1.1 200 OK");
+  EXPECT_TRUE(c->WaitEof(5s)) << "the connection is closed after the answer";
+  EXPECT_EQ(c->Buffered().find("HTTP/1.1 200"), std::string::npos) << c->Buffered();
+}
+
 TEST(Abuse, SendsPerClientAreLimited) {
   FerrydProcess server({"--limit", "send-per-client=1/min:3"});
   server.Start();
