@@ -9,8 +9,9 @@
 // parse_origin_form. (Blob uploads, whose bodies stream to a file with a
 // limit of their announced size, are read as JSON bodies here.)
 //
-// Input: byte 0 sets the test stream's read size (0 = no limit: requests
-// arrive split anywhere); the rest are the client's bytes, then EOF.
+// Input: byte 0 caps the bytes one read of the test stream returns (0: no
+// cap), so requests arrive split anywhere; the rest are the client's
+// bytes, then EOF.
 // Checks: no crash or sanitizer report; no header read past the header
 // limit; no body over the body limit; where Boost.URL parses the target,
 // its path and query are the router's split; every read completes.

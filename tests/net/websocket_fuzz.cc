@@ -7,10 +7,11 @@
 // ferryd, writes a text frame back for each message (an echo), so reads
 // meet a write in flight and the close and pong frames beast sends itself.
 //
-// Input: byte 0 sets the test stream's read size (bits 1..7, 0 = no limit:
-// frames arrive split anywhere) and the message limit (bit 0: ferryd's,
-// Config::max_frame_bytes, or a small one reachable by short inputs); the
-// rest are the client's bytes, then the connection ends (EOF).
+// Input: byte 0 caps the bytes one read of the test stream returns (bits
+// 1..7; 0: no cap), so frames arrive split anywhere, and picks the message
+// limit (bit 0: ferryd's, Config::max_frame_bytes, or a small one that
+// short inputs can exceed); the rest are the client's bytes, then the
+// connection ends (EOF).
 // Checks: no crash or sanitizer report; no message bigger than the limit
 // reaches the session; every operation completes (nothing waits forever
 // once the client's bytes and the EOF are read).
