@@ -6,11 +6,15 @@ ASAN_BUILD ?= build/asan
 LISTEN     ?= 127.0.0.1:8080
 DATA_DIR   ?= ./ferry-data
 JOBS       ?= $(shell nproc)
+FUZZ_BUILD   ?= build/fuzz
+FUZZ_CXX     ?= clang++-16
+FUZZ_SECONDS ?= 60
+FUZZ_JOBS    ?= 2
 CLUSTER_DIR  ?= ./ferry-cluster
 CLUSTER_PORT ?= 8080
 NODES        ?= 3
 
-.PHONY: run test cluster cluster-down deps build build-asan clean
+.PHONY: run test fuzz cluster cluster-down deps build build-asan clean
 
 run: deps
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
@@ -20,6 +24,16 @@ run: deps
 test: build build-asan
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS)
+	$(MAKE) --no-print-directory fuzz
+
+# The libFuzzer fuzzers (tests/fuzz/): built with clang, ASan, UBSan and
+# assertions (no NDEBUG), then each run for FUZZ_SECONDS over a copy of its
+# seed corpus, FUZZ_JOBS at a time; crash inputs land in $(FUZZ_BUILD)/fuzz-run.
+fuzz: deps
+	cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_CXX_COMPILER=$(FUZZ_CXX) \
+	  -DCMAKE_BUILD_TYPE=RelWithDebInfo "-DCMAKE_CXX_FLAGS_RELWITHDEBINFO=-O2 -g"
+	cmake --build $(FUZZ_BUILD) -j $(JOBS) --target fuzzers
+	tests/fuzz/run $(FUZZ_BUILD) $(FUZZ_SECONDS) $(FUZZ_JOBS)
 
 # A whole cluster on loopback (Redis Cluster 3+3, PostgreSQL 15, $(NODES)
 # ferryd nodes, HAProxy at 127.0.0.1:$(CLUSTER_PORT)); prints the client URL.

@@ -12,6 +12,10 @@ packages=(
   libpq-dev libhiredis-dev
   python3-botocore python3-websockets
   gnuplot-nox jq
+  # make fuzz: libFuzzer with ASan/UBSan (clang's runtimes, libclang-rt);
+  # llvm-16 for llvm-symbolizer, which the runtimes need to name the
+  # functions and lines of a crash's stack
+  clang-16 libclang-rt-16-dev llvm-16
   # cluster mode and its tests: real Redis Cluster, PostgreSQL 15, HAProxy;
   # deploy/ also uses curl (health checks) and ss (free ports)
   redis-server redis-tools postgresql-15 haproxy curl iproute2

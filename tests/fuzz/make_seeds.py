@@ -1,0 +1,144 @@
+#!/usr/bin/python3
+"""Writes the binary seed corpora of websocket_fuzz and http_fuzz
+(tests/fuzz/corpus/NAME/), which are easier to build than to type: masked
+client frames, and HTTP requests with exact lengths. Run from anywhere;
+rewrites the files it owns and leaves any other seed (e.g. a crash kept as
+a regression input) alone.
+"""
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+MASK = b"\x37\xfa\x21\x3d"
+
+
+def frame(opcode, payload, fin=True, mask=MASK, length_form=None):
+    """One client frame: masked unless mask is None; length_form forces the
+    16-bit (126) or 64-bit (127) length encoding."""
+    if isinstance(payload, str):
+        payload = payload.encode()
+    head = bytes([(0x80 if fin else 0) | opcode])
+    bit = 0x80 if mask is not None else 0
+    n = len(payload)
+    if length_form == 127 or n > 0xFFFF:
+        head += bytes([bit | 127]) + struct.pack(">Q", n)
+    elif length_form == 126 or n > 125:
+        head += bytes([bit | 126]) + struct.pack(">H", n)
+    else:
+        head += bytes([bit | n])
+    if mask is None:
+        return head + payload
+    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+
+
+def ws_control(byte0):
+    """Byte 0 of a websocket_fuzz input: read size in bits 1..7, bit 0 the
+    small message limit."""
+    return bytes([byte0])
+
+
+HELLO = '{"type":"hello","id":1,"token":"k1Xb3Qm9fZ0pW7eYtR2sVg","after":41}'
+SEND = '{"type":"send","id":4,"chatId":"vKTiXuuQG_oNbG95O_OGsA","clientMsgId":"c-17","body":"hi \u00e9"}'
+
+WEBSOCKET = {
+    "hello": ws_control(0) + frame(1, HELLO),
+    "hello_split_reads": ws_control(7 << 1) + frame(1, HELLO),
+    "two_messages": ws_control(0) + frame(1, HELLO) + frame(1, SEND),
+    "fragmented_with_ping": ws_control(3 << 1)
+    + frame(1, '{"type":"ack",', fin=False)
+    + frame(9, "p1")
+    + frame(0, '"upTo"', fin=False)
+    + frame(0, ":43}"),
+    "ping_pong_close": ws_control(0)
+    + frame(9, "are you there")
+    + frame(10, "")
+    + frame(8, struct.pack(">H", 1000) + b"bye"),
+    "binary": ws_control(0) + frame(2, b"\x00\x01\x02\xff"),
+    "len16_over_small_limit": ws_control(1) + frame(1, '"' + "x" * 298 + '"', length_form=126),
+    "fragments_over_small_limit": ws_control(1)
+    + frame(1, "a" * 60, fin=False)
+    + frame(0, "b" * 60),
+    "len64_huge": ws_control(0) + bytes([0x81, 0xFF]) + struct.pack(">Q", 1 << 40) + MASK + b"abcd",
+    "unmasked": ws_control(0) + frame(1, HELLO, mask=None),
+    "bad_utf8": ws_control(0) + frame(1, b'{"body":"\xc3\x28\xed\xa0\x80"}'),
+    "close_bad_code": ws_control(0) + frame(8, struct.pack(">H", 1005)),
+    "send_then_close": ws_control(1 << 1) + frame(1, SEND) + frame(8, struct.pack(">H", 1001)),
+}
+
+
+def request(start, headers, body=b""):
+    if isinstance(body, str):
+        body = body.encode()
+    lines = [start] + [f"{k}: {v}" for k, v in headers]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode() + body
+
+
+def json_post(target, body, extra=()):
+    return request(
+        f"POST {target} HTTP/1.1",
+        [("Host", "127.0.0.1:8080"), ("Content-Type", "application/json"),
+         ("Content-Length", str(len(body)))] + list(extra),
+        body,
+    )
+
+
+REGISTER = json_post("/v1/register", '{"user":"alice","password":"alicepass1"}')
+def chunked(*chunks):
+    """A chunked body: each chunk with its size (one with an extension),
+    then the last chunk and a trailer."""
+    out = b""
+    for i, chunk in enumerate(chunks):
+        out += f"{len(chunk):x}{';ext=1' if i == 1 else ''}\r\n".encode() + chunk + b"\r\n"
+    return out + b"0\r\nTrailer-X: 1\r\n\r\n"
+
+
+CHUNKED_LOGIN = request(
+    "POST /v1/login HTTP/1.1",
+    [("Host", "127.0.0.1:8080"), ("Transfer-Encoding", "chunked")],
+    chunked(b'{"user":"alice",', b'"password":"alicepass1","devic', b'e":"laptop"}  '),
+)
+
+HTTP = {
+    "register_then_health": b"\x00" + REGISTER + request("GET /healthz HTTP/1.1", [("Host", "h")]),
+    "register_split_reads": b"\x05" + REGISTER,
+    "list_clients": b"\x00" + request(
+        "GET /v1/clients HTTP/1.1",
+        [("Host", "127.0.0.1:8080"), ("Authorization", "Bearer k1Xb3Qm9fZ0pW7eYtR2sVg")]),
+    "delete_client_close": b"\x00" + request(
+        "DELETE /v1/clients/7bi5Xq_- HTTP/1.1",
+        [("Host", "h"), ("Authorization", "bearer t"), ("Connection", "close")]),
+    "websocket_upgrade": b"\x00" + request(
+        "GET /v1/ws?v=1 HTTP/1.1",
+        [("Host", "127.0.0.1:8080"), ("Upgrade", "websocket"), ("Connection", "Upgrade"),
+         ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="), ("Sec-WebSocket-Version", "13")]),
+    "chunked_login": b"\x03" + CHUNKED_LOGIN,
+    "body_over_limit": b"\x00" + request(
+        "POST /v1/login HTTP/1.1", [("Host", "h"), ("Content-Length", "70000")], "{}"),
+    "blob_put": b"\x00" + request(
+        "PUT /blobs/wpQmf2eevpHb67Mz3quFZQ?X-Amz-Algorithm=AWS4-HMAC-SHA256"
+        "&X-Amz-Date=20261128T083516Z&X-Amz-Expires=3600&X-Amz-SignedHeaders=host"
+        "&X-Amz-Signature=00 HTTP/1.1",
+        [("Host", "127.0.0.1:8080"), ("Content-Type", "image/png"), ("Content-Length", "4"),
+         ("x-amz-checksum-sha256", "n4bQgYhMfWWaL+qgxVrQFaO/TxsrC4Is0V1sFbDwCgg=")],
+        b"\x89PNG"),
+    "http10_metrics": b"\x00" + request("GET /metrics HTTP/1.0", [("Host", "h")]),
+    "escaped_target": b"\x00" + request(
+        "GET /v1/clients/a%2Fb%20c?x=%41&y=&&z HTTP/1.1", [("Host", "h")]),
+    "absolute_target": b"\x00" + request("GET http://h/healthz HTTP/1.1", [("Host", "h")]),
+    "folded_and_duplicate_headers": b"\x00" + request(
+        "POST /v1/register HTTP/1.1",
+        [("Host", "h"), ("Content-Length", "2"), ("Content-Length", "2"),
+         ("X-Long", "a" * 200)], "{}"),
+}
+
+
+def write(name, seeds):
+    directory = os.path.join(HERE, "corpus", name)
+    os.makedirs(directory, exist_ok=True)
+    for seed, data in seeds.items():
+        with open(os.path.join(directory, seed), "wb") as f:
+            f.write(data)
+
+
+write("websocket_fuzz", WEBSOCKET)
+write("http_fuzz", HTTP)
