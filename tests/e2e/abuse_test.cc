@@ -55,6 +55,7 @@ TEST(Abuse, WrongPasswordFloodFromOneAddressDoesNotStarveOthers) {
                         "--max-unauthenticated-per-address", "0"});
   server.Start();
   server.Register("bob");
+  for (int i = 0; i < 7; ++i) server.Register("mallory" + std::to_string(i));
   std::vector<std::unique_ptr<RawConnection>> flood;
   for (int i = 0; i < 300; ++i) {
     flood.push_back(std::make_unique<RawConnection>(server.endpoint(), 0, "127.0.0.1"));
