@@ -43,6 +43,17 @@ struct Config {
   std::size_t read_page = 256;               // entries per inbox read
   std::size_t send_queue_high_bytes = 256 * 1024;  // pause pushes/reads above
   std::size_t send_queue_max_bytes = 4 * 1024 * 1024;  // close the client above
+  // The kernel's send buffer of a WebSocket (SO_SNDBUF; Linux doubles it),
+  // fixed so that it does not grow to tcp_wmem's maximum (4 MB) for a client
+  // that does not read. Counted against send_queue_max_bytes: a connection
+  // holds at most that much, in ferryd and in the kernel together.
+  std::size_t ws_send_buffer_bytes = 256 * 1024;
+  // What ferryd itself may queue: the cap less the kernel's part.
+  std::size_t SendQueueCap() const {
+    std::size_t kernel = 2 * ws_send_buffer_bytes;
+    return send_queue_max_bytes > 2 * kernel ? send_queue_max_bytes - kernel
+                                             : send_queue_max_bytes / 2;
+  }
 
   // Chat channels (bus): a chat with more member users than the threshold
   // is also published on `c:{chatId}`, once for all its members' nodes,

@@ -263,6 +263,11 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
     service_.metrics().connections.fetch_add(1, std::memory_order_relaxed);
     service_.metrics().connections_total.fetch_add(1, std::memory_order_relaxed);
     counted_ = true;
+    // A fixed kernel send buffer (Config::ws_send_buffer_bytes), counted in the send queue's cap.
+    beast::error_code buffer_ec;
+    ws_.next_layer().next_layer().set_option(
+        asio::socket_base::send_buffer_size(static_cast<int>(config_.ws_send_buffer_bytes)),
+        buffer_ec);
     beast::error_code ep_ec;
     auto ep = ws_.next_layer().next_layer().remote_endpoint(ep_ec);
     log::Info("conn open from ", ep_ec ? std::string("?") : ep.address().to_string() + ":" +

@@ -328,7 +328,7 @@ void ClientSession::Reply(std::string frame) {
     transport_->PauseReading(false);
   }
   transport_->Send(std::move(frame));
-  if (transport_->QueuedBytes() > service_.config().send_queue_max_bytes) {
+  if (transport_->QueuedBytes() > service_.config().SendQueueCap()) {
     CloseWith(close_code::kSlowConsumer, "send queue full");
   }
 }

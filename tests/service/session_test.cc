@@ -65,6 +65,17 @@ TEST_F(SessionTest, SendQueueOverHardCapClosesSlowConsumer) {
   EXPECT_EQ(*bob.transport.closed, close_code::kSlowConsumer);
 }
 
+// Issue 10: a client that never read held the 4 MiB queued in ferryd and as
+// much again in the kernel's send buffer. The kernel's part (a fixed
+// SO_SNDBUF, doubled by Linux) now counts against the cap.
+TEST_F(SessionTest, TheKernelSendBufferCountsAgainstTheHardCap) {
+  Conn& bob = Connect("bob");
+  bob.transport.queued = config.send_queue_max_bytes - 2 * config.ws_send_buffer_bytes + 1;
+  bob.session->OnText(R"({"type":"listChats","id":99})");
+  ASSERT_TRUE(RunUntil([&] { return bob.transport.closed.has_value(); }));
+  EXPECT_EQ(*bob.transport.closed, close_code::kSlowConsumer);
+}
+
 // The production window (1,024 unacked entries), so that a backlog is
 // bounded by the send queue's bytes, not by the window.
 class SessionBacklogTest : public SessionTest {
