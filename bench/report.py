@@ -157,7 +157,9 @@ def machine_section(build, results):
         f"- {os.cpu_count()} cores: {cpu}; {mem} RAM; {osname}, kernel {sh('uname', '-r')}",
         f"- git commit {commit}; ferryd, ferry-null and ferry-bench built RelWithDebInfo in `{build}`",
         "- ferryd is started by ferry-bench for each run (fresh temp data dir, "
-        "`--password-cost min` so account setup is quick), pinned to CPU 0; the generator "
+        "`--password-cost min` so account setup is quick; `--behind-l4-proxy --limit all=off "
+        "--max-unauthenticated 1000000`, since the generator is every user from one address and "
+        "the abuse limits would measure themselves), pinned to CPU 0; the generator "
         "is pinned to CPU 1 (`--server-cpus 0 --bench-cpus 1`). Everything runs over loopback.",
         "- ferry-null, the floor (see \"The floor\"), is started the same way in its runs.",
     ])
