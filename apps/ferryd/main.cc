@@ -130,6 +130,11 @@ bool ParseArgs(int argc, char** argv, Config& config, BackendFlags& backends, Bl
       ("max-unauthenticated-per-address", po::value(&config.max_unauthenticated_per_address)->default_value(config.max_unauthenticated_per_address), "the same, from one IP address (0: no cap)")
       ("allowed-origins", po::value<std::string>(), "ORIGIN[,ORIGIN...] (scheme://host[:port]) a browser may open a WebSocket from besides the server's own; * = any; no Origin header is always allowed")
       ("behind-l4-proxy", po::bool_switch(&behind_proxy), "peers are an L4 proxy (HAProxy): per-address limits off, the proxy limits per source")
+      ("hash-threads", po::value(&config.hash_threads)->default_value(config.hash_threads), "threads hashing passwords (Argon2id: 64 MiB each at the interactive cost)")
+      ("hash-queue", po::value(&config.hash_queue_max)->default_value(config.hash_queue_max), "password hashes waiting in all (429 beyond)")
+      ("send-queue-max-bytes", po::value(&config.send_queue_max_bytes)->default_value(config.send_queue_max_bytes), "BYTES a connection may have queued, in ferryd and the kernel's send buffer (4429 beyond)")
+      ("ws-send-buffer-bytes", po::value(&config.ws_send_buffer_bytes)->default_value(config.ws_send_buffer_bytes), "SO_SNDBUF of a WebSocket (Linux doubles it), counted in --send-queue-max-bytes")
+      ("max-http-body-bytes", po::value(&config.max_http_body_bytes)->default_value(config.max_http_body_bytes), "bytes of an HTTP JSON request body (413 above)")
       ("fd-reserve", po::value(&config.fd_reserve)->default_value(config.fd_reserve), "file descriptors kept free of connections (for the store, blobs, logs)")
       ("hash-queue-per-address", po::value(&config.hash_queue_per_address)->default_value(config.hash_queue_per_address), "password hashes one IP address may have waiting (429 beyond)")
       ("message-read-timeout-ms", po::value(&config.message_read_timeout_ms)->default_value(config.message_read_timeout_ms), "MS a WebSocket message may take from its first bytes to its last (1008 beyond)")
@@ -191,6 +196,12 @@ bool ParseArgs(int argc, char** argv, Config& config, BackendFlags& backends, Bl
       config.login_per_address = RateRule{0, 1};
       config.register_per_address = RateRule{0, 1};
       config.hash_queue_per_address = config.hash_queue_max;
+    }
+    if (config.hash_threads < 1 || config.hash_threads > 64) throw po::error("--hash-threads must be 1..64");
+    if (config.hash_queue_max < 1) throw po::error("--hash-queue must be >= 1");
+    if (config.send_queue_max_bytes < 4 * config.ws_send_buffer_bytes ||
+        config.send_queue_max_bytes < 2 * config.send_queue_high_bytes) {
+      throw po::error("--send-queue-max-bytes must be at least 4 x --ws-send-buffer-bytes and 512 KiB");
     }
     if (config.hash_queue_per_address < 1) throw po::error("--hash-queue-per-address must be >= 1");
     if (config.max_unauthenticated < 1) throw po::error("--max-unauthenticated must be >= 1");
