@@ -86,6 +86,24 @@ constexpr std::size_t kMaxCachedChats = 1 << 18;
 
 }  // namespace
 
+void FailureLog::Report(const char* what, const SqliteError& error) {
+  auto now = std::chrono::steady_clock::now();
+  if (error.code() == last_code_ && last_what_ == what && now - last_logged_ < kRepeatInterval) {
+    ++unlogged_;
+    return;
+  }
+  if (unlogged_ == 0) {
+    log::Error("sqlite store: ", what, " failed: ", error.what());
+  } else {
+    log::Error("sqlite store: ", what, " failed: ", error.what(), " (the previous line repeated ",
+               unlogged_, " times since)");
+  }
+  last_what_ = what;
+  last_code_ = error.code();
+  last_logged_ = now;
+  unlogged_ = 0;
+}
+
 SqliteStore::SqliteStore(std::unique_ptr<Connection> connection)
     : connection_(std::move(connection)), q_(connection_->get()) {}
 
