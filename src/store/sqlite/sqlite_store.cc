@@ -45,8 +45,10 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options) {
   // sqlite3_open_v2 returns a handle even on failure; it must be closed.
   auto connection = std::make_unique<sqlite::Connection>(raw);
   if (rc != SQLITE_OK) {
+    std::string system = sqlite::SystemErrorOf(raw, rc);
     log::Error("sqlite store: cannot open ", options.path, ": ",
-               raw != nullptr ? sqlite3_errmsg(raw) : sqlite3_errstr(rc));
+               raw != nullptr ? sqlite3_errmsg(raw) : sqlite3_errstr(rc),
+               system.empty() ? "" : ": ", system);
     return make_error_code(Errc::unavailable);
   }
   sqlite3_extended_result_codes(raw, 1);
