@@ -12,7 +12,9 @@
 // in seq order without a gap, and none that got `unavailable` does.
 #include <fcntl.h>
 #include <gmock/gmock.h>
+#include <sched.h>
 #include <sys/mount.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -52,6 +54,19 @@ const char* VfsText(Fault fault) {
       return "fsync-error";
   }
   return "none";
+}
+
+// Moves this process (and so the ferryds it starts) into a mount namespace
+// of its own, once, where it can: a mount made there goes away with the
+// processes even if the test is killed before it unmounts. Where it cannot
+// (a threaded process, no privilege), mounts are made in the shared
+// namespace and only the injector's destructor removes them.
+void EnterPrivateMountNamespace() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    // Private, so that what is mounted here does not propagate back out.
+    if (::unshare(CLONE_NEWNS) == 0) ::mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr);
+  });
 }
 
 // Breaks and heals the disk under one FerrydProcess's data dir. Made before
@@ -109,6 +124,7 @@ class DiskFaultInjector {
   // not in every container: the caller falls back to the VFS, and says so.
   bool MountTmpfs() {
     fs::create_directories(data_dir_);
+    EnterPrivateMountNamespace();
     if (::mount("tmpfs", data_dir_.c_str(), "tmpfs", 0, "size=32m,mode=0755") != 0) {
       std::cerr << "[   NOTE   ] cannot mount a tmpfs on " << data_dir_ << " ("
                 << std::strerror(errno) << "): ENOSPC comes from the fault VFS instead\n";
