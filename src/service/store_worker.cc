@@ -1,5 +1,7 @@
 #include "service/store_worker.h"
 
+#include <algorithm>
+
 #include "common/log.h"
 
 namespace ferry {
@@ -67,8 +69,15 @@ void StoreWorker::Loop() {
       cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
       if (queue_.empty() && stopping_) return;
       // Writes wait for the next commit slot, unless a full batch is there.
-      if (queued_writes_ > 0 && commit_interval_.count() > 0) {
-        cv_.wait_until(lock, last_commit_ + commit_interval_,
+      // While writes fail the slots are further apart: each failed attempt
+      // costs the disk a round of writes, and its callers only an
+      // `unavailable` a little later.
+      std::chrono::microseconds interval = commit_interval_;
+      if (failures_.batches > 0) {
+        interval = std::max<std::chrono::microseconds>(interval, kFailingWriteInterval);
+      }
+      if (queued_writes_ > 0 && interval.count() > 0) {
+        cv_.wait_until(lock, last_commit_ + interval,
                        [&] { return stopping_ || queued_writes_ >= batch_max_; });
       }
       queued_writes_ = 0;
@@ -100,9 +109,41 @@ void StoreWorker::RunWrites(std::vector<Job>& writes) {
   metrics_.store_batch_ops_total.fetch_add(static_cast<std::int64_t>(ops.size()),
                                            std::memory_order_relaxed);
   Errc status = r ? Errc::ok : Errc::unavailable;
-  if (!r) log::Error("store: write batch of ", ops.size(), " failed: ", r.error().message());
+  if (r) {
+    NoteWriteOk();
+  } else {
+    NoteWriteFailed(ops.size());
+  }
   for (Job& job : writes) job.done(status);
   writes.clear();
+}
+
+// One line per failed batch would be a thousand a second on a full disk,
+// written to a log that often lives on that disk. (The store logs why.)
+void StoreWorker::NoteWriteFailed(std::size_t ops) {
+  auto now = std::chrono::steady_clock::now();
+  if (failures_.batches++ == 0) {
+    failures_.first = failures_.logged = now;
+    log::Error("store: a write transaction of ", ops,
+               " ops failed; writes are answered unavailable until one commits again");
+    return;
+  }
+  ++failures_.unlogged;
+  if (now - failures_.logged >= kFailureLogInterval) {
+    log::Error("store: writes still failing: ", failures_.unlogged, " more transactions failed in ",
+               std::chrono::duration_cast<std::chrono::seconds>(now - failures_.logged).count(),
+               " s");
+    failures_.logged = now;
+    failures_.unlogged = 0;
+  }
+}
+
+void StoreWorker::NoteWriteOk() {
+  if (failures_.batches == 0) return;
+  auto failed_for = std::chrono::steady_clock::now() - failures_.first;
+  log::Warn("store: writes commit again, after ", failures_.batches, " failed transactions over ",
+            std::chrono::duration_cast<std::chrono::milliseconds>(failed_for).count(), " ms");
+  failures_ = {};
 }
 
 }  // namespace ferry

@@ -13,6 +13,16 @@
 // thread the backlog can wait in the sockets instead, see
 // docs/benchmarks.md). Acks, reads and presence still queue: they finish
 // work already accepted. Thread-safe.
+//
+// A failed write transaction (a full disk, an I/O error, a lost database
+// connection) fails every op in it with `unavailable`; the store has rolled
+// it back, so none of it is seen (though after a failed fsync the whole of it
+// may turn up after a restart, see sqlite_store.h), and nothing is retried
+// here: callers answer `unavailable` and clients retry. While writes keep failing the
+// worker tries a transaction at most every kFailingWriteInterval (the writes
+// of that interval share it), so a sick disk is not hammered a thousand
+// times a second and the log gets a line when failures start, one every
+// kFailureLogInterval while they last, and one when writes work again.
 #pragma once
 
 #include <chrono>
@@ -58,6 +68,9 @@ class StoreWorker {
   enum class Admit { always, unless_behind };
   bool Write(WriteOp op, std::function<void(Errc)> done, Admit admit = Admit::always);
 
+  static constexpr std::chrono::milliseconds kFailingWriteInterval{100};
+  static constexpr std::chrono::seconds kFailureLogInterval{10};
+
  private:
   struct Job {
     std::function<void(Store&)> fn;  // read or standalone job, or
@@ -70,6 +83,9 @@ class StoreWorker {
   bool Enqueue(Job job, Admit admit);
   void Loop();
   void RunWrites(std::vector<Job>& writes);
+  // Log lines for a failed or successful write transaction (see the top).
+  void NoteWriteFailed(std::size_t ops);
+  void NoteWriteOk();
 
   std::unique_ptr<Store> store_;
   const std::size_t queue_max_;
@@ -89,6 +105,16 @@ class StoreWorker {
   // interval share one commit instead of each paying its own.
   std::chrono::microseconds commit_interval_{0};
   std::chrono::steady_clock::time_point last_commit_{};
+  // Write transactions failed since the last one that committed (worker
+  // thread only): how many, since when, and how many of them no log line
+  // has counted yet.
+  struct WriteFailures {
+    std::int64_t batches = 0;
+    std::int64_t unlogged = 0;
+    std::chrono::steady_clock::time_point first{};
+    std::chrono::steady_clock::time_point logged{};
+  };
+  WriteFailures failures_;
 };
 
 }  // namespace ferry

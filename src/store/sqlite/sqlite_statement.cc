@@ -1,9 +1,20 @@
 // RAII wrappers over sqlite3_stmt; see sqlite_statement.h.
 #include "store/sqlite/sqlite_statement.h"
 
+#include <cstring>
 #include <limits>
 
 namespace ferry::sqlite {
+
+std::string SystemErrorOf(sqlite3* db, int rc) {
+  int primary = rc & 0xff;
+  if (db == nullptr ||
+      (primary != SQLITE_IOERR && primary != SQLITE_FULL && primary != SQLITE_CANTOPEN)) {
+    return {};
+  }
+  int error = sqlite3_system_errno(db);
+  return error != 0 ? std::strerror(error) : std::string();
+}
 
 void Fail(sqlite3* db, int rc, std::string_view context) {
   std::string what(context);
@@ -16,6 +27,7 @@ void Fail(sqlite3* db, int rc, std::string_view context) {
     what += sqlite3_errmsg(db);
     what += ")";
   }
+  if (std::string system = SystemErrorOf(db, rc); !system.empty()) what += ": " + system;
   throw SqliteError(rc, what);
 }
 
@@ -25,6 +37,7 @@ void Exec(sqlite3* db, const char* sql) {
   if (rc != SQLITE_OK) {
     std::string what = message != nullptr ? message : sqlite3_errstr(rc);
     sqlite3_free(message);
+    if (std::string system = SystemErrorOf(db, rc); !system.empty()) what += ": " + system;
     throw SqliteError(rc, what);
   }
 }

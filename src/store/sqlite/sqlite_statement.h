@@ -26,8 +26,14 @@ class SqliteError : public std::runtime_error {
   int code_;
 };
 
-// Throws SqliteError describing `rc` and the connection's last error message.
+// Throws SqliteError describing `rc` and the connection's last error message,
+// and for an I/O error the operating system's reason (a full disk and a
+// failing one are both "disk I/O error" to SQLite in some places).
 [[noreturn]] void Fail(sqlite3* db, int rc, std::string_view context);
+
+// strerror of the errno behind `rc` if it is an I/O error (IOERR, FULL,
+// CANTOPEN) and the connection recorded one; else "".
+std::string SystemErrorOf(sqlite3* db, int rc);
 
 // Runs `sql` (one or more statements, no results). Throws on failure.
 void Exec(sqlite3* db, const char* sql);

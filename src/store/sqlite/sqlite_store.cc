@@ -8,12 +8,14 @@
 #include "store/sqlite/sqlite_store.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <limits>
 #include <mutex>
 #include <utility>
 
 #include "common/log.h"
 #include "store/record_codec.h"
+#include "store/sqlite/sqlite_fault_vfs.h"
 #include "store/sqlite/sqlite_schema.h"
 #include "store/sqlite/sqlite_store_impl.h"
 
@@ -25,17 +27,28 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options) {
   // else initialized it first the call fails harmlessly.
   static std::once_flag configured;
   std::call_once(configured, [] { sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0); });
+  const char* vfs = nullptr;  // the default
+  const char* fault_file = std::getenv(sqlite::kDiskFaultFileEnv);
+  if (fault_file != nullptr && *fault_file != '\0') {
+    log::Warn("sqlite store: disk fault injection on, controlled by ", fault_file,
+              " (for tests only)");
+    sqlite::SetDiskFaultFile(fault_file);
+    vfs = sqlite::FaultVfsName();
+  } else if (options.inject_faults) {
+    vfs = sqlite::FaultVfsName();
+  }
   sqlite3* raw = nullptr;
   // NOMUTEX: the store has one caller at a time, so SQLite's own locking
   // would be pure overhead.
-  int rc =
-      sqlite3_open_v2(options.path.c_str(), &raw,
-                      SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, nullptr);
+  int rc = sqlite3_open_v2(options.path.c_str(), &raw,
+                           SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, vfs);
   // sqlite3_open_v2 returns a handle even on failure; it must be closed.
   auto connection = std::make_unique<sqlite::Connection>(raw);
   if (rc != SQLITE_OK) {
+    std::string system = sqlite::SystemErrorOf(raw, rc);
     log::Error("sqlite store: cannot open ", options.path, ": ",
-               raw != nullptr ? sqlite3_errmsg(raw) : sqlite3_errstr(rc));
+               raw != nullptr ? sqlite3_errmsg(raw) : sqlite3_errstr(rc),
+               system.empty() ? "" : ": ", system);
     return make_error_code(Errc::unavailable);
   }
   sqlite3_extended_result_codes(raw, 1);
@@ -74,6 +87,24 @@ constexpr std::size_t kMaxCachedClients = 1 << 20;
 constexpr std::size_t kMaxCachedChats = 1 << 18;
 
 }  // namespace
+
+void FailureLog::Report(const char* what, const SqliteError& error) {
+  auto now = std::chrono::steady_clock::now();
+  if (error.code() == last_code_ && last_what_ == what && now - last_logged_ < kRepeatInterval) {
+    ++unlogged_;
+    return;
+  }
+  if (unlogged_ == 0) {
+    log::Error("sqlite store: ", what, " failed: ", error.what());
+  } else {
+    log::Error("sqlite store: ", what, " failed: ", error.what(), " (the previous line repeated ",
+               unlogged_, " times since)");
+  }
+  last_what_ = what;
+  last_code_ = error.code();
+  last_logged_ = now;
+  unlogged_ = 0;
+}
 
 SqliteStore::SqliteStore(std::unique_ptr<Connection> connection)
     : connection_(std::move(connection)), q_(connection_->get()) {}

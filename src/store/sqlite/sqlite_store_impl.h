@@ -9,6 +9,7 @@
 
 #include <sqlite3.h>
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -46,6 +47,23 @@ struct StringHash {
 };
 template <class V>
 using StringMap = std::unordered_map<std::string, V, StringHash, std::equal_to<>>;
+
+// The store's SQLite failures for the log, without a line per call when one
+// failure repeats: a full disk fails every write the same way, a thousand
+// times a second, and the log is often on that disk. A failure of the same
+// call with the same SQLite code as the last one logged is only counted,
+// for up to kRepeatInterval; the next line says how many it left out.
+class FailureLog {
+ public:
+  static constexpr std::chrono::seconds kRepeatInterval{10};
+  void Report(const char* what, const SqliteError& error);
+
+ private:
+  std::string last_what_;
+  int last_code_ = 0;
+  std::chrono::steady_clock::time_point last_logged_{};
+  std::int64_t unlogged_ = 0;  // failures since the last line
+};
 
 class SqliteStore final : public Store {
  public:
@@ -166,6 +184,7 @@ class SqliteStore final : public Store {
 
   std::unique_ptr<Connection> connection_;  // declared first: closed last
   Queries q_;
+  FailureLog failure_log_;
   // message_id -> references released, while a WriteBatch runs (else null).
   std::unordered_map<std::string, std::int64_t>* batch_releases_ = nullptr;
   // Caches of SeqsOf and RecipientsOf, each emptied when it outgrows its cap.
@@ -182,7 +201,7 @@ auto SqliteStore::Guarded(const char* what, Body&& body) -> decltype(body()) {
   try {
     return body();
   } catch (const SqliteError& e) {
-    log::Error("sqlite store: ", what, " failed: ", e.what());
+    failure_log_.Report(what, e);
     DropCaches();
     // in_place_error: Result<bool> cannot tell an error_code from a bool.
     return decltype(body())(boost::system::in_place_error, make_error_code(Errc::unavailable));
