@@ -77,6 +77,12 @@ std::string Metrics::Render() const {
       "Sends refused (unavailable) because the store queue was further behind than "
       "--store-max-wait-ms.",
       store_shed_total);
+  Add(out, "ferry_store_write_failures_total", "counter",
+      "Store write transactions that failed (full disk, I/O error, database down).",
+      store_write_failures_total);
+  Add(out, "ferry_store_failing", "gauge",
+      "Store workers whose last write transaction failed (0 when writes commit).",
+      store_failing_workers);
   Add(out, "ferry_inbox_reads_total", "counter",
       "Inbox reads by delivering connections (hello, gaps, resends, sync).", inbox_reads_total);
   Add(out, "ferry_inbox_depth", "gauge", "Inbox entries held (undelivered or unacked).",

@@ -41,6 +41,8 @@ struct Metrics {
   std::atomic<std::int64_t> store_batch_ops_total{0};
   std::atomic<std::int64_t> store_queue_depth{0};
   std::atomic<std::int64_t> store_shed_total{0};          // sends refused: store queue behind
+  std::atomic<std::int64_t> store_write_failures_total{0};  // write transactions that failed
+  std::atomic<std::int64_t> store_failing_workers{0};     // gauge: store workers whose writes fail
   std::atomic<std::int64_t> inbox_reads_total{0};         // inbox reads by delivering sessions
   std::atomic<std::int64_t> inbox_entries{0};             // gauge, refreshed by the sweeper tick
   std::atomic<std::int64_t> inbox_oldest_age_ms{0};       // gauge, likewise

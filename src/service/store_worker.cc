@@ -121,8 +121,10 @@ void StoreWorker::RunWrites(std::vector<Job>& writes) {
 // One line per failed batch would be a thousand a second on a full disk,
 // written to a log that often lives on that disk. (The store logs why.)
 void StoreWorker::NoteWriteFailed(std::size_t ops) {
+  metrics_.store_write_failures_total.fetch_add(1, std::memory_order_relaxed);
   auto now = std::chrono::steady_clock::now();
   if (failures_.batches++ == 0) {
+    metrics_.store_failing_workers.fetch_add(1, std::memory_order_relaxed);
     failures_.first = failures_.logged = now;
     log::Error("store: a write transaction of ", ops,
                " ops failed; writes are answered unavailable until one commits again");
@@ -140,6 +142,7 @@ void StoreWorker::NoteWriteFailed(std::size_t ops) {
 
 void StoreWorker::NoteWriteOk() {
   if (failures_.batches == 0) return;
+  metrics_.store_failing_workers.fetch_sub(1, std::memory_order_relaxed);
   auto failed_for = std::chrono::steady_clock::now() - failures_.first;
   log::Warn("store: writes commit again, after ", failures_.batches, " failed transactions over ",
             std::chrono::duration_cast<std::chrono::milliseconds>(failed_for).count(), " ms");

@@ -169,7 +169,9 @@ class Store {
 
   // Runs every op in ONE durable transaction (group commit: one fsync for the
   // batch) and sets each op's outputs. Returns unavailable if the transaction
-  // failed; then no op took effect and op outputs are unspecified.
+  // failed; then no op took effect and op outputs are unspecified. (After a
+  // crash or restart, a batch whose commit failed at fsync may be found whole:
+  // its outcome is unknown, as with a lost PostgreSQL COMMIT.)
   // Ops are applied in order, so a later op sees an earlier op's effects.
   virtual Result<void> WriteBatch(std::span<const WriteOp> ops) = 0;
 
