@@ -86,7 +86,7 @@ class Soak:
     def __init__(self, args, work_dir):
         self.args = args
         self.rng = random.Random(args.seed)
-        self.ferryd = Ferryd(args.ferryd, work_dir, FERRYD_ARGS)
+        self.ferryd = Ferryd(args.ferryd, work_dir, FERRYD_ARGS + args.ferryd_arg)
         self.agents = []
         self.agent_tasks = []
         self.sends = []         # every history.Send of every agent
@@ -106,6 +106,7 @@ class Soak:
         self._strings = {}
         self.started = time.monotonic()
         self.harness_error = None  # a client task crashed: the soak's own bug
+        self.clean_exit = False
 
     def intern(self, s):
         return self._strings.setdefault(s, s)
@@ -367,6 +368,7 @@ class Soak:
         return h
 
     def report(self, aborted=False):
+        """Checks the history, prints the summary; returns the exit status."""
         # An aborted run's history is cut short: only what ended it counts.
         result = (history.Report([], {"sends": len(self.sends)}) if aborted
                   else history.check(self.history()))
@@ -379,18 +381,20 @@ class Soak:
         print("==== crash soak summary ====")
         print(f"seed {self.args.seed}; traffic {self.args.seconds:.0f} s; "
               f"wall time {time.monotonic() - self.started:.0f} s")
-        print(f"setup: {len(self.users)} users, {len(self.agents)} clients, {len(self.chats)} chats "
-              f"({len(PAIRS)} 1:1, groups of {SMALL_GROUP} and {len(self.users)})")
+        print(f"setup: {len(self.users)} users, {len(self.agents)} clients, "
+              f"{len(self.chats)} chats ({len(PAIRS)} 1:1, groups of {SMALL_GROUP} "
+              f"and {len(self.users)})")
         print(f"ferryd: {f.kills} kills -9 ({f.early_kills} during start-up), {f.starts} starts, "
               f"{f.port_changes} port changes, clean exit on SIGTERM: "
-              f"{'yes' if getattr(self, 'clean_exit', False) else 'NO'}")
+              f"{'yes' if self.clean_exit else 'NO'}")
         print(f"sends: {st['sends']} messages, {st['send_attempts']} attempts, "
               f"{st['sends_ok']} ok'd ({st['sends_ok_more_than_once']} ok'd more than once), "
               f"retried after error: {dict(self.send_retries) or 0}")
         print(f"deliveries: {st['deliveries_due']} due, {st['deliveries']} delivered; "
               f"{st['arrivals']} entries received, {st['redeliveries']} of them again (same seq)")
         print(f"connections: {sum(a.hellos for a in self.agents)} hellos, "
-              f"{count('takeover')} takeovers, {count('voluntary_close')} own closes, "
+              f"{count('takeover')} takeovers, {count('voluntary_close')} own closes "
+              f"({count('offline')} then offline 1-10 s), "
               f"{count('connect_failed')} failed connects, {count('ping_sync')} syncs after ping; "
               f"closes by code: {dict(sorted(self.closes.items(), key=lambda kv: str(kv[0])))}")
         values = sorted(tops.values())
@@ -443,6 +447,8 @@ def main():
     p.add_argument("--plant", choices=["checker", "datadir"],
                    help="plant a fault the run must report (shows the checker can fail)")
     p.add_argument("--keep", action="store_true", help="keep the data dir and ferryd.log")
+    p.add_argument("--ferryd-arg", action="append", default=[], metavar="ARG",
+                   help="one more ferryd flag, e.g. --ferryd-arg=--store-max-wait-ms=5")
     args = p.parse_args()
     if args.minutes is not None:
         args.seconds = args.minutes * 60

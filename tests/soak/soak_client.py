@@ -2,12 +2,15 @@
 WebSocket protocol with python3-websockets' asyncio API.
 
 An Agent keeps one connection up, reconnecting with `hello after=lastSeq`
-whenever it drops (ferryd killed, a takeover, its own disconnects); it
-records every inbox entry that arrives and every `hello` answer in a
+whenever it drops (ferryd killed, a takeover by its own next connection,
+its own disconnects, now and then followed by seconds offline); it records
+every inbox entry that arrives and every `hello` answer in a
 history.ClientLog, and acknowledges what it has, sometimes late on purpose.
 Its sends use a fresh clientMsgId each; a send whose outcome is unknown
 (the connection dropped before the reply, or `unavailable`) is sent again
-with the same clientMsgId until an `ok` names its messageId.
+with the same clientMsgId until an `ok` names its messageId. Some sends go
+out twice at once, and some already ok'd go again after the next hello (a
+client that lost the ok): each must be answered with the same messageId.
 
 Everything runs on the soak's one asyncio loop: no locks. Waits are on
 events or the connection; the sleeps are the workload's own pacing (when to
@@ -120,26 +123,39 @@ class Agent:
             acker.cancel()
 
     async def _hold(self, conn):
-        """Returns when conn closes, the soak stops, or (while chaos is on)
-        at a random time, after closing conn or leaving it to be taken over
-        by the next connection's hello (4409)."""
+        """Returns when conn closes or the soak stops (after closing conn) or,
+        while chaos is on, at a random time (about every 30 s): then leaves
+        conn to be taken over by the next connection's hello (4409), or
+        closes it, and now and then stays offline for a few seconds, so that
+        a backlog builds up across crashes."""
         closed = asyncio.ensure_future(conn.closed.wait())
         stop = asyncio.ensure_future(self.soak.stop_event.wait())
-        timeout = self.rng.expovariate(1 / 30) if self.soak.chaos else None
         try:
-            await asyncio.wait({closed, stop}, timeout=timeout,
-                               return_when=asyncio.FIRST_COMPLETED)
+            while not (conn.closed.is_set() or self.soak.stopping):
+                await asyncio.wait({closed, stop}, timeout=self.rng.expovariate(1 / 30),
+                                   return_when=asyncio.FIRST_COMPLETED)
+                if self.soak.chaos:
+                    break
         finally:
             closed.cancel()
             stop.cancel()
         if conn.closed.is_set():
             return
-        if self.soak.stopping or self.rng.random() < 0.5:
-            self.counts["voluntary_close"] += not self.soak.stopping
-            await conn.ws.close()
-            await conn.closed.wait()
-        else:
+        r = self.rng.random()
+        if not self.soak.stopping and r < 0.5:
             self.counts["takeover"] += 1  # the next hello closes conn with 4409
+            return
+        await conn.ws.close()
+        await conn.closed.wait()
+        if self.soak.stopping:
+            return
+        self.counts["voluntary_close"] += 1
+        if r > 0.8:
+            self.counts["offline"] += 1
+            try:  # offline a while (the workload), but back at once when chaos ends
+                await asyncio.wait_for(self.soak.chaos_over.wait(), self.rng.uniform(1, 10))
+            except asyncio.TimeoutError:
+                pass
 
     async def _open(self):
         url = f"ws://127.0.0.1:{self.soak.ferryd.port}/v1/ws"
@@ -254,8 +270,9 @@ class Agent:
                 self.conn.post({"type": "ack", "upTo": self.last_seq})
 
     async def ack_durably(self):
-        """Acks everything received with an id and returns once the `ok` says
-        it is stored. Requires a connection (the caller waits for one)."""
+        """Acks everything received, with an id, on whichever connection is
+        up, and returns once an `ok` says it is stored. Unbounded: the caller
+        bounds it."""
         while self.acked_durably < self.last_seq:
             if not self.connected():
                 await asyncio.sleep(0.05)  # reconnecting: run() brings it back
