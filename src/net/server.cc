@@ -136,7 +136,8 @@ struct Server::Impl {
         ioc(IoThreads(c)),
         acceptor(asio::make_strand(ioc)),  // Accept() and Stop() touch it from any thread
         signals(ioc, SIGINT, SIGTERM),
-        tick(ioc),
+        // On the acceptor's strand: StopWhenDrained() re-arms it there.
+        tick(acceptor.get_executor()),
         limits(c, MaxConnections(c)) {
     tcp::endpoint endpoint(asio::ip::make_address(config.listen_host), config.listen_port);
     acceptor.open(endpoint.protocol());
@@ -236,7 +237,7 @@ struct Server::Impl {
   asio::io_context ioc;
   tcp::acceptor acceptor;
   asio::signal_set signals;
-  asio::steady_timer tick;
+  asio::steady_timer tick;  // Tick() and StopWhenDrained(), both on the acceptor's strand
   ConnectionLimits limits;
   int reserve_fd = -1;  // closed to accept-and-refuse when out of descriptors
   std::chrono::steady_clock::time_point last_accept_warning{};

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -54,6 +55,14 @@ void FerrydProcess::Start() {
                                    "--limit", "register-per-address=off", "--limit",
                                    "login-per-address=off", "--limit", "send-per-client=off"};
   if (!cost_given) argv.insert(argv.end(), {"--password-cost", "min"});
+  // FERRY_TEST_IO_THREADS=N runs ferryd on N I/O threads (make test-tsan
+  // sets 2, so the races between them are exercised on any machine);
+  // unset, ferryd picks its default. A test's own --io-threads wins.
+  const char* io_threads = std::getenv("FERRY_TEST_IO_THREADS");
+  bool threads_given = std::find(args_.begin(), args_.end(), "--io-threads") != args_.end();
+  if (io_threads && *io_threads && !threads_given) {
+    argv.insert(argv.end(), {"--io-threads", io_threads});
+  }
   argv.insert(argv.end(), args_.begin(), args_.end());
   std::vector<char*> cargv;
   for (auto& a : argv) cargv.push_back(a.data());
