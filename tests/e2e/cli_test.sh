@@ -51,7 +51,7 @@ contains() { [[ "$1" == *"$2"* ]]; }
 
 # ---- start ferryd on port 0 and wait (at most 10 s) for its port file ----
 "$FERRYD" --listen 127.0.0.1:0 --data-dir "$TMP/data" --port-file "$TMP/port" \
-  --password-cost min >"$TMP/ferryd.log" 2>&1 &
+  --password-cost min ${FERRY_TEST_IO_THREADS:+--io-threads "$FERRY_TEST_IO_THREADS"} >"$TMP/ferryd.log" 2>&1 &
 FERRYD_PID=$!
 for _ in $(seq 100); do
   [[ -s "$TMP/port" ]] && break
