@@ -138,6 +138,7 @@ struct Server::Impl {
         signals(ioc, SIGINT, SIGTERM),
         // On the acceptor's strand: StopWhenDrained() re-arms it there.
         tick(acceptor.get_executor()),
+        accept_retry(acceptor.get_executor()),
         limits(c, MaxConnections(c)) {
     tcp::endpoint endpoint(asio::ip::make_address(config.listen_host), config.listen_port);
     acceptor.open(endpoint.protocol());
@@ -193,6 +194,11 @@ struct Server::Impl {
         int fd =
             ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) break;
+        // What the client sent already is read first: closing a socket with
+        // unread input resets the connection, and the answer with it.
+        char sink[512];
+        while (::recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0) {
+        }
         ::send(fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
         ::shutdown(fd, SHUT_WR);
         ::close(fd);
@@ -201,11 +207,13 @@ struct Server::Impl {
       reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);
       service.metrics().connections_refused_total.fetch_add(shed, std::memory_order_relaxed);
     }
-    // Sockets closing free descriptors soon; until then, do not spin.
-    auto retry = std::make_shared<asio::steady_timer>(acceptor.get_executor(),
-                                                      std::chrono::milliseconds(shed > 0 ? 1 : 50));
-    retry->async_wait([this, retry](boost::system::error_code) {
-      if (acceptor.is_open()) Accept();
+    if (reserve_fd < 0) reserve_fd = ::open("/dev/null", O_RDONLY | O_CLOEXEC);  // regained
+    // Sockets closing free descriptors soon; until then, do not spin. (A
+    // member timer: one owned by its own handler would be destroyed inside
+    // the io_context's destruction if the server stopped meanwhile.)
+    accept_retry.expires_after(std::chrono::milliseconds(shed > 0 ? 1 : 50));
+    accept_retry.async_wait([this](boost::system::error_code e) {
+      if (!e && acceptor.is_open()) Accept();
     });
   }
 
@@ -238,6 +246,7 @@ struct Server::Impl {
   tcp::acceptor acceptor;
   asio::signal_set signals;
   asio::steady_timer tick;  // Tick() and StopWhenDrained(), both on the acceptor's strand
+  asio::steady_timer accept_retry;  // AcceptFailed(), on the acceptor's strand
   ConnectionLimits limits;
   int reserve_fd = -1;  // closed to accept-and-refuse when out of descriptors
   std::chrono::steady_clock::time_point last_accept_warning{};
