@@ -7,7 +7,7 @@
 namespace ferry {
 
 double TokenBucket::Level(const RateRule& rule, Millis now) const {
-  if (tokens_ < 0) return rule.burst;
+  if (tokens_ == kFull) return rule.burst;
   double refilled =
       static_cast<double>(std::max<Millis>(0, now - at_)) * rule.per_minute / 60'000.0;
   return std::min(rule.burst, tokens_ + refilled);
@@ -37,6 +37,12 @@ void TokenBucket::Charge(const RateRule& rule, Millis now) {
   if (!rule.Enabled()) return;
   Refill(rule, now);
   tokens_ = std::max(0.0, tokens_ - 1);
+}
+
+void TokenBucket::Spend(const RateRule& rule, Millis now, double units) {
+  if (!rule.Enabled()) return;
+  Refill(rule, now);
+  tokens_ -= units;
 }
 
 namespace {

@@ -12,6 +12,7 @@
 #pragma once
 
 #include <cstddef>
+#include <limits>
 #include <mutex>
 #include <string>
 #include <string_view>
@@ -37,13 +38,17 @@ class TokenBucket {
   Millis Wait(const RateRule& rule, Millis now) const;
   // Takes a token whether or not one is there (down to zero).
   void Charge(const RateRule& rule, Millis now);
+  // Takes `units` tokens, going into debt if there are fewer: Wait then
+  // answers when the debt is repaid and a token is back. With the rule off: nothing.
+  void Spend(const RateRule& rule, Millis now, double units);
   bool Full(const RateRule& rule, Millis now) const { return Level(rule, now) >= rule.burst; }
 
  private:
   double Level(const RateRule& rule, Millis now) const;
   void Refill(const RateRule& rule, Millis now);
 
-  double tokens_ = -1;  // < 0: never used, full
+  double tokens_ = kFull;                                                   // below zero: in debt
+  static constexpr double kFull = std::numeric_limits<double>::infinity();  // never used
   Millis at_ = 0;
 };
 

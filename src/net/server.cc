@@ -13,6 +13,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <cerrno>
 #include <thread>
 #include <vector>
 
@@ -57,6 +58,27 @@ std::string RefusalResponse(ConnectionLimits::Refusal why) {
          std::to_string(body.size()) + "\r\n\r\n" + body;
 }
 
+// Reads and drops what the client has sent so far. False once it has closed
+// its side (or the socket failed): then nothing more will come.
+bool DrainInput(int fd) {
+  char sink[512];
+  for (;;) {
+    ssize_t n = ::recv(fd, sink, sizeof sink, MSG_DONTWAIT);
+    if (n > 0) continue;
+    return n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK);
+  }
+}
+
+// Writes a refusal's whole answer (a fresh socket's send buffer takes it at
+// once) and shuts down sending. What the client sent already is read first:
+// closing a socket with unread input resets the connection, and the answer
+// with it.
+void AnswerAndShutdown(int fd, std::string_view answer) {
+  DrainInput(fd);
+  ::send(fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
+  ::shutdown(fd, SHUT_WR);
+}
+
 // Answers a refused connection and closes it: writes the response, shuts
 // down sending, then reads (and drops) what the client still sends for a
 // moment, so that closing does not reset the connection under the answer
@@ -82,11 +104,7 @@ class Refuser : public std::enable_shared_from_this<Refuser> {
   void Start() {
     boost::system::error_code ec;
     socket_.non_blocking(true, ec);
-    DrainInput();
-    // A fresh socket's send buffer takes the whole (small) answer at once.
-    ::send(socket_.native_handle(), response_.data(), response_.size(),
-           MSG_DONTWAIT | MSG_NOSIGNAL);
-    socket_.shutdown(tcp::socket::shutdown_send, ec);
+    AnswerAndShutdown(socket_.native_handle(), response_);
     if (lingering.load() >= kMaxLingering) return;  // closes now
     ++lingering;
     lingering_ = true;
@@ -98,23 +116,14 @@ class Refuser : public std::enable_shared_from_this<Refuser> {
     Read();
   }
 
-  void DrainInput() {
-    char sink[512];
-    while (::recv(socket_.native_handle(), sink, sizeof sink, MSG_DONTWAIT) > 0) {
-    }
-  }
-
   void Read() {
     socket_.async_wait(
         tcp::socket::wait_read, [self = shared_from_this()](boost::system::error_code ec) {
           if (ec) return;
-          char sink[512];
-          ssize_t n = ::recv(self->socket_.native_handle(), sink, sizeof sink, MSG_DONTWAIT);
-          if (n <= 0) {
+          if (!DrainInput(self->socket_.native_handle())) {
             self->timer_.cancel();  // EOF: the client has our answer and is gone
             return;
           }
-          self->DrainInput();
           self->Read();
         });
   }
@@ -194,13 +203,7 @@ struct Server::Impl {
         int fd =
             ::accept4(acceptor.native_handle(), nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) break;
-        // What the client sent already is read first: closing a socket with
-        // unread input resets the connection, and the answer with it.
-        char sink[512];
-        while (::recv(fd, sink, sizeof sink, MSG_DONTWAIT) > 0) {
-        }
-        ::send(fd, answer.data(), answer.size(), MSG_DONTWAIT | MSG_NOSIGNAL);
-        ::shutdown(fd, SHUT_WR);
+        AnswerAndShutdown(fd, answer);
         ::close(fd);
         ++shed;
       }

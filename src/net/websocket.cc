@@ -32,6 +32,13 @@ namespace websocket = beast::websocket;
 
 namespace {
 
+// Milliseconds on the monotonic clock: the read budget's and message deadlines' time.
+Millis NowMs() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::steady_clock::now().time_since_epoch())
+      .count();
+}
+
 // The first read of each message asks for at most this much.
 constexpr std::size_t kFirstReadBytes = 256;
 
@@ -119,22 +126,7 @@ class UpgradedSocket : public beast::buffered_read_stream<tcp::socket, beast::fl
     }
   };
 
-  static Millis NowMs() {
-    return std::chrono::duration_cast<std::chrono::milliseconds>(
-               std::chrono::steady_clock::now().time_since_epoch())
-        .count();
-  }
-  void Refill(Millis now) {
-    if (at_ == 0) level_ = rule_.burst;
-    level_ = std::min(rule_.burst,
-                      level_ + static_cast<double>(now - at_) * rule_.per_minute / 60'000.0);
-    at_ = now;
-  }
-  void Spend(double units) {
-    if (!rule_.Enabled()) return;
-    Refill(NowMs());
-    level_ -= units;
-  }
+  void Spend(double units) { budget_.Spend(rule_, NowMs(), units); }
   void Read(std::size_t n) {
     if (message_started_ == 0) message_started_ = NowMs();
     message_bytes_ += n;
@@ -142,18 +134,14 @@ class UpgradedSocket : public beast::buffered_read_stream<tcp::socket, beast::fl
   }
   // How long the next read must wait: until the budget is out of debt, or
   // (over the wire limit) for as long as the connection lives.
-  Millis Wait() {
+  Millis Wait() const {
     if (message_overrun()) return 3'600'000;
-    if (!rule_.Enabled()) return 0;
-    Refill(NowMs());
-    if (level_ >= 0) return 0;
-    return std::max<Millis>(1, static_cast<Millis>(-level_ * 60'000.0 / rule_.per_minute) + 1);
+    return budget_.Wait(rule_, NowMs());
   }
 
   const RateRule rule_;
   const std::size_t message_wire_max_;
-  double level_ = 0;
-  Millis at_ = 0;
+  TokenBucket budget_;
   std::size_t message_bytes_ = 0;
   Millis message_started_ = 0;
   std::unique_ptr<asio::steady_timer> wait_timer_;  // made on first wait: most never wait
@@ -386,10 +374,7 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
     if (socket.message_overrun()) return true;
     Millis started = socket.message_started();
     if (started == 0) return false;
-    Millis now = std::chrono::duration_cast<std::chrono::milliseconds>(
-                     std::chrono::steady_clock::now().time_since_epoch())
-                     .count();
-    return now - started > config_.message_read_timeout_ms;
+    return NowMs() - started > config_.message_read_timeout_ms;
   }
 
   // The connection is over: runs once, releases the session.

@@ -36,6 +36,16 @@ TEST(TokenBucket, ChargeTakesEvenWhenEmptyButNeverBelowZero) {
   EXPECT_EQ(b.Wait(rule, 1000), 0);
 }
 
+TEST(TokenBucket, SpendGoesIntoDebtAndWaitsUntilItIsRepaid) {
+  RateRule rule{60'000, 100};  // 1,000 a second (a byte budget, say)
+  TokenBucket b;
+  b.Spend(rule, 0, 600);            // 500 in debt
+  EXPECT_EQ(b.Wait(rule, 0), 501);  // the debt, then one token
+  EXPECT_EQ(b.Wait(rule, 501), 0);
+  b.Spend(RateRule{0, 1}, 501, 1e9);  // an off rule takes nothing
+  EXPECT_EQ(b.Wait(rule, 501), 0);
+}
+
 TEST(RateLimiter, KeysHaveTheirOwnBuckets) {
   RateLimiter limiter(RateRule{60, 1});
   EXPECT_EQ(limiter.Take("a", 0), 0);
