@@ -12,6 +12,8 @@ packages=(
   libpq-dev libhiredis-dev
   python3-botocore python3-websockets
   gnuplot-nox jq
+  # the TLS tests make a self-signed certificate with the openssl command
+  openssl
   # make fuzz: libFuzzer with ASan/UBSan (clang's runtimes, libclang-rt);
   # llvm-16 for llvm-symbolizer, which the runtimes need to name the
   # functions and lines of a crash's stack

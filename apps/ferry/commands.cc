@@ -178,7 +178,8 @@ int CmdLogin(Context& ctx) {
   Expect(reply, 200);
   const json::object& o = reply.body.get_object();
   Login login;
-  login.server = "http://" + server.host + ":" + std::to_string(server.port);
+  login.server = std::string(server.tls ? "https://" : "http://") + server.host + ":" +
+                 std::to_string(server.port);
   login.user = user;
   login.token = Str(o, "token");
   login.client_id = Str(o, "clientId");

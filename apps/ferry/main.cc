@@ -146,7 +146,8 @@ void PrintHelp(std::ostream& out) {
     out << "  ferry " << c.usage << "\n      " << c.help << "\n";
   }
   out << "\nglobal options:\n"
-         "  --server URL      server (default: the login's, else $FERRY_SERVER, else "
+         "  --server URL      http[s]://HOST[:PORT] (default: the login's, else $FERRY_SERVER, "
+         "else "
          "http://127.0.0.1:8080)\n"
          "  --as USER         which saved login to use (default: the last one logged in)\n"
          "  --json            machine output: one JSON object per line\n"

@@ -129,6 +129,8 @@ bool ParseArgs(int argc, char** argv, Config& config, BackendFlags& backends, Bl
       ("max-unauthenticated", po::value(&config.max_unauthenticated)->default_value(config.max_unauthenticated), "connections not yet authenticated by a WebSocket hello, in all")
       ("max-unauthenticated-per-address", po::value(&config.max_unauthenticated_per_address)->default_value(config.max_unauthenticated_per_address), "the same, from one IP address (0: no cap)")
       ("allowed-origins", po::value<std::string>(), "ORIGIN[,ORIGIN...] (scheme://host[:port]) a browser may open a WebSocket from besides the server's own; * = any; no Origin header is always allowed")
+      ("tls-cert", po::value(&config.tls_cert_file), "FILE: PEM certificate chain (leaf first); with --tls-key the port speaks https and wss only")
+      ("tls-key", po::value(&config.tls_key_file), "FILE: PEM private key of --tls-cert")
       ("behind-l4-proxy", po::bool_switch(&behind_proxy), "peers are an L4 proxy (HAProxy): per-address limits off, the proxy limits per source")
       ("hash-threads", po::value(&config.hash_threads)->default_value(config.hash_threads), "threads hashing passwords (Argon2id: 64 MiB each at the interactive cost)")
       ("hash-queue", po::value(&config.hash_queue_max)->default_value(config.hash_queue_max), "password hashes waiting in all (429 beyond)")
@@ -144,7 +146,7 @@ bool ParseArgs(int argc, char** argv, Config& config, BackendFlags& backends, Bl
       ("max-attachment-bytes", po::value(&config.max_attachment_bytes)->default_value(config.max_attachment_bytes), "bytes of one attachment")
       ("upload-url-ttl", po::value(&config.upload_url_ttl_s)->default_value(config.upload_url_ttl_s), "SECONDS an upload URL works")
       ("blob-backend", po::value(&blob.backend)->default_value(blob.backend), "builtin (files in the data dir) | s3")
-      ("public-url", po::value(&blob.public_url), "builtin: URL clients reach ferryd at, for blob URLs (default http://LISTEN)")
+      ("public-url", po::value(&blob.public_url), "builtin: URL clients reach ferryd at, for blob URLs (default http://LISTEN, or https://LISTEN with TLS)")
       ("s3-endpoint", po::value(&blob.s3.endpoint), "s3: scheme://host[:port] of the S3-compatible store")
       ("s3-bucket", po::value(&blob.s3.bucket), "s3: bucket")
       ("s3-region", po::value(&blob.s3.region)->default_value(blob.s3.region), "s3: region")
@@ -198,6 +200,9 @@ bool ParseArgs(int argc, char** argv, Config& config, BackendFlags& backends, Bl
       config.hash_queue_per_address = config.hash_queue_max;
     }
     if (config.hash_threads < 1 || config.hash_threads > 64) throw po::error("--hash-threads must be 1..64");
+    if (config.tls_cert_file.empty() != config.tls_key_file.empty()) {
+      throw po::error("--tls-cert and --tls-key go together");
+    }
     if (config.hash_queue_max < 1) throw po::error("--hash-queue must be >= 1");
     if (config.send_queue_max_bytes < 4 * config.ws_send_buffer_bytes ||
         config.send_queue_max_bytes < 2 * config.send_queue_high_bytes) {
@@ -249,7 +254,7 @@ bool ParseArgs(int argc, char** argv, Config& config, BackendFlags& backends, Bl
     if (!log::ParseLevel(level, &lvl)) throw po::error("--log-level: debug|info|warn|error");
     log::SetLevel(lvl);
   } catch (const std::exception& e) {
-    std::cerr << "ferryd: " << e.what() << "\n\n" << desc << "\n";
+    std::cerr << "ferryd: " << e.what() << "\n(ferryd --help lists the flags)\n";
     exit_code = 2;
     return false;
   }
@@ -340,7 +345,8 @@ int main(int argc, char** argv) {
     net::Server server(config, service, builtin.get());
     if (builtin) {
       std::string url = blob_flags.public_url.empty()
-                            ? "http://" + config.listen_host + ":" + std::to_string(server.port())
+                            ? (config.tls_cert_file.empty() ? "http://" : "https://") +
+                                  config.listen_host + ":" + std::to_string(server.port())
                             : blob_flags.public_url;
       auto sep = url.find("://");
       if (sep == std::string::npos) throw std::invalid_argument("--public-url needs a scheme");
@@ -348,7 +354,8 @@ int main(int argc, char** argv) {
       while (!host.empty() && host.back() == '/') host.pop_back();
       builtin->SetPublicBase(url.substr(0, sep), host);
     }
-    log::Info("ferryd listening on ", config.listen_host, ":", server.port(), " data-dir ",
+    log::Info("ferryd listening on ", config.listen_host, ":", server.port(),
+              config.tls_cert_file.empty() ? " (http, ws)" : " (https, wss)", " data-dir ",
               config.data_dir, " store ", backends.store.empty() ? "sqlite" : "postgres", " bus ",
               backends.bus.empty() ? "local" : "redis", " node ", backends.node_id);
     if (!port_file.empty()) {

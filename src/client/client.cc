@@ -4,22 +4,26 @@
 // write and one read at a time; see Exchange.)
 #include "client/client.h"
 
-#include "common/digest.h"
-
-
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 #include <boost/json.hpp>
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 #include <charconv>
 #include <cstdio>
 #include <filesystem>
+#include <type_traits>
+#include <variant>
 #include <vector>
+
+#include "common/digest.h"
 
 namespace ferry::client {
 namespace asio = boost::asio;
@@ -32,18 +36,27 @@ using tcp = asio::ip::tcp;
 using SteadyClock = std::chrono::steady_clock;
 
 Endpoint ParseServer(std::string_view url) {
+  Endpoint ep;
+  bool has_scheme = false;
   for (std::string_view scheme : {"http://", "ws://", "https://", "wss://"}) {
     if (url.starts_with(scheme)) {
       url.remove_prefix(scheme.size());
+      ep.tls = scheme.starts_with("https") || scheme.starts_with("wss");
+      has_scheme = true;
       break;
     }
   }
   url = url.substr(0, url.find('/'));
   auto colon = url.rfind(':');
-  if (colon == std::string_view::npos || colon == 0) {
-    throw std::invalid_argument("server must be HOST:PORT or http://HOST:PORT");
+  if (colon == 0 || url.empty() || (colon == std::string_view::npos && !has_scheme)) {
+    throw std::invalid_argument(
+        "server must be HOST:PORT, http[s]://HOST[:PORT] or ws[s]://HOST[:PORT]");
   }
-  Endpoint ep;
+  if (colon == std::string_view::npos) {
+    ep.host = std::string(url);
+    ep.port = ep.tls ? 443 : 80;
+    return ep;
+  }
   ep.host = std::string(url.substr(0, colon));
   std::string_view port = url.substr(colon + 1);
   unsigned value = 0;
@@ -76,6 +89,49 @@ tcp::resolver::results_type Resolve(asio::io_context& ioc, const Endpoint& serve
   return results;
 }
 
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// One for the process: trusts what OpenSSL trusts by default (the system's
+// store, or SSL_CERT_FILE / SSL_CERT_DIR).
+asio::ssl::context& ClientTlsContext() {
+  static asio::ssl::context* context = [] {
+    auto* c = new asio::ssl::context(asio::ssl::context::tls_client);
+    c->set_default_verify_paths();
+    c->set_verify_mode(asio::ssl::verify_peer);
+    return c;
+  }();
+  return *context;
+}
+
+// After the TCP connect of a TLS stream: the handshake, with the server's
+// certificate checked against `server.host`. Plain streams: nothing.
+template <class Stream>
+void Handshake(asio::io_context& ioc, Stream& stream, const Endpoint& server,
+               SteadyClock::time_point deadline) {
+  if constexpr (std::is_same_v<Stream, TlsStream>) {
+    boost::system::error_code ec;
+    asio::ip::make_address(server.host, ec);
+    // SNI names a host, never an address (RFC 6066).
+    if (ec && !SSL_set_tlsext_host_name(stream.native_handle(), server.host.c_str())) {
+      throw ConnectionError("TLS: cannot set the server name " + server.host);
+    }
+    stream.set_verify_callback(asio::ssl::host_name_verification(server.host));
+    bool done = false;
+    stream.async_handshake(asio::ssl::stream_base::client, [&](boost::system::error_code e) {
+      ec = e;
+      done = true;
+    });
+    if (!RunUntil(ioc, done, deadline) || ec) {
+      boost::system::error_code ignored;
+      beast::get_lowest_layer(stream).socket().close(ignored);
+      ioc.restart();
+      ioc.run_for(std::chrono::seconds(1));
+      throw ConnectionError("TLS handshake with " + server.host +
+                            " failed: " + (done ? ec.message() : std::string("timeout")));
+    }
+  }
+}
+
 }  // namespace
 
 namespace {
@@ -101,16 +157,15 @@ std::string HostPort(const Endpoint& server) {
 // everything before `timeout`. The response is read while the request is
 // still being written: a server may answer (and close) before it has read the
 // whole body, and that answer is what the caller wants to see.
-template <class Body>
-HttpReply Exchange(const Endpoint& server, http::request<Body>& req, Ms timeout,
-                   const ResponseSpec& spec) {
-  asio::io_context ioc;
-  beast::tcp_stream stream(ioc);
+template <class Body, class Stream>
+HttpReply ExchangeOn(asio::io_context& ioc, Stream& stream, const Endpoint& server,
+                     http::request<Body>& req, Ms timeout, const ResponseSpec& spec) {
+  auto& tcp_layer = beast::get_lowest_layer(stream);
   auto deadline = SteadyClock::now() + timeout;
-  stream.expires_after(timeout);
+  tcp_layer.expires_after(timeout);
   bool done = false;
   boost::system::error_code ec;
-  stream.async_connect(Resolve(ioc, server), [&](boost::system::error_code e, auto) {
+  tcp_layer.async_connect(Resolve(ioc, server), [&](boost::system::error_code e, auto) {
     ec = e;
     done = true;
   });
@@ -118,7 +173,7 @@ HttpReply Exchange(const Endpoint& server, http::request<Body>& req, Ms timeout,
   // operation outlives the locals it refers to. Before every throw, and (via
   // Closer) on the way out.
   auto drain = [&] {
-    stream.close();
+    tcp_layer.close();
     ioc.restart();
     ioc.run_for(std::chrono::seconds(2));
   };
@@ -127,6 +182,7 @@ HttpReply Exchange(const Endpoint& server, http::request<Body>& req, Ms timeout,
     drain();
     ThrowIo("cannot connect to " + HostPort(server), cause);
   }
+  Handshake(ioc, stream, server, deadline);
 
   http::request_serializer<Body> serializer(req);
   bool write_done = false;
@@ -226,6 +282,18 @@ HttpReply Exchange(const Endpoint& server, http::request<Body>& req, Ms timeout,
   return reply;
 }
 
+template <class Body>
+HttpReply Exchange(const Endpoint& server, http::request<Body>& req, Ms timeout,
+                   const ResponseSpec& spec) {
+  asio::io_context ioc;
+  if (!server.tls) {
+    beast::tcp_stream stream(ioc);
+    return ExchangeOn(ioc, stream, server, req, timeout, spec);
+  }
+  TlsStream stream(ioc, ClientTlsContext());
+  return ExchangeOn(ioc, stream, server, req, timeout, spec);
+}
+
 http::verb ParseVerb(std::string_view method) {
   http::verb verb = http::string_to_verb(method);
   if (verb == http::verb::unknown) {
@@ -266,15 +334,17 @@ UrlParts ParseUrl(std::string_view url) {
   auto parsed = urls::parse_uri(url);
   if (!parsed) throw std::invalid_argument("not a URL: " + std::string(url));
   urls::url_view u = *parsed;
-  if (u.scheme_id() != urls::scheme::http) {
-    throw std::invalid_argument("only http:// URLs are supported: " + std::string(url));
+  if (u.scheme_id() != urls::scheme::http && u.scheme_id() != urls::scheme::https) {
+    throw std::invalid_argument("only http:// and https:// URLs are supported: " +
+                                std::string(url));
   }
   if (!u.has_authority() || u.host_address().empty()) {
     throw std::invalid_argument("URL without a host: " + std::string(url));
   }
   UrlParts parts;
   parts.endpoint.host = u.host_address();
-  parts.endpoint.port = 80;
+  parts.endpoint.tls = u.scheme_id() == urls::scheme::https;
+  parts.endpoint.port = parts.endpoint.tls ? 443 : 80;
   if (u.has_port() && !u.port().empty()) {
     std::string_view port = u.port();
     unsigned value = 0;
@@ -369,35 +439,79 @@ std::string FileSha256(const std::string& path) { return Sha256FileHex(path); }
 // ---- WsConnection ----
 
 struct WsConnection::Impl {
+  using Plain = websocket::stream<beast::tcp_stream>;
+  using Tls = websocket::stream<TlsStream>;
+
   asio::io_context ioc;
-  websocket::stream<beast::tcp_stream> ws{ioc};
+  std::variant<std::monostate, Plain, Tls> stream;  // set by Connect
   beast::flat_buffer buffer;
   bool read_pending = false;
   bool read_done = false;
   boost::system::error_code read_ec;
 
+  // Calls fn(ws) with the WebSocket stream, plain or TLS.
+  template <class Fn>
+  decltype(auto) With(Fn&& fn) {
+    if (auto* plain = std::get_if<Plain>(&stream)) return fn(*plain);
+    return fn(std::get<Tls>(stream));
+  }
+
   void StartRead() {
     read_pending = true;
     read_done = false;
-    ws.async_read(buffer, [this](boost::system::error_code ec, std::size_t) {
-      read_ec = ec;
-      read_done = true;
+    With([&](auto& ws) {
+      ws.async_read(buffer, [this](boost::system::error_code ec, std::size_t) {
+        read_ec = ec;
+        read_done = true;
+      });
     });
   }
 
   void Write(std::string_view data, bool binary, Ms timeout) {
     bool done = false;
     boost::system::error_code ec;
-    ws.binary(binary);
-    ws.async_write(asio::buffer(data.data(), data.size()),
-                   [&](boost::system::error_code e, std::size_t) {
-                     ec = e;
-                     done = true;
-                   });
+    With([&](auto& ws) {
+      ws.binary(binary);
+      ws.async_write(asio::buffer(data.data(), data.size()),
+                     [&](boost::system::error_code e, std::size_t) {
+                       ec = e;
+                       done = true;
+                     });
+    });
     if (!RunUntil(ioc, done, SteadyClock::now() + timeout)) {
       throw ConnectionError("WebSocket write timed out");
     }
     if (ec) throw ConnectionError("WebSocket write failed: " + ec.message());
+  }
+
+  // Connects, shakes hands (TLS, then WebSocket) before `deadline`.
+  template <class Ws>
+  void Open(Ws& ws, const Endpoint& server, SteadyClock::time_point deadline) {
+    auto& tcp_layer = beast::get_lowest_layer(ws);
+    tcp_layer.expires_at(deadline);
+    bool done = false;
+    boost::system::error_code ec;
+    tcp_layer.async_connect(Resolve(ioc, server), [&](boost::system::error_code e, auto) {
+      ec = e;
+      done = true;
+    });
+    if (!RunUntil(ioc, done, deadline) || ec) {
+      throw ConnectionError("cannot connect to " + server.host + ":" + std::to_string(server.port) +
+                            ": " + (ec ? ec.message() : "timeout"));
+    }
+    Handshake(ioc, ws.next_layer(), server, deadline);
+    done = false;
+    ws.read_message_max(64 * 1024 * 1024);
+    ws.async_handshake(server.host + ":" + std::to_string(server.port), "/v1/ws",
+                       [&](boost::system::error_code e) {
+                         ec = e;
+                         done = true;
+                       });
+    if (!RunUntil(ioc, done, deadline) || ec) {
+      throw ConnectionError("WebSocket handshake failed: " +
+                            (ec ? ec.message() : std::string("timeout")));
+    }
+    tcp_layer.expires_never();
   }
 };
 
@@ -407,30 +521,11 @@ WsConnection::~WsConnection() = default;
 std::unique_ptr<WsConnection> WsConnection::Connect(const Endpoint& server, Ms timeout) {
   auto impl = std::make_unique<Impl>();
   auto deadline = SteadyClock::now() + timeout;
-  auto& tcp_layer = beast::get_lowest_layer(impl->ws);
-  tcp_layer.expires_after(timeout);
-  bool done = false;
-  boost::system::error_code ec;
-  tcp_layer.async_connect(Resolve(impl->ioc, server), [&](boost::system::error_code e, auto) {
-    ec = e;
-    done = true;
-  });
-  if (!RunUntil(impl->ioc, done, deadline) || ec) {
-    throw ConnectionError("cannot connect to " + server.host + ":" + std::to_string(server.port) +
-                          ": " + (ec ? ec.message() : "timeout"));
+  if (server.tls) {
+    impl->Open(impl->stream.emplace<Impl::Tls>(impl->ioc, ClientTlsContext()), server, deadline);
+  } else {
+    impl->Open(impl->stream.emplace<Impl::Plain>(impl->ioc), server, deadline);
   }
-  done = false;
-  impl->ws.read_message_max(64 * 1024 * 1024);
-  impl->ws.async_handshake(server.host + ":" + std::to_string(server.port), "/v1/ws",
-                           [&](boost::system::error_code e) {
-                             ec = e;
-                             done = true;
-                           });
-  if (!RunUntil(impl->ioc, done, deadline) || ec) {
-    throw ConnectionError("WebSocket handshake failed: " +
-                          (ec ? ec.message() : std::string("timeout")));
-  }
-  tcp_layer.expires_never();
   return std::unique_ptr<WsConnection>(new WsConnection(std::move(impl)));
 }
 
@@ -447,14 +542,15 @@ std::optional<std::string> WsConnection::ReceiveText(Ms timeout) {
     impl_->read_pending = false;
     if (impl_->read_ec) {
       if (impl_->read_ec == websocket::error::closed) {
-        const auto& r = impl_->ws.reason();
+        const auto& r =
+            impl_->With([](auto& ws) -> const websocket::close_reason& { return ws.reason(); });
         close_info_ = CloseInfo{r.code, std::string(r.reason.data(), r.reason.size())};
       } else {
         close_info_ = CloseInfo{1006, impl_->read_ec.message()};
       }
       return std::nullopt;
     }
-    bool text = impl_->ws.got_text();
+    bool text = impl_->With([](auto& ws) { return ws.got_text(); });
     std::string data = beast::buffers_to_string(impl_->buffer.data());
     impl_->buffer.consume(impl_->buffer.size());
     if (text) return data;
@@ -481,8 +577,8 @@ std::optional<CloseInfo> WsConnection::WaitClosed(Ms timeout) {
 void WsConnection::Close() {
   if (close_info_) return;
   bool done = false;
-  impl_->ws.async_close(websocket::close_code::normal, [&](boost::system::error_code) {
-    done = true;
+  impl_->With([&](auto& ws) {
+    ws.async_close(websocket::close_code::normal, [&](boost::system::error_code) { done = true; });
   });
   RunUntil(impl_->ioc, done, SteadyClock::now() + 2s);
   WaitClosed(2s);
@@ -490,7 +586,8 @@ void WsConnection::Close() {
 
 void WsConnection::Abort() {
   boost::system::error_code ignored;
-  auto& socket = beast::get_lowest_layer(impl_->ws).socket();
+  auto& socket =
+      impl_->With([](auto& ws) -> tcp::socket& { return beast::get_lowest_layer(ws).socket(); });
   socket.set_option(asio::socket_base::linger(true, 0), ignored);  // RST, no FIN handshake
   socket.close(ignored);
   close_info_ = CloseInfo{1006, "aborted"};

@@ -31,10 +31,16 @@ using Ms = std::chrono::milliseconds;
 struct Endpoint {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;
+  // TLS (https, wss): the server's certificate must verify against the
+  // system's trusted certificates, or those of the files OpenSSL's
+  // SSL_CERT_FILE / SSL_CERT_DIR name, and match `host`.
+  bool tls = false;
 };
 
-// Accepts "HOST:PORT", "http://HOST:PORT", "ws://HOST:PORT" (a path is
-// ignored). Throws std::invalid_argument on anything else.
+// Accepts "HOST:PORT", "http://HOST:PORT", "ws://HOST:PORT" (plain),
+// "https://HOST:PORT", "wss://HOST:PORT" (TLS); the port may be left out
+// after a scheme (80 or 443); a path is ignored. Throws
+// std::invalid_argument on anything else.
 Endpoint ParseServer(std::string_view url);
 
 // A transport-level failure: cannot connect, timed out, connection lost.
@@ -61,8 +67,9 @@ HttpReply Http(const Endpoint& server, std::string_view method, std::string_view
 // being sent, so a server that refuses a large upload early (403, 411, ...)
 // is reported with its status instead of a broken pipe.
 
-// Splits "http://host:port/path?query" into where to connect and the raw
-// request target. Throws std::invalid_argument for anything but http://.
+// Splits "http[s]://host:port/path?query" into where to connect and the raw
+// request target. Throws std::invalid_argument for anything but http:// and
+// https://.
 struct UrlParts {
   Endpoint endpoint;
   std::string host_header;  // host[:port] exactly as in the URL (signed by SigV4)

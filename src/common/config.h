@@ -122,6 +122,10 @@ struct Config {
   // clients send none) and the server's own origin (http:// or https:// and
   // the request's Host). "*" allows any.
   std::vector<std::string> allowed_origins;
+  // TLS: a PEM certificate chain and its key. Both set: the port speaks
+  // https and wss only (plain HTTP gets 400); both empty: plain http and ws.
+  std::string tls_cert_file;
+  std::string tls_key_file;
   // File descriptors kept free for the store, blobs and logs: connections
   // are refused (503, then closed) when fewer than this are left.
   std::size_t fd_reserve = 64;

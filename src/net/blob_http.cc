@@ -172,7 +172,7 @@ void HttpSession::StartUpload(std::string key) {
     res.result(http::status::length_required);
     return Write(std::move(res));
   }
-  stream_.expires_never();
+  ClearDeadline();
   auto executor = stream_.get_executor();
   service_.uploads().BeginUpload(key, [self = shared_from_this(), executor,
                                        key](Result<Attachment> a) {
@@ -221,7 +221,7 @@ void HttpSession::OnUploadChecked(std::string key, Result<Attachment> a) {
   // beast reads into the buffer's spare capacity: give it 64 KiB, or a large
   // upload arrives a few hundred bytes per read.
   buffer_.reserve(64 * 1024);
-  stream_.expires_after(TransferTimeout(a->size));  // a stalled upload times out
+  SetDeadline(TransferTimeout(a->size));  // a stalled upload times out
   http::async_read(stream_, buffer_, *upload_parser_,
                    [self = shared_from_this(), key, a = std::move(*a), temp](
                        beast::error_code e, std::size_t) mutable {
@@ -245,7 +245,7 @@ void HttpSession::OnUploadBody(std::string key, Attachment a, std::string temp,
     }
     return Shutdown();
   }
-  stream_.expires_never();
+  ClearDeadline();
   auto executor = stream_.get_executor();
   auto respond = [self = shared_from_this(), executor](Response res) {
     asio::post(executor, [self, res = std::move(res)]() mutable { self->Write(std::move(res)); });
@@ -294,7 +294,7 @@ void HttpSession::OnUploadBody(std::string key, Attachment a, std::string temp,
 
 void HttpSession::StartDownload(std::string key, std::string client_id) {
   bool head = header_parser_->get().method() == http::verb::head;
-  stream_.expires_never();
+  ClearDeadline();
   auto executor = stream_.get_executor();
   service_.uploads().CheckFetch(
       key, client_id,
@@ -347,7 +347,7 @@ void HttpSession::OnDownloadChecked(std::string key, std::string client_id, bool
   header_parser_.reset();
   bool whole = first == 0 && length == size;
   response_ = res;
-  stream_.expires_after(TransferTimeout(length));
+  SetDeadline(TransferTimeout(length));
   auto on_written = [self = shared_from_this(), key, client_id, whole, head](
                         beast::error_code e, std::size_t) {
     self->response_.reset();

@@ -6,12 +6,15 @@
 // response is posted back onto the connection's strand and written there.
 // One request is served at a time per connection; requests are size-limited
 // and idle connections time out.
+#include <sys/socket.h>
+
 #include <boost/asio/post.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/json.hpp>
 #include <cctype>
+#include <cerrno>
 
 #include "common/log.h"
 #include "net/http_session.h"
@@ -31,6 +34,9 @@ struct Peer {
 };
 
 constexpr auto kIdleTimeout = std::chrono::seconds(30);
+// From accept to the end of the TLS handshake.
+constexpr auto kHandshakeTimeout = std::chrono::seconds(10);
+constexpr unsigned char kTlsHandshakeRecord = 22;
 // A request's start line and headers, and its target within them: beyond, 431 and 414.
 constexpr std::size_t kHeaderLimit = 16 * 1024;
 constexpr std::size_t kTargetLimit = 8 * 1024;
@@ -269,8 +275,10 @@ void Dispatch(Service& service, const HttpRequest& req, const Peer& peer, Respon
 // ---- HttpSession (the blob members are in blob_http.cc) ----
 
 HttpSession::HttpSession(tcp::socket socket, ConnectionLimits::Ticket ticket, const Config& config,
-                         Service& service, BuiltinBlobStore* blobs)
+                         Service& service, BuiltinBlobStore* blobs, const TlsContext* tls)
     : stream_(std::move(socket)),
+      deadline_(stream_.get_executor()),
+      tls_(tls),
       ticket_(std::move(ticket)),
       config_(config),
       service_(service),
@@ -280,13 +288,54 @@ HttpSession::HttpSession(tcp::socket socket, ConnectionLimits::Ticket ticket, co
   if (!ec) peer_address_ = peer.address().to_string();
 }
 
+void HttpSession::Start() {
+  if (!tls_) return DoRead();
+  // Whether the client speaks TLS shows in its first byte: a TLS handshake
+  // record starts with 22. Waiting for it is part of the handshake's time.
+  SetDeadline(kHandshakeTimeout);
+  stream_.socket().async_wait(
+      tcp::socket::wait_read,
+      [self = shared_from_this()](beast::error_code ec) { self->OnFirstBytes(ec); });
+}
+
+void HttpSession::OnFirstBytes(beast::error_code ec) {
+  if (ec) return Shutdown();
+  unsigned char first = 0;
+  ssize_t n = ::recv(stream_.socket().native_handle(), &first, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return Start();  // spurious wakeup
+  if (n <= 0) return Shutdown();
+  // Plain HTTP: read the request and answer it 400 in plain text (OnHeader).
+  if (first != kTlsHandshakeRecord) return DoRead();
+  if (!stream_.StartTls(*tls_)) return Shutdown();
+  stream_.async_handshake(
+      [self = shared_from_this()](beast::error_code e) { self->OnHandshake(e); });
+}
+
+void HttpSession::OnHandshake(beast::error_code ec) {
+  if (ec) {
+    log::Debug("TLS handshake with ", peer_address_, " failed: ", ec.message());
+    return Shutdown();
+  }
+  DoRead();
+}
+
+void HttpSession::SetDeadline(std::chrono::steady_clock::duration timeout) {
+  deadline_.expires_after(timeout);
+  deadline_.async_wait([weak = weak_from_this()](beast::error_code ec) {
+    auto self = weak.lock();
+    // A deadline replaced after this wait had already finished is not due.
+    if (ec || !self || self->deadline_.expiry() > std::chrono::steady_clock::now()) return;
+    self->stream_.Close();
+  });
+}
+
 void HttpSession::DoRead() {
   header_parser_.emplace();
   header_parser_->header_limit(kHeaderLimit);
   // No body limit yet: it depends on the target (a blob PUT may be large),
   // so OnHeader and the blob handler check Content-Length themselves.
   header_parser_->body_limit(boost::none);
-  stream_.expires_after(kIdleTimeout);
+  SetDeadline(kIdleTimeout);
   http::async_read_header(stream_, buffer_, *header_parser_,
                           [self = shared_from_this()](beast::error_code ec, std::size_t) {
                             self->OnHeader(ec);
@@ -294,8 +343,8 @@ void HttpSession::DoRead() {
 }
 
 void HttpSession::ReadFailed(beast::error_code ec) {
-  if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-      ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
+  if (ec == http::error::end_of_stream || ec == asio::error::connection_reset ||
+      ec == asio::error::operation_aborted || ec == asio::error::bad_descriptor ||
       ec == asio::error::eof) {
     return Shutdown();
   }
@@ -323,6 +372,11 @@ void HttpSession::ReadFailed(beast::error_code ec) {
 void HttpSession::OnHeader(beast::error_code ec) {
   if (ec) return ReadFailed(ec);
   service_.metrics().http_requests_total.fetch_add(1, std::memory_order_relaxed);
+  if (tls_ && !stream_.tls()) {
+    keep_alive_ = false;
+    return Write(
+        ErrorResponse(Errc::bad_request, "this server speaks TLS only: use https:// or wss://"));
+  }
   std::string_view target = header_parser_->get().target();
   if (target.size() > kTargetLimit) {
     keep_alive_ = false;
@@ -359,6 +413,7 @@ void HttpSession::OnRead(beast::error_code ec) {
         return Write(ErrorResponse(Errc::forbidden, "WebSocket origin not allowed"));
       }
       // Bytes read past the request are the client's first frames.
+      ClearDeadline();
       return StartWebSocketSession(std::move(stream_), std::move(ticket_), std::move(req),
                                    buffer_.cdata(), config_, service_);
     }
@@ -369,7 +424,7 @@ void HttpSession::OnRead(beast::error_code ec) {
   if (req.target() == "/v1/ws") {
     return Write(ErrorResponse(Errc::bad_request, "WebSocket upgrade required"));
   }
-  stream_.expires_never();  // the handler may wait on storage
+  ClearDeadline();  // the handler may wait on storage
   auto executor = stream_.get_executor();
   Dispatch(service_, req, Peer{peer_address_}, [self = shared_from_this(), executor](Response res) {
     asio::post(executor, [self, res = std::move(res)]() mutable { self->Write(std::move(res)); });
@@ -382,7 +437,7 @@ void HttpSession::Write(Response res) {
   res.prepare_payload();
   auto response = std::make_shared<Response>(std::move(res));
   response_ = response;
-  stream_.expires_after(kIdleTimeout);
+  SetDeadline(kIdleTimeout);
   http::async_write(stream_, *response,
                     [self = shared_from_this()](beast::error_code ec, std::size_t) {
                       self->response_.reset();
@@ -392,14 +447,16 @@ void HttpSession::Write(Response res) {
 }
 
 void HttpSession::Shutdown() {
+  ClearDeadline();
+  stream_.NotifyClose();
   beast::error_code ignored;
   stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  stream_.close();
+  stream_.Close();
 }
 
 void StartHttpSession(tcp::socket socket, ConnectionLimits::Ticket ticket, const Config& config,
-                      Service& service, BuiltinBlobStore* blobs) {
-  std::make_shared<HttpSession>(std::move(socket), std::move(ticket), config, service, blobs)
+                      Service& service, BuiltinBlobStore* blobs, const TlsContext* tls) {
+  std::make_shared<HttpSession>(std::move(socket), std::move(ticket), config, service, blobs, tls)
       ->Start();
 }
 

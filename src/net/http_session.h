@@ -8,6 +8,7 @@
 // strand; pending handlers hold the session alive.
 #pragma once
 
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <memory>
@@ -31,12 +32,18 @@ Response MethodNotAllowed(std::string_view allow);
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
  public:
   HttpSession(tcp::socket socket, ConnectionLimits::Ticket ticket, const Config& config,
-              Service& service, BuiltinBlobStore* blobs);
+              Service& service, BuiltinBlobStore* blobs, const TlsContext* tls);
 
-  void Start() { DoRead(); }
+  void Start();
 
  private:
   // http.cc
+  void OnFirstBytes(boost::beast::error_code ec);
+  void OnHandshake(boost::beast::error_code ec);
+  // Closes the connection (pending I/O ends with operation_aborted) if it is
+  // still waiting `timeout` from now; replaces the previous deadline.
+  void SetDeadline(std::chrono::steady_clock::duration timeout);
+  void ClearDeadline() { deadline_.cancel(); }
   void DoRead();
   void OnHeader(boost::beast::error_code ec);
   void OnRead(boost::beast::error_code ec);
@@ -54,7 +61,9 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   void OnDownloadChecked(std::string key, std::string client_id, bool head,
                          Result<Attachment> attachment);
 
-  boost::beast::tcp_stream stream_;
+  Stream stream_;
+  boost::asio::steady_timer deadline_;
+  const TlsContext* tls_;  // the server speaks TLS (null: plain)
   ConnectionLimits::Ticket ticket_;
   std::string peer_address_;  // the client's IP address, for per-address limits
   const Config& config_;

@@ -20,6 +20,7 @@
 #include "common/log.h"
 #include "net/connection_limits.h"
 #include "net/sessions.h"
+#include "net/tls.h"
 
 namespace ferry::net {
 namespace asio = boost::asio;
@@ -148,7 +149,10 @@ struct Server::Impl {
         // On the acceptor's strand: StopWhenDrained() re-arms it there.
         tick(acceptor.get_executor()),
         accept_retry(acceptor.get_executor()),
-        limits(c, MaxConnections(c)) {
+        limits(c, MaxConnections(c)),
+        tls(c.tls_cert_file.empty()
+                ? nullptr
+                : std::make_unique<TlsContext>(c.tls_cert_file, c.tls_key_file)) {
     tcp::endpoint endpoint(asio::ip::make_address(config.listen_host), config.listen_port);
     acceptor.open(endpoint.protocol());
     acceptor.set_option(asio::socket_base::reuse_address(true));
@@ -177,7 +181,7 @@ struct Server::Impl {
         service.metrics().connections_refused_total.fetch_add(1, std::memory_order_relaxed);
         Refuser::Refuse(std::move(socket), why);
       } else {
-        StartHttpSession(std::move(socket), std::move(ticket), config, service, blobs);
+        StartHttpSession(std::move(socket), std::move(ticket), config, service, blobs, tls.get());
       }
       Accept();
     });
@@ -251,6 +255,7 @@ struct Server::Impl {
   asio::steady_timer tick;  // Tick() and StopWhenDrained(), both on the acceptor's strand
   asio::steady_timer accept_retry;  // AcceptFailed(), on the acceptor's strand
   ConnectionLimits limits;
+  std::unique_ptr<TlsContext> tls;  // null: plain HTTP
   int reserve_fd = -1;  // closed to accept-and-refuse when out of descriptors
   std::chrono::steady_clock::time_point last_accept_warning{};
 };

@@ -55,10 +55,10 @@ constexpr std::size_t kFirstReadBytes = 256;
 // debt, so no client makes the server read faster than the budget, however
 // it frames its bytes. It counts the bytes of the message being read; one
 // that goes past its wire limit stops being read (the session closes it).
-class UpgradedSocket : public beast::buffered_read_stream<tcp::socket, beast::flat_buffer> {
+class UpgradedSocket : public beast::buffered_read_stream<Stream, beast::flat_buffer> {
  public:
-  UpgradedSocket(tcp::socket socket, asio::const_buffer leftover, const Config& config)
-      : buffered_read_stream(std::move(socket)),
+  UpgradedSocket(Stream stream, asio::const_buffer leftover, const Config& config)
+      : buffered_read_stream(std::move(stream)),
         rule_(config.ws_read_per_connection),
         message_wire_max_(2 * config.max_frame_bytes + 64 * 1024) {
     buffer().commit(asio::buffer_copy(buffer().prepare(leftover.size()), leftover));
@@ -148,17 +148,19 @@ class UpgradedSocket : public beast::buffered_read_stream<tcp::socket, beast::fl
 };
 
 // The WebSocket close handshake ends by tearing down the next layer: here
-// the socket under the leftover bytes (found by argument-dependent lookup).
+// TLS's close_notify (if it is TLS), then the TCP socket under the leftover
+// bytes (found by argument-dependent lookup).
 template <class Handler>
 void async_teardown(beast::role_type role, UpgradedSocket& s, Handler&& handler) {
-  websocket::async_teardown(role, s.next_layer(), std::forward<Handler>(handler));
+  s.next_layer().NotifyClose();
+  websocket::async_teardown(role, s.next_layer().socket(), std::forward<Handler>(handler));
 }
 
 class WsSession final : public Transport, public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(tcp::socket socket, ConnectionLimits::Ticket ticket, asio::const_buffer leftover,
+  WsSession(Stream stream, ConnectionLimits::Ticket ticket, asio::const_buffer leftover,
             const Config& config, Service& service)
-      : ws_(std::move(socket), leftover, config),
+      : ws_(std::move(stream), leftover, config),
         ticket_(std::move(ticket)),
         timer_(ws_.get_executor()),
         config_(config),
@@ -253,11 +255,11 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
     counted_ = true;
     // A fixed kernel send buffer (Config::ws_send_buffer_bytes), counted in the send queue's cap.
     beast::error_code buffer_ec;
-    ws_.next_layer().next_layer().set_option(
+    ws_.next_layer().next_layer().socket().set_option(
         asio::socket_base::send_buffer_size(static_cast<int>(config_.ws_send_buffer_bytes)),
         buffer_ec);
     beast::error_code ep_ec;
-    auto ep = ws_.next_layer().next_layer().remote_endpoint(ep_ec);
+    auto ep = ws_.next_layer().next_layer().socket().remote_endpoint(ep_ec);
     log::Info("conn open from ", ep_ec ? std::string("?") : ep.address().to_string() + ":" +
                                                               std::to_string(ep.port()),
               " id=", session_->conn_id());
@@ -364,8 +366,10 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
 
   void ForceClose() {
     beast::error_code ignored;
-    ws_.next_layer().next_layer().shutdown(tcp::socket::shutdown_both, ignored);
-    ws_.next_layer().next_layer().close(ignored);
+    Stream& stream = ws_.next_layer().next_layer();
+    stream.NotifyClose();
+    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream.Close();
   }
 
   // A message has been open longer than allowed, or past its wire limit.
@@ -415,10 +419,9 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
 
 }  // namespace
 
-void StartWebSocketSession(beast::tcp_stream stream, ConnectionLimits::Ticket ticket,
-                           HttpRequest request, asio::const_buffer leftover, const Config& config,
-                           Service& service) {
-  std::make_shared<WsSession>(stream.release_socket(), std::move(ticket), leftover, config, service)
+void StartWebSocketSession(Stream stream, ConnectionLimits::Ticket ticket, HttpRequest request,
+                           asio::const_buffer leftover, const Config& config, Service& service) {
+  std::make_shared<WsSession>(std::move(stream), std::move(ticket), leftover, config, service)
       ->Start(std::move(request));
 }
 

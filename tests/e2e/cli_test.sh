@@ -225,5 +225,32 @@ check "revoked token: HTTP command fails with exit 1" [ "$r_rc" = 1 ]
 run r bob --json clients
 check "one client left" [ "$(printf '%s\n' "$r_out" | wc -l)" = 1 ]
 
+# ---- TLS: a second ferryd on https/wss, trusted through SSL_CERT_FILE ----
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=cli-test \
+  -addext subjectAltName=IP:127.0.0.1 -keyout "$TMP/key.pem" -out "$TMP/cert.pem" 2>/dev/null
+"$FERRYD" --listen 127.0.0.1:0 --data-dir "$TMP/tls-data" --port-file "$TMP/tls-port" \
+  --password-cost min --tls-cert "$TMP/cert.pem" --tls-key "$TMP/key.pem" >"$TMP/ferryd-tls.log" 2>&1 &
+TLS_PID=$!
+BG_PIDS+=("$TLS_PID")
+for _ in $(seq 100); do
+  [[ -s "$TMP/tls-port" ]] && break
+  sleep 0.1
+done
+TLS_SERVER="https://127.0.0.1:$(cat "$TMP/tls-port")"
+carol() { SSL_CERT_FILE="$TMP/cert.pem" "$FERRY" --config-dir "$TMP/carol" "$@"; }
+run r carol --server "$TLS_SERVER" register carol --password carol-secret
+check "register over https" [ "$r_rc" = 0 ]
+run r carol --server "$TLS_SERVER" login carol --device laptop --password carol-secret
+check "login over https" [ "$r_rc" = 0 ]
+check "the login keeps https" contains "$(cat "$TMP/carol/carol.json")" "\"server\":\"$TLS_SERVER\""
+run r carol chats
+check "a WebSocket command over wss (the saved server)" [ "$r_rc" = 0 ]
+run r "$FERRY" --config-dir "$TMP/dave" --server "$TLS_SERVER" register dave --password dave-secret
+check "an untrusted certificate fails with exit 1" \
+  bash -c '[ "$0" = 1 ] && [[ "$1" == *"TLS handshake"* ]]' "$r_rc" "$r_err"
+run r "$FERRY" --config-dir "$TMP/dave" --server "http://127.0.0.1:$(cat "$TMP/tls-port")" register dave --password dave-secret
+check "plain http to the TLS port: 400 naming TLS" \
+  bash -c '[ "$0" = 1 ] && [[ "$1" == *"TLS"* ]]' "$r_rc" "$r_err"
+
 echo "$PASSED passed, $FAILED failed"
 [[ $FAILED -eq 0 ]]

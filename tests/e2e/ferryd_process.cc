@@ -105,6 +105,7 @@ void FerrydProcess::Start() {
   int port = 0;
   in >> port;
   endpoint_ = client::Endpoint{"127.0.0.1", static_cast<std::uint16_t>(port)};
+  endpoint_.tls = std::find(args_.begin(), args_.end(), "--tls-cert") != args_.end();
 }
 
 void FerrydProcess::Kill9() {

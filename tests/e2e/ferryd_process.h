@@ -30,6 +30,7 @@ class FerrydProcess {
   int Stop();
   bool Running() const { return pid_ > 0; }
 
+  // 127.0.0.1 and the port; TLS when the args include --tls-cert.
   const client::Endpoint& endpoint() const { return endpoint_; }
   const std::string& data_dir() const { return data_dir_; }
   std::string LogTail() const;
