@@ -3,7 +3,9 @@
 // keeps them, the service moves them). Plain data, no behaviour; any thread.
 #pragma once
 
+#include <compare>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
@@ -76,10 +78,47 @@ struct ChatEvent {
   Millis ts = 0;
 };
 
-// One inbox entry: a message or a chat event.
+// A position in a chat: one of its messages, as (ts, messageId). Positions
+// order like messages: by ts, then messageId. An empty message_id is "no
+// position" and orders below every message.
+struct Position {
+  Millis ts = 0;
+  std::string message_id;
+  bool empty() const { return message_id.empty(); }
+  friend auto operator<=>(const Position&, const Position&) = default;
+  friend bool operator==(const Position&, const Position&) = default;
+};
+
+// A member's two marks in a chat (protocol v1.1): messages it has received,
+// and messages it has read.
+enum class ReceiptKind { delivered = 0, read = 1 };
+
+// A member's mark moved: what a `receipt` inbox entry carries.
+struct Receipt {
+  std::string chat_id;
+  std::string user;  // whose mark
+  ReceiptKind kind = ReceiptKind::delivered;
+  Position up_to;
+  Millis ts = 0;  // when the server recorded the move
+};
+
+// One inbox entry: a message, a chat event or a receipt.
 struct InboxEntry {
   Seq seq = 0;
-  std::variant<Message, ChatEvent> item;
+  std::variant<Message, ChatEvent, Receipt> item;
+};
+
+// A user's privacy settings (setPrivacy). Defaults: the v1 behaviour.
+struct Privacy {
+  bool read_receipts = true;      // others see this user's `read` marks
+  bool last_seen_visible = true;  // lastSeen "everyone" (members of a shared chat); false: "nobody"
+};
+
+// One member's marks as chatReceipts shows them (nullopt: none, or hidden).
+struct MemberReceipts {
+  std::string user;
+  std::optional<Position> delivered;
+  std::optional<Position> read;
 };
 
 struct InboxPage {

@@ -113,6 +113,37 @@ Decoded<ChatEvent> DecodeChatEvent(std::string_view text) {
   return event;
 }
 
+std::string EncodeReceipt(const Receipt& receipt) {
+  json::object o;
+  o["chatId"] = receipt.chat_id;
+  o["user"] = receipt.user;
+  o["kind"] = receipt.kind == ReceiptKind::read ? "read" : "delivered";
+  o["upToTs"] = receipt.up_to.ts;
+  o["upToId"] = receipt.up_to.message_id;
+  o["ts"] = receipt.ts;
+  return json::serialize(o);
+}
+
+Decoded<Receipt> DecodeReceipt(std::string_view text) {
+  Decoded<json::value> v = Parse(text);
+  if (!v) return v.error();
+  if (!v->is_object()) return DecodeError{"a receipt must be a JSON object"};
+  FieldReader fields(v->get_object());
+  Receipt receipt;
+  receipt.chat_id = fields.String("chatId");
+  receipt.user = fields.String("user");
+  std::string kind = fields.String("kind");
+  receipt.up_to.ts = fields.Int("upToTs");
+  receipt.up_to.message_id = fields.String("upToId");
+  receipt.ts = fields.Int("ts");
+  if (!fields.ok()) return fields.error();
+  if (kind != "read" && kind != "delivered") {
+    return DecodeError{"field 'kind' must be \"delivered\" or \"read\""};
+  }
+  receipt.kind = kind == "read" ? ReceiptKind::read : ReceiptKind::delivered;
+  return receipt;
+}
+
 std::string EncodeAttachments(const std::vector<AttachmentRef>& attachments) {
   json::array list;
   list.reserve(attachments.size());

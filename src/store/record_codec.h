@@ -1,5 +1,5 @@
-// The stored forms of the two values a Store keeps as text: a chat event
-// (inbox.event) and a message's attachment list (messages.attachments).
+// The stored forms of the values a Store keeps as text: a chat event and a
+// receipt (inbox.event) and a message's attachment list (messages.attachments).
 // Both are JSON, the same bytes in every backend: SQLite keeps them in text
 // columns, PostgreSQL in jsonb ones, so what either database holds can be
 // read with any SQL client.
@@ -36,6 +36,12 @@ std::string EncodeChatEvent(const ChatEvent& event);
 // five fields (strings, an array of strings, and an integer ts). Other
 // fields and the order of fields do not matter (jsonb reorders them).
 Decoded<ChatEvent> DecodeChatEvent(std::string_view text);
+
+// {"chatId","user","kind","upToTs","upToId","ts"}, kind "delivered" or "read".
+std::string EncodeReceipt(const Receipt& receipt);
+// Returns the receipt, or DecodeError if `text` is not an object with those
+// six fields (strings; integers for the two ts; kind one of the two).
+Decoded<Receipt> DecodeReceipt(std::string_view text);
 
 // [{"attachmentId","contentType","size","sha256"}] in message order, "[]"
 // when there are none; "sha256" is "" if the uploader announced none.

@@ -76,14 +76,60 @@ struct ChatOp {
                                      // change and of the removed users, except actor_client
 };
 
-// ack: delete inbox entries <= up_to, release messages nobody refers to.
+// A member's mark that a write raised, and where to.
+struct MarkMove {
+  std::string chat_id;
+  ReceiptKind kind = ReceiptKind::delivered;
+  Position up_to;
+};
+
+// ack: delete inbox entries <= up_to, release messages nobody refers to,
+// and raise `user`'s delivered mark in each chat whose messages (sent by
+// others) were among the entries: one write per chat, to the highest
+// position among them.
 struct AckOp {
   // in
   std::string client_id;
-  Seq up_to = 0;  // clamped to head_seq
+  std::string user;  // the client's user
+  Seq up_to = 0;     // clamped to head_seq
   // out
   Errc status = Errc::ok;  // ok | not_found (client deleted)
   Seq acked = 0;           // the client's acked_seq afterwards (never decreases)
+  std::vector<MarkMove> moved;  // delivered marks this ack raised, one per chat
+};
+
+// markRead: raise `user`'s read mark in the chat to `up_to`, and its
+// delivered mark to at least that. Marks never go down: a stale markRead
+// changes nothing.
+struct MarkReadOp {
+  // in
+  std::string chat_id;
+  std::string user;
+  Position up_to;  // the caller checked it is a message of chat_id
+  // out
+  Errc status = Errc::ok;       // ok | not_found (no such chat) | forbidden (not a member)
+  std::vector<MarkMove> moved;  // the marks that rose (read, delivered)
+};
+
+// The `receipt` entries for a member's mark: appended if the mark is above
+// the last receipt written for it, into the inboxes of every active client
+// of every other member (chats of at most fanout_max members; `read` only
+// if the member's privacy allows) and, for `read`, of the member's own
+// clients except actor_client. The entry carries the mark as stored at
+// commit, so receipts for one (chat, user, kind) only ever go up.
+struct ReceiptOp {
+  // in
+  std::string chat_id;
+  std::string user;  // whose mark
+  ReceiptKind kind = ReceiptKind::delivered;
+  std::string actor_client;  // made the move: not notified
+  std::size_t fanout_max = 25;
+  Millis now = 0;
+  Millis expires = 0;
+  // out
+  Errc status = Errc::ok;          // ok (also when nothing was new)
+  std::optional<Receipt> receipt;  // the entry appended, if one was
+  std::vector<Delivery> deliveries;
 };
 
 // A connection opened or closed: the client's last_active, and on close the
@@ -99,7 +145,13 @@ struct PresenceOp {
   Errc status = Errc::ok;  // ok | not_found (unknown client; last seen is still written)
 };
 
-using WriteOp = std::variant<SendOp*, ChatOp*, AckOp*, PresenceOp*>;
+using WriteOp = std::variant<SendOp*, ChatOp*, AckOp*, PresenceOp*, MarkReadOp*, ReceiptOp*>;
+
+// A chat's members and their active clients (typing goes to these).
+struct ChatRoster {
+  std::vector<std::string> members;  // sorted
+  std::vector<Delivery> clients;     // seq unused (0)
+};
 
 struct LoginRequest {
   std::string user;
@@ -162,6 +214,26 @@ class Store {
   // not_found if the client is unknown or deleted.
   virtual Result<InboxPage> ReadInbox(const std::string& client_id, Seq after,
                                       std::size_t limit) = 0;
+
+  // Receipts and privacy (protocol v1.1).
+  // The marks of every member of the chat but `user`, sorted by user; a
+  // member whose privacy hides read receipts shows read as nullopt.
+  // not_found if no such chat, forbidden if `user` is not a member.
+  virtual Result<std::vector<MemberReceipts>> ChatReceipts(const std::string& chat_id,
+                                                           const std::string& user) = 0;
+  // The user's settings (the defaults if never set, or for an unknown user).
+  virtual Result<Privacy> GetPrivacy(const std::string& user) = 0;
+  // Changes the settings given (nullopt: unchanged); returns them all after.
+  // not_found if no such user.
+  virtual Result<Privacy> SetPrivacy(const std::string& user, std::optional<bool> read_receipts,
+                                     std::optional<bool> last_seen_visible) = 0;
+  // not_found if no such chat.
+  virtual Result<ChatRoster> Roster(const std::string& chat_id) = 0;
+
+  // A secret shared by every node of a deployment (e.g. the key that signs
+  // message ids): the value stored under `name`, or `candidate`, stored
+  // under it now, if there was none.
+  virtual Result<std::string> Secret(const std::string& name, const std::string& candidate) = 0;
 
   // Last seen: SetLastSeen keeps max(stored, ts). GetLastSeen: nullopt if never.
   virtual Result<void> SetLastSeen(const std::string& user, Millis ts) = 0;
