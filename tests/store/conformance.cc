@@ -58,7 +58,9 @@ Result<LoginResult> StoreConformance::LoginDevice(const std::string& user,
 std::string StoreConformance::Client(const std::string& user, const std::string& device) {
   auto result = LoginDevice(user, device);
   EXPECT_TRUE(result && result->status == Errc::ok) << user << "/" << device;
-  return result && result->status == Errc::ok ? result->client_id : "";
+  if (!result || result->status != Errc::ok) return "";
+  user_of_[result->client_id] = user;
+  return result->client_id;
 }
 
 SendOp StoreConformance::MakeSend(const std::string& chat_id, const std::string& sender,
@@ -125,6 +127,7 @@ SendOp StoreConformance::SendWith(const std::string& chat_id, const std::string&
 AckOp StoreConformance::Ack(const std::string& client_id, Seq up_to) {
   AckOp op;
   op.client_id = client_id;
+  op.user = user_of_[client_id];
   op.up_to = up_to;
   Write({&op});
   return op;

@@ -13,6 +13,7 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <ostream>
 #include <string>
@@ -75,6 +76,16 @@ class StoreConformance : public ::testing::TestWithParam<StoreFactory> {
                   const std::string& sender_client, const std::string& client_msg_id,
                   std::vector<std::string> ids, Millis ts = kNow, Millis expires = kExpires);
 
+  // Receipts (conformance_receipts.cc): a markRead, and a ReceiptOp at
+  // kNow + 1000, each in a batch of one; `viewer`'s chatReceipts row of
+  // `member`; the receipts in a client's inbox, in seq order.
+  MarkReadOp MarkRead(const std::string& chat_id, const std::string& user, Position up_to);
+  ReceiptOp ReceiptFor(const std::string& chat_id, const std::string& user, ReceiptKind kind,
+                       const std::string& actor_client, std::size_t fanout_max = 25);
+  MemberReceipts RowOf(const std::string& chat_id, const std::string& viewer,
+                       const std::string& member);
+  std::vector<Receipt> ReceiptsIn(const std::string& client_id);
+
   // ReadInbox that fails the test on error.
   InboxPage Read(const std::string& client_id, Seq after = 0, std::size_t limit = 1000);
   static std::vector<Seq> Seqs(const InboxPage& page);
@@ -91,6 +102,7 @@ class StoreConformance : public ::testing::TestWithParam<StoreFactory> {
  private:
   int counter_ = 0;
   std::string last_token_;
+  std::map<std::string, std::string> user_of_;  // client id -> user, from Client()
 };
 
 }  // namespace store_test
