@@ -90,8 +90,8 @@ struct MarkMove {
 struct AckOp {
   // in
   std::string client_id;
-  std::string user;  // the client's user
   Seq up_to = 0;     // clamped to head_seq
+  std::string user;  // the client's user: its own messages move no mark
   // out
   Errc status = Errc::ok;  // ok | not_found (client deleted)
   Seq acked = 0;           // the client's acked_seq afterwards (never decreases)

@@ -110,6 +110,28 @@ class FailingStore final : public Store {
     if (fail_reads) return Down();
     return inner_->Stats();
   }
+  Result<std::vector<MemberReceipts>> ChatReceipts(const std::string& chat,
+                                                   const std::string& u) override {
+    if (fail_reads) return Down();
+    return inner_->ChatReceipts(chat, u);
+  }
+  Result<Privacy> GetPrivacy(const std::string& u) override {
+    if (fail_reads) return Down();
+    return inner_->GetPrivacy(u);
+  }
+  Result<Privacy> SetPrivacy(const std::string& u, std::optional<bool> read_receipts,
+                             std::optional<bool> last_seen_visible) override {
+    if (fail_writes) return Down();
+    return inner_->SetPrivacy(u, read_receipts, last_seen_visible);
+  }
+  Result<ChatRoster> Roster(const std::string& chat) override {
+    if (fail_reads) return Down();
+    return inner_->Roster(chat);
+  }
+  Result<std::string> Secret(const std::string& name, const std::string& candidate) override {
+    if (fail_writes) return Down();
+    return inner_->Secret(name, candidate);
+  }
 
  private:
   static boost::system::error_code Down() { return make_error_code(Errc::unavailable); }

@@ -102,6 +102,19 @@ class TempFileStore final : public Store {
   }
   Result<SweepResult> Sweep(Millis now) override { return inner_->Sweep(now); }
   Result<InboxStats> Stats() override { return inner_->Stats(); }
+  Result<std::vector<MemberReceipts>> ChatReceipts(const std::string& chat_id,
+                                                   const std::string& user) override {
+    return inner_->ChatReceipts(chat_id, user);
+  }
+  Result<Privacy> GetPrivacy(const std::string& user) override { return inner_->GetPrivacy(user); }
+  Result<Privacy> SetPrivacy(const std::string& user, std::optional<bool> read_receipts,
+                             std::optional<bool> last_seen_visible) override {
+    return inner_->SetPrivacy(user, read_receipts, last_seen_visible);
+  }
+  Result<ChatRoster> Roster(const std::string& chat_id) override { return inner_->Roster(chat_id); }
+  Result<std::string> Secret(const std::string& name, const std::string& candidate) override {
+    return inner_->Secret(name, candidate);
+  }
 
  private:
   TempDir dir_;  // declared first: removed after inner_ is closed
@@ -283,7 +296,7 @@ TEST(SqliteStore, UsesWalAndRecordsSchemaVersion) {
   auto store = OpenAt(file);
   ASSERT_NE(store, nullptr);
   EXPECT_EQ(QueryText(file, "PRAGMA journal_mode"), "wal");
-  EXPECT_EQ(QueryText(file, "PRAGMA user_version"), "4");
+  EXPECT_EQ(QueryText(file, "PRAGMA user_version"), "5");
 }
 
 // AliceBobChat()'s `created` event in the line format of schema versions 1
@@ -297,7 +310,14 @@ constexpr const char* kJsonCreatedEvent =
 // every message in a `messages` row (refs 1, as bob-phone is its only
 // recipient) referred to by a kind 0 entry, no inline columns, and
 // clients.head_seq exact.
+void DowngradeToVersion4(const fs::path& file) {
+  ASSERT_TRUE(ExecSql(file,
+                      "DROP TABLE receipts; DROP TABLE privacy; DROP TABLE meta;"
+                      "PRAGMA user_version=4;"));
+}
+
 void DowngradeToVersion3(const fs::path& file) {
+  ASSERT_NO_FATAL_FAILURE(DowngradeToVersion4(file));
   ASSERT_TRUE(ExecSql(
       file,
       "INSERT INTO messages(message_id, chat_id, sender, sender_client, client_msg_id, ts, body, "
@@ -372,7 +392,7 @@ TEST(SqliteStore, MigratesSchemaVersion1) {
   // Migrated all the way: 1 -> 2 -> 3 -> 4.
   auto store = OpenAt(file);
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(QueryText(file, "PRAGMA user_version"), "4");
+  EXPECT_EQ(QueryText(file, "PRAGMA user_version"), "5");
   EXPECT_THAT(QueryColumn(file, "SELECT attachments FROM messages ORDER BY message_id", 0),
               ::testing::ElementsAre("[]", "[]"));
   EXPECT_THAT(QueryColumn(file, "SELECT event FROM inbox WHERE kind = 1", 0),
@@ -428,8 +448,11 @@ TEST(SqliteStore, MigratesSchemaVersion2) {
   const std::string sha(64, 'e');
   // What version 2 wrote: the same tables, line formats in two columns.
   const std::string v2 =
-      "UPDATE inbox SET event = '" + std::string(kLineCreatedEvent) + "' WHERE kind = 1;"
-      "UPDATE messages SET attachments = 'a1 7 " + sha + " text/plain; charset=utf-8' || char(10) ||"
+      "UPDATE inbox SET event = '" + std::string(kLineCreatedEvent) +
+      "' WHERE kind = 1;"
+      "UPDATE messages SET attachments = 'a1 7 " +
+      sha +
+      " text/plain; charset=utf-8' || char(10) ||"
       " 'a2 0 - image/png' WHERE message_id = 'm1';"
       "UPDATE messages SET attachments = 'a3 5 application/x-old format' WHERE message_id = 'm2';"
       "UPDATE messages SET attachments = '' WHERE message_id = 'm3';"
@@ -440,7 +463,7 @@ TEST(SqliteStore, MigratesSchemaVersion2) {
 
   auto store = OpenAt(file);
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(QueryText(file, "PRAGMA user_version"), "4");
+  EXPECT_EQ(QueryText(file, "PRAGMA user_version"), "5");
   auto page = store->ReadInbox("bob-phone", 0, 10);
   ASSERT_TRUE(page);
   ASSERT_EQ(page->entries.size(), 4u);
@@ -541,7 +564,7 @@ TEST(SqliteStore, MigratesSchemaVersion3) {
   ASSERT_EQ(QueryText(file, "SELECT count(*) FROM messages"), "2");
   auto store = OpenAt(file);
   ASSERT_NE(store, nullptr);
-  EXPECT_EQ(QueryText(file, "PRAGMA user_version"), "4");
+  EXPECT_EQ(QueryText(file, "PRAGMA user_version"), "5");
   auto page = store->ReadInbox("bob-phone", 0, 10);
   ASSERT_TRUE(page);
   EXPECT_EQ(page->head, 3);
@@ -560,6 +583,32 @@ TEST(SqliteStore, MigratesSchemaVersion3) {
   ASSERT_EQ(page->entries.size(), 2u);
   EXPECT_EQ(std::get<Message>(page->entries[0].item).body, "b2");
   EXPECT_EQ(std::get<Message>(page->entries[1].item).body, "b3");
+}
+
+// A version 4 database gains the receipts, privacy and meta tables; its
+// entries and seqs are as they were, and marks work at once.
+TEST(SqliteStore, MigratesSchemaVersion4) {
+  TempDir dir;
+  fs::path file = dir.path() / "ferry.db";
+  {
+    auto store = OpenWithAliceAndBob(file);
+    ASSERT_NE(store, nullptr);
+    ChatOp create = AliceBobChat();
+    SendOp m1 = AliceSends(1, "b1");
+    ASSERT_TRUE(store->WriteBatch(std::vector<WriteOp>{&create, &m1}));
+  }
+  ASSERT_NO_FATAL_FAILURE(DowngradeToVersion4(file));
+  auto store = OpenAt(file);
+  ASSERT_NE(store, nullptr);
+  EXPECT_EQ(QueryText(file, "PRAGMA user_version"), "5");
+  auto page = store->ReadInbox("bob-phone", 0, 10);
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->head, 2);
+  AckOp ack{"bob-phone", 2, "bob"};
+  ASSERT_TRUE(store->WriteBatch(std::vector<WriteOp>{&ack}));
+  ASSERT_EQ(ack.moved.size(), 1u);
+  EXPECT_EQ(ack.moved[0].chat_id, AliceBobChat().chat_id);
+  EXPECT_EQ(store->GetPrivacy("bob")->read_receipts, true);
 }
 
 // A message with one recipient client lives in that client's entry alone:

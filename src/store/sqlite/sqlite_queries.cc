@@ -177,6 +177,65 @@ Queries::Queries(sqlite3* db)
       delete_attachment(db, "DELETE FROM attachments WHERE attachment_id = ?1"),
       delete_recipients(db, "DELETE FROM attachment_recipients WHERE attachment_id = ?1"),
 
+      // ?1 client_id, ?2 after, ?3 up_to, ?4 the client's user: the messages
+      // of the entries (after, up_to] that others sent, shared (kind 0) or
+      // inline (kind 2), as (chat_id, ts, message_id).
+      acked_messages(db,
+                     "SELECT i.chat_id, i.created, i.message_id FROM inbox i "
+                     "WHERE i.client_id = ?1 AND i.seq > ?2 AND i.seq <= ?3 AND i.kind = 2 "
+                     "AND i.sender <> ?4 "
+                     "UNION ALL "
+                     "SELECT m.chat_id, m.ts, m.message_id FROM inbox i "
+                     "JOIN messages m ON m.message_id = i.message_id "
+                     "WHERE i.client_id = ?1 AND i.seq > ?2 AND i.seq <= ?3 AND i.kind = 0 "
+                     "AND m.sender <> ?4"),
+      // ?1 chat_id, ?2 user, ?3 ts, ?4 message_id: raises the mark only
+      // (no row change when the position is not higher).
+      raise_delivered(db,
+                      "INSERT INTO receipts(chat_id, user, delivered_ts, delivered_id) "
+                      "VALUES(?1, ?2, ?3, ?4) ON CONFLICT(chat_id, user) DO UPDATE SET "
+                      "delivered_ts = excluded.delivered_ts, delivered_id = excluded.delivered_id "
+                      "WHERE (excluded.delivered_ts, excluded.delivered_id) > "
+                      "(receipts.delivered_ts, receipts.delivered_id)"),
+      raise_read(
+          db,
+          "INSERT INTO receipts(chat_id, user, read_ts, read_id) "
+          "VALUES(?1, ?2, ?3, ?4) ON CONFLICT(chat_id, user) DO UPDATE SET "
+          "read_ts = excluded.read_ts, read_id = excluded.read_id "
+          "WHERE (excluded.read_ts, excluded.read_id) > (receipts.read_ts, receipts.read_id)"),
+      // ?1 chat_id, ?2 user
+      receipt_marks(db,
+                    "SELECT delivered_ts, delivered_id, read_ts, read_id, delivered_sent_ts, "
+                    "delivered_sent_id, read_sent_ts, read_sent_id FROM receipts "
+                    "WHERE chat_id = ?1 AND user = ?2"),
+      // ?1 chat_id, ?2 user, ?3 ts, ?4 message_id
+      set_delivered_sent(db,
+                         "UPDATE receipts SET delivered_sent_ts = ?3, delivered_sent_id = ?4 "
+                         "WHERE chat_id = ?1 AND user = ?2"),
+      set_read_sent(db,
+                    "UPDATE receipts SET read_sent_ts = ?3, read_sent_id = ?4 "
+                    "WHERE chat_id = ?1 AND user = ?2"),
+      // ?1 chat_id, ?2 the asking user: every other member's marks and
+      // whether it shows its read mark.
+      chat_receipts(db,
+                    "SELECT m.user, coalesce(r.delivered_ts, 0), coalesce(r.delivered_id, ''), "
+                    "coalesce(r.read_ts, 0), coalesce(r.read_id, ''), "
+                    "coalesce(p.read_receipts, 1) FROM members m "
+                    "LEFT JOIN receipts r ON r.chat_id = m.chat_id AND r.user = m.user "
+                    "LEFT JOIN privacy p ON p.user = m.user "
+                    "WHERE m.chat_id = ?1 AND m.user <> ?2 ORDER BY m.user"),
+      // ?1 user
+      get_privacy(db, "SELECT read_receipts, last_seen_visible FROM privacy WHERE user = ?1"),
+      // ?1 user, ?2 read_receipts, ?3 last_seen_visible
+      upsert_privacy(db,
+                     "INSERT INTO privacy(user, read_receipts, last_seen_visible) "
+                     "VALUES(?1, ?2, ?3) ON CONFLICT(user) DO UPDATE SET "
+                     "read_receipts = excluded.read_receipts, "
+                     "last_seen_visible = excluded.last_seen_visible"),
+      // ?1 name, ?2 value
+      get_secret(db, "SELECT value FROM meta WHERE name = ?1"),
+      insert_secret(db, "INSERT INTO meta(name, value) VALUES(?1, ?2) ON CONFLICT DO NOTHING"),
+
       // ?1 user, ?2 ts
       upsert_last_seen(db,
                        "INSERT INTO last_seen(user, ts) VALUES(?1, ?2) "

@@ -48,6 +48,10 @@ struct Queries {
   Statement drop_unfetched, attachment_unfetched, unfetched_of_client, delete_client_recipients;
   Statement dead_attachments, delete_attachment, delete_recipients;
 
+  // Receipts, privacy, secrets.
+  Statement acked_messages, raise_delivered, raise_read, receipt_marks, set_delivered_sent;
+  Statement set_read_sent, chat_receipts, get_privacy, upsert_privacy, get_secret, insert_secret;
+
   // Last seen.
   Statement upsert_last_seen, last_seen;
 

@@ -127,6 +127,37 @@ CREATE TABLE last_seen(
 ) WITHOUT ROWID;
 )sql";
 
+// Added in version 5 (protocol v1.1). receipts: per (chat, member) the two
+// marks, and the last position a `receipt` entry reported for each (the
+// *_sent columns), so receipts only ever go up; (0, '') is no position.
+// privacy: a row only for users who changed a setting. meta: named secrets.
+constexpr const char* kReceiptSchema = R"sql(
+CREATE TABLE receipts(
+  chat_id           TEXT NOT NULL,
+  user              TEXT NOT NULL,
+  delivered_ts      INTEGER NOT NULL DEFAULT 0,
+  delivered_id      TEXT NOT NULL DEFAULT '',
+  read_ts           INTEGER NOT NULL DEFAULT 0,
+  read_id           TEXT NOT NULL DEFAULT '',
+  delivered_sent_ts INTEGER NOT NULL DEFAULT 0,
+  delivered_sent_id TEXT NOT NULL DEFAULT '',
+  read_sent_ts      INTEGER NOT NULL DEFAULT 0,
+  read_sent_id      TEXT NOT NULL DEFAULT '',
+  PRIMARY KEY(chat_id, user)
+) WITHOUT ROWID;
+
+CREATE TABLE privacy(
+  user              TEXT PRIMARY KEY,
+  read_receipts     INTEGER NOT NULL,
+  last_seen_visible INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE meta(
+  name  TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+) WITHOUT ROWID;
+)sql";
+
 // Added in version 2; also what a version 1 database gains on migration.
 constexpr const char* kAttachmentSchema = R"sql(
 CREATE TABLE attachments(
@@ -274,10 +305,12 @@ void EnsureSchema(sqlite3* db) {
     if (version == 0) {
       Exec(db, kSchema);
       Exec(db, kAttachmentSchema);
+      Exec(db, kReceiptSchema);
     } else {
       if (version < 2) MigrateToVersion2(db);
       if (version < 3) MigrateToVersion3(db);
       if (version < 4) MigrateToVersion4(db);
+      if (version < 5) Exec(db, kReceiptSchema);
     }
     if (version != kSchemaVersion) {
       Exec(db, ("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());

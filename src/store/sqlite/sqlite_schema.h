@@ -17,7 +17,7 @@ namespace ferry::sqlite {
 
 // PRAGMA user_version of the schema this build creates and understands.
 // Older databases are migrated on open (see EnsureSchema).
-inline constexpr int kSchemaVersion = 4;
+inline constexpr int kSchemaVersion = 5;
 
 // Sets WAL, synchronous=FULL, busy_timeout and cache pragmas on `db`.
 // Throws SqliteError.
@@ -30,7 +30,8 @@ void ConfigureConnection(sqlite3* db);
 //           in messages.attachments becomes "no attachments";
 //   2 -> 3  rewrites inbox.event and messages.attachments from the line
 //           formats of sqlite_legacy.h to the JSON of record_codec.h;
-//   3 -> 4  adds inbox's inline message columns (kKindInlineMessage).
+//   3 -> 4  adds inbox's inline message columns (kKindInlineMessage);
+//   4 -> 5  adds receipts, privacy and meta (protocol v1.1).
 // Throws SqliteError for a newer (unknown) version, and for a version 2
 // value that is not in its line format (nothing is changed then).
 void EnsureSchema(sqlite3* db);
@@ -39,6 +40,7 @@ void EnsureSchema(sqlite3* db);
 inline constexpr int kKindMessage = 0;
 inline constexpr int kKindChatEvent = 1;
 inline constexpr int kKindInlineMessage = 2;  // the message in the entry's own columns
+inline constexpr int kKindReceipt = 3;        // inbox.event holds record_codec's receipt
 
 // inbox.event of a chat event and messages.attachments hold the JSON of
 // record_codec.h. Returns the decoded value of `column`; throws SqliteError

@@ -344,6 +344,8 @@ Result<InboxPage> SqliteStore::ReadInbox(const std::string& client_id, Seq after
       std::int64_t kind = c.Int(1);
       if (kind == kKindChatEvent) {
         entry.item = DecodedOrCorrupt(record_codec::DecodeChatEvent(c.TextView(2)), "inbox.event");
+      } else if (kind == kKindReceipt) {
+        entry.item = DecodedOrCorrupt(record_codec::DecodeReceipt(c.TextView(2)), "inbox.event");
       } else {
         // read_inbox's columns of a shared message, or of an inline one.
         int m = kind == kKindInlineMessage ? 11 : 3;

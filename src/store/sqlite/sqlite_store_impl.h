@@ -94,6 +94,13 @@ class SqliteStore final : public Store {
   Result<void> DeleteAttachments(const std::vector<std::string>& attachment_ids) override;
   Result<SweepResult> Sweep(Millis now) override;
   Result<InboxStats> Stats() override;
+  Result<std::vector<MemberReceipts>> ChatReceipts(const std::string& chat_id,
+                                                   const std::string& user) override;
+  Result<Privacy> GetPrivacy(const std::string& user) override;
+  Result<Privacy> SetPrivacy(const std::string& user, std::optional<bool> read_receipts,
+                             std::optional<bool> last_seen_visible) override;
+  Result<ChatRoster> Roster(const std::string& chat_id) override;
+  Result<std::string> Secret(const std::string& name, const std::string& candidate) override;
 
  private:
   // Runs `body`, turning a SqliteError into a logged Errc::unavailable.
@@ -161,6 +168,16 @@ class SqliteStore final : public Store {
   void Apply(ChatOp& op);
   void Apply(AckOp& op);
   void Apply(PresenceOp& op);
+  // sqlite_receipts.cc
+  void Apply(MarkReadOp& op);
+  void Apply(ReceiptOp& op);
+  // An ack of (after, up_to], before its entries go: raises op.user's
+  // delivered mark per chat to the highest message others sent among them.
+  void RaiseDelivered(AckOp& op, Seq after, Seq up_to);
+  // Raises a mark; true if it rose.
+  bool RaiseMark(ReceiptKind kind, std::string_view chat_id, std::string_view user,
+                 const Position& to);
+  Privacy PrivacyOf(std::string_view user);
   // The chat's own row, then the change chat_rules::Create decided.
   void CreateChat(ChatOp& op);
   // Checks shared by add/remove: chat exists, actor is a member, every

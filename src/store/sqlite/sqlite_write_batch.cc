@@ -254,6 +254,7 @@ void SqliteStore::DeliverEvent(ChatOp& op, const std::vector<std::string>& users
 void SqliteStore::Apply(AckOp& op) {
   op.status = Errc::ok;
   op.acked = 0;
+  op.moved.clear();
   ClientSeqs* seqs = SeqsOf(op.client_id);
   if (seqs == nullptr) {
     op.status = Errc::not_found;
@@ -266,7 +267,9 @@ void SqliteStore::Apply(AckOp& op) {
     // acked_seq is written in the commit that deletes the entries, so the
     // head stays known without them (sqlite_schema.cc).
     Cursor(q_.set_acked).Bind(1, op.client_id).Bind(2, up_to).Exec();
+    Seq after = seqs->acked;
     seqs->acked = up_to;
+    RaiseDelivered(op, after, up_to);
     ReleaseInbox(op.client_id, up_to);
   }
   op.acked = seqs->acked;
