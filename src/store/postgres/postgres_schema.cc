@@ -21,6 +21,15 @@
 //   count), enforced by a CHECK; messages.attachments is jsonb too, so
 //   what the database holds can be read with any SQL client. Both hold the
 //   JSON of record_codec.h, the same as the SQLite store's text columns.
+// - receipts (since version 3) holds a member's two marks in a chat and the
+//   last position a `receipt` entry was written for, per mark; a position
+//   is (ts, message id), "none" is (0, '') so that row comparisons order
+//   it below every message without NULL cases. Marks are raised by every
+//   ack, so the table is updated as often as clients: fillfactor 80, and
+//   no index but the key, keeps those updates HOT. privacy holds only the
+//   users who changed a setting; meta holds deployment-wide values
+//   (Secret). A receipt inbox entry (kind 3) carries the receipt's JSON in
+//   event, like a chat event.
 // - attachments.unfetched counts the recipient rows not yet fetched, kept in
 //   step by every writer (see postgres_queries.cc), so DeadAttachments is two
 //   index searches rather than a join.
@@ -160,6 +169,40 @@ ALTER TABLE inbox
     (kind = 0 AND message_id IS NOT NULL AND event IS NULL) OR
     (kind = 1 AND message_id IS NULL AND event IS NOT NULL) OR
     (kind = 2 AND message_id IS NOT NULL AND event IS NULL AND body IS NOT NULL));
+)sql"},
+    {3, "receipts, privacy, meta; receipt entries in inbox", R"sql(
+CREATE TABLE receipts(
+  chat_id           text COLLATE "C" NOT NULL,
+  "user"            text COLLATE "C" NOT NULL,
+  delivered_ts      bigint NOT NULL DEFAULT 0,
+  delivered_id      text COLLATE "C" NOT NULL DEFAULT '',
+  read_ts           bigint NOT NULL DEFAULT 0,
+  read_id           text COLLATE "C" NOT NULL DEFAULT '',
+  delivered_sent_ts bigint NOT NULL DEFAULT 0,
+  delivered_sent_id text COLLATE "C" NOT NULL DEFAULT '',
+  read_sent_ts      bigint NOT NULL DEFAULT 0,
+  read_sent_id      text COLLATE "C" NOT NULL DEFAULT '',
+  PRIMARY KEY(chat_id, "user")
+) WITH (fillfactor = 80);
+
+CREATE TABLE privacy(
+  "user"            text COLLATE "C" PRIMARY KEY,
+  read_receipts     boolean NOT NULL,
+  last_seen_visible boolean NOT NULL
+);
+
+CREATE TABLE meta(
+  name  text COLLATE "C" PRIMARY KEY,
+  value text NOT NULL
+);
+
+ALTER TABLE inbox
+  DROP CONSTRAINT inbox_kind,
+  ADD CONSTRAINT inbox_kind CHECK (
+    (kind = 0 AND message_id IS NOT NULL AND event IS NULL) OR
+    (kind = 1 AND message_id IS NULL AND event IS NOT NULL) OR
+    (kind = 2 AND message_id IS NOT NULL AND event IS NULL AND body IS NOT NULL) OR
+    (kind = 3 AND message_id IS NULL AND event IS NOT NULL));
 )sql"},
 };
 

@@ -17,7 +17,7 @@
 namespace ferry::postgres {
 
 // The newest schema_version this build creates and understands.
-inline constexpr int kSchemaVersion = 2;
+inline constexpr int kSchemaVersion = 3;
 
 // Brings the database to kSchemaVersion: in one transaction, under an
 // advisory lock so that nodes starting together queue up and each migration
@@ -31,6 +31,7 @@ void EnsureSchema(Connection& conn);
 inline constexpr int kKindMessage = 0;
 inline constexpr int kKindChatEvent = 1;
 inline constexpr int kKindInlineMessage = 2;  // the message in the entry's own columns
+inline constexpr int kKindReceipt = 3;        // since version 3; the receipt in event
 
 // attachments.state values: the AttachmentState enumerators.
 inline constexpr int kStatePending = static_cast<int>(AttachmentState::pending);
