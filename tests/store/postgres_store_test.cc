@@ -441,7 +441,7 @@ TEST_F(TwoNodes, MessageOfOneRecipientIsInline) {
   EXPECT_EQ(m.body, "body cm1");
   EXPECT_TRUE(m.attachments.empty());
 
-  AckOp ack{bob, 2};
+  AckOp ack{bob, 2, "bob"};
   WriteOp wa = &ack;
   ASSERT_TRUE(b_->WriteBatch({&wa, 1}));
   EXPECT_EQ(ack.acked, 2);
@@ -463,8 +463,31 @@ TEST_F(TwoNodes, MessageOfOneRecipientIsInline) {
 
 // ---- Schema versions ----
 
+// Takes a database of the newest schema back to `version`, as that version
+// left it: each step undoes one migration (and what only it allowed).
+void Downgrade(const std::string& url, int version) {
+  if (version < 3) {
+    Exec(url, "DELETE FROM inbox WHERE kind = 3");
+    Exec(url, "DROP TABLE receipts, privacy, meta");
+    Exec(url,
+         "ALTER TABLE inbox DROP CONSTRAINT inbox_kind, ADD CONSTRAINT inbox_kind CHECK ("
+         "(kind = 0 AND message_id IS NOT NULL AND event IS NULL) OR "
+         "(kind = 1 AND message_id IS NULL AND event IS NOT NULL) OR "
+         "(kind = 2 AND message_id IS NOT NULL AND event IS NULL AND body IS NOT NULL))");
+  }
+  if (version < 2) {
+    Exec(url,
+         "ALTER TABLE inbox DROP CONSTRAINT inbox_kind, DROP COLUMN chat_id, DROP COLUMN sender, "
+         "DROP COLUMN sender_client, DROP COLUMN client_msg_id, DROP COLUMN body, "
+         "DROP COLUMN attachments, ADD CHECK ((kind = 0 AND message_id IS NOT NULL AND event IS "
+         "NULL) OR (kind = 1 AND message_id IS NULL AND event IS NOT NULL))");
+  }
+  Exec(url, "DELETE FROM schema_version WHERE version > " + std::to_string(version));
+}
+
 // A version 1 database (shared messages only) gains the inline columns and
-// the kind 2 rule on open; its messages read and release as before.
+// the kind 2 rule on open, and then version 3; its messages read and
+// release as before.
 TEST_F(TwoNodes, MigratesSchemaVersion1) {
   for (const char* u : {"alice", "bob"}) AddUser(*a_, u);
   std::string alice = Login(*a_, "alice", "phone");
@@ -472,13 +495,8 @@ TEST_F(TwoNodes, MigratesSchemaVersion1) {
   ASSERT_EQ(Chat(*a_, ChatOp::Kind::create, "ab", "alice", alice, {"bob"}).status, Errc::ok);
   a_.reset();
   b_.reset();
+  Downgrade(url_, 1);
   // What version 1 held after a send of m1 to bob's one client.
-  Exec(url_,
-       "ALTER TABLE inbox DROP CONSTRAINT inbox_kind, DROP COLUMN chat_id, DROP COLUMN sender, "
-       "DROP COLUMN sender_client, DROP COLUMN client_msg_id, DROP COLUMN body, "
-       "DROP COLUMN attachments, ADD CHECK ((kind = 0 AND message_id IS NOT NULL AND event IS "
-       "NULL) OR (kind = 1 AND message_id IS NULL AND event IS NOT NULL))");
-  Exec(url_, "DELETE FROM schema_version WHERE version = 2");
   Exec(url_,
        "INSERT INTO messages(message_id, chat_id, sender, sender_client, client_msg_id, ts, "
        "body, attachments, refs, expires) VALUES('m1', 'ab', 'alice', '" +
@@ -490,12 +508,12 @@ TEST_F(TwoNodes, MigratesSchemaVersion1) {
 
   a_ = Open(url_);
   ASSERT_NE(a_, nullptr);
-  EXPECT_EQ(QueryText(url_, "SELECT max(version) FROM schema_version"), "2");
+  EXPECT_EQ(QueryText(url_, "SELECT max(version) FROM schema_version"), "3");
   auto page = a_->ReadInbox(bob, 1, 10);
   ASSERT_TRUE(page);
   ASSERT_EQ(page->entries.size(), 1u);
   EXPECT_EQ(std::get<Message>(page->entries[0].item).body, "old");
-  AckOp ack{bob, 2};
+  AckOp ack{bob, 2, "bob"};
   SendOp next = MakeSend("ab", "alice", alice, "cm2", "m2");
   std::vector<WriteOp> ops = {&ack, &next};
   ASSERT_TRUE(a_->WriteBatch(ops));
@@ -503,6 +521,53 @@ TEST_F(TwoNodes, MigratesSchemaVersion1) {
   ASSERT_EQ(next.deliveries.size(), 1u);
   EXPECT_EQ(next.deliveries[0].seq, 3);
   EXPECT_EQ(std::get<Message>(a_->ReadInbox(bob, 2, 10)->entries.at(0).item).body, "body cm2");
+  // The entry written under version 1 moved bob's mark like any other.
+  ASSERT_EQ(ack.moved.size(), 1u);
+  EXPECT_EQ(ack.moved[0].up_to, (Position{1, "m1"}));
+}
+
+// A version 2 database (the v1.0 schema) gains receipts, privacy and meta
+// and the kind 3 rule on open: entries written before the upgrade raise
+// marks when acked, and receipts go into the inboxes it kept.
+TEST_F(TwoNodes, MigratesSchemaVersion2) {
+  for (const char* u : {"alice", "bob"}) AddUser(*a_, u);
+  std::string alice = Login(*a_, "alice", "phone");
+  std::string bob = Login(*a_, "bob", "phone");
+  std::string bob2 = Login(*a_, "bob", "laptop");
+  ASSERT_EQ(Chat(*a_, ChatOp::Kind::create, "ab", "alice", alice, {"bob"}).status, Errc::ok);
+  SendOp shared = MakeSend("ab", "alice", alice, "cm1", "m1");  // kind 0: bob's two clients
+  WriteOp w = &shared;
+  ASSERT_TRUE(a_->WriteBatch({&w, 1}));
+  a_.reset();
+  b_.reset();
+  Downgrade(url_, 2);
+  EXPECT_EQ(QueryText(url_, "SELECT to_regclass('receipts') IS NULL"), "t");
+
+  a_ = Open(url_);
+  ASSERT_NE(a_, nullptr);
+  EXPECT_EQ(QueryText(url_, "SELECT max(version) FROM schema_version"), "3");
+  AckOp ack{bob, 2, "bob"};
+  ReceiptOp receipt;
+  receipt.chat_id = "ab";
+  receipt.user = "bob";
+  receipt.actor_client = bob;
+  receipt.now = kNow + 1;
+  receipt.expires = kExpires;
+  std::vector<WriteOp> ops = {&ack, &receipt};
+  ASSERT_TRUE(a_->WriteBatch(ops));
+  ASSERT_EQ(ack.moved.size(), 1u);
+  EXPECT_EQ(ack.moved[0].up_to, (Position{kNow, "m1"}));
+  ASSERT_TRUE(receipt.receipt.has_value());
+  ASSERT_EQ(receipt.deliveries.size(), 1u);
+  EXPECT_EQ(receipt.deliveries[0].client_id, alice);
+  auto page = a_->ReadInbox(alice, 0, 10);  // the creator's client got no `created`
+  ASSERT_TRUE(page);
+  ASSERT_EQ(page->entries.size(), 1u);
+  EXPECT_EQ(std::get<Receipt>(page->entries[0].item).up_to, (Position{kNow, "m1"}));
+  EXPECT_TRUE(a_->GetPrivacy("bob")->read_receipts);
+  EXPECT_EQ(*a_->Secret("k", "v"), "v");
+  // The laptop's entry of m1, from before the upgrade, still reads.
+  EXPECT_EQ(std::get<Message>(a_->ReadInbox(bob2, 1, 10)->entries.at(0).item).body, "body cm1");
 }
 
 TEST_F(TwoNodes, RefusesASchemaNewerThanItKnows) {

@@ -110,6 +110,11 @@ Params& Params::Add(const std::vector<std::string>& array) {
   return *this;
 }
 
+Params& Params::AddBool(std::optional<bool> value) {
+  if (!value) return Null();
+  return Add(*value ? "true" : "false");
+}
+
 Params& Params::Null() {
   values_.emplace_back();
   null_.push_back(true);

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <string_view>
@@ -79,6 +80,9 @@ class Params {
   Params& Add(const char* text) { return Add(std::string_view(text)); }
   Params& Add(std::int64_t value);
   Params& Add(const std::vector<std::string>& array);
+  // A boolean, or NULL for nullopt. Not an Add overload: an int argument
+  // would then be ambiguous between bool and int64.
+  Params& AddBool(std::optional<bool> value);
   Params& Null();
 
   int size() const { return static_cast<int>(values_.size()); }

@@ -23,8 +23,23 @@
 // - Rows that two writers might both release (inbox entries, recipient
 //   rows) are deleted with RETURNING, and only what a statement itself
 //   deleted is released, so nothing is counted twice.
+// - A mark (receipts.delivered_*, read_*) only rises: it is written by an
+//   upsert whose DO UPDATE has WHERE (new ts, new id) > (stored ts, stored
+//   id). ON CONFLICT locks the row and tests that on its newest version, so
+//   of two instances raising one mark at once the lower write changes
+//   nothing, whichever commits first. A receipt entry is claimed by an
+//   UPDATE of the same row (*_sent = mark, only where mark > *_sent) in the
+//   statement that delivers it: the row lock, held to commit, orders the
+//   claims of one (chat, user) across instances, and each carries the mark
+//   as it stands under the lock, so the receipts of one (chat, user, kind)
+//   reach every inbox in rising order and never repeat a position.
+// - receipts rows are locked after the batch's client locks, in op order.
+//   Two batches raising one user's marks in two chats in opposite orders
+//   (one user, two devices on two nodes, the same moment) can deadlock;
+//   that is rare, and re-run as a conflict like any other.
 // - Identifier columns are COLLATE "C" (the schema), so ORDER BY agrees
-//   with std::sort in the C++ code and is the same on every server.
+//   with std::sort in the C++ code and is the same on every server, and a
+//   position's (ts, message id) row comparison orders as Position does.
 #include "store/postgres/postgres_queries.h"
 
 #include <array>
@@ -44,6 +59,25 @@
   "a AS (UPDATE clients c SET head_seq = c.head_seq + 1 FROM r " \
   "WHERE c.client_id = r.client_id RETURNING c.client_id, c.\"user\", c.head_seq) "
 
+// The entries of a receipt, after k (the claimed mark: ts, id; no row if
+// nothing was claimed) and u (the users whose active clients get it) of
+// deliver_*_receipt: recipient clients locked in client_id order, each
+// advanced by one seq, an entry each. $3 actor_client (left out), $5 the
+// receipt's JSON (record_codec::EncodeReceipt) but for its position, which
+// only the claim knows and which replaces upToTs/upToId; $6 now,
+// $7 expires. Returns no row if nothing was claimed; else (ts, id) of the
+// mark with each delivery's (client_id, user, seq), or NULLs if nobody
+// gets it.
+#define FERRY_RECEIPT_ENTRIES                                                             \
+  "r AS (SELECT c.client_id FROM k, u JOIN clients c ON c.\"user\" = u.\"user\" "         \
+  "WHERE c.active AND c.client_id <> $3::text "                                           \
+  "ORDER BY c.client_id FOR UPDATE OF c), " FERRY_ALLOCATE_SEQS                           \
+  ", i AS (INSERT INTO inbox(client_id, seq, kind, message_id, event, created, expires) " \
+  "SELECT a.client_id, a.head_seq, 3, NULL, "                                             \
+  "$5::jsonb || jsonb_build_object('upToTs', k.ts, 'upToId', k.id), $6::bigint, "         \
+  "$7::bigint FROM a, k) "                                                                \
+  "SELECT k.ts, k.id, a.client_id, a.\"user\", a.head_seq FROM k LEFT JOIN a ON true"
+
 namespace ferry::postgres {
 namespace {
 
@@ -61,18 +95,26 @@ constexpr std::array<QueryDef, static_cast<std::size_t>(Query::count_)> kQueries
     // will write. $1 client ids (acks, presence); $2/$3 users named by chat
     // changes, each with the client to leave out (the actor's); $4/$5 chat
     // ids of sends and chat changes, each with the client to leave out (the
-    // sender's, the actor's): their members' active clients. Only written
-    // rows: a sender's own client is not locked by its send, so its node's
-    // batches do not queue behind every batch that writes to it. A union,
-    // so each part uses its index (one condition with ORs scanned all of
-    // clients: 47 ms a batch with 59,000 clients).
+    // sender's, the actor's): their members' active clients; $6/$7/$8
+    // chat ids of receipts, each with the user whose mark it is and the
+    // fanout limit: the other members' active clients if the chat is small
+    // enough (a superset: `read` receipts a user's privacy withholds lock
+    // them too). Only written rows: a sender's own client is not locked by
+    // its send, so its node's batches do not queue behind every batch that
+    // writes to it. A union, so each part uses its index (one condition
+    // with ORs scanned all of clients: 47 ms a batch with 59,000 clients).
     {Query::lock_batch, "ferry_lock_batch",
      "SELECT 1 FROM clients WHERE client_id IN (SELECT unnest($1::text[]) "
      "UNION ALL SELECT c.client_id FROM unnest($2::text[], $3::text[]) AS u(\"user\", skip) "
      "JOIN clients c ON c.\"user\" = u.\"user\" WHERE c.active AND c.client_id <> u.skip "
      "UNION ALL SELECT c.client_id FROM unnest($4::text[], $5::text[]) AS s(chat_id, skip) "
      "JOIN members m ON m.chat_id = s.chat_id JOIN clients c ON c.\"user\" = m.\"user\" "
-     "WHERE c.active AND c.client_id <> s.skip) ORDER BY client_id FOR UPDATE"},
+     "WHERE c.active AND c.client_id <> s.skip "
+     "UNION ALL SELECT c.client_id FROM unnest($6::text[], $7::text[], $8::bigint[]) "
+     "AS g(chat_id, owner, fanout) JOIN members m ON m.chat_id = g.chat_id "
+     "JOIN clients c ON c.\"user\" = m.\"user\" WHERE c.active AND m.\"user\" <> g.owner "
+     "AND (SELECT count(*) FROM members n WHERE n.chat_id = g.chat_id) <= g.fanout) "
+     "ORDER BY client_id FOR UPDATE"},
 
     // $1 user, $2 password hash, $3 created. No row inserted: user_exists.
     {Query::insert_user, "ferry_insert_user",
@@ -150,13 +192,32 @@ constexpr std::array<QueryDef, static_cast<std::size_t>(Query::count_)> kQueries
     {Query::ack_client, "ferry_ack_client",
      "UPDATE clients SET acked_seq = GREATEST(acked_seq, LEAST($2, head_seq)) "
      "WHERE client_id = $1 AND active RETURNING acked_seq"},
-    // $1 client_id: deletes the entries at or below acked_seq. A statement
-    // of its own, after ack_client, so it also sees an entry another
-    // instance committed while ack_client waited for the client's lock.
+    // $1 client_id, $2 its user: deletes the entries at or below acked_seq
+    // (d) and raises the user's delivered mark in each chat to the highest
+    // of those messages someone else sent (t: shared ones, kind 0, from
+    // their messages row, inline ones, kind 2, from the entry, whose
+    // `created` is the message's ts), one upsert row per chat, in chat
+    // order. A statement of its own, after ack_client, so it also sees an
+    // entry another instance committed while ack_client waited for the
+    // client's lock. Returns (message_id, NULL, NULL, NULL) per shared
+    // message entry deleted, then (NULL, chat_id, ts, id) per mark raised.
     {Query::ack_inbox, "ferry_ack_inbox",
-     "DELETE FROM inbox WHERE client_id = $1 "
-     "AND seq <= (SELECT acked_seq FROM clients WHERE client_id = $1) "
-     "RETURNING CASE WHEN kind = 0 THEN message_id END"},
+     "WITH d AS (DELETE FROM inbox WHERE client_id = $1::text "
+     "AND seq <= (SELECT acked_seq FROM clients WHERE client_id = $1::text) "
+     "RETURNING kind, message_id, chat_id, sender, created), "
+     "t AS (SELECT DISTINCT ON (chat_id) chat_id, ts, message_id FROM ("
+     "SELECT m.chat_id, m.sender, m.ts, m.message_id FROM d "
+     "JOIN messages m ON m.message_id = d.message_id WHERE d.kind = 0 "
+     "UNION ALL SELECT chat_id, sender, created, message_id FROM d WHERE kind = 2) x "
+     "WHERE sender <> $2::text ORDER BY chat_id, ts DESC, message_id DESC), "
+     "u AS (INSERT INTO receipts AS r (chat_id, \"user\", delivered_ts, delivered_id) "
+     "SELECT chat_id, $2::text, ts, message_id FROM t "
+     "ON CONFLICT (chat_id, \"user\") DO UPDATE SET delivered_ts = excluded.delivered_ts, "
+     "delivered_id = excluded.delivered_id "
+     "WHERE (excluded.delivered_ts, excluded.delivered_id) > (r.delivered_ts, r.delivered_id) "
+     "RETURNING r.chat_id, r.delivered_ts, r.delivered_id) "
+     "SELECT message_id, NULL, NULL, NULL FROM d WHERE kind = 0 "
+     "UNION ALL SELECT NULL, chat_id, delivered_ts, delivered_id FROM u ORDER BY 2"},
     // $1 message ids (text[]), $2 references released of each (bigint[]).
     {Query::release_refs, "ferry_release_refs",
      "UPDATE messages m SET refs = m.refs - r.n "
@@ -249,6 +310,87 @@ constexpr std::array<QueryDef, static_cast<std::size_t>(Query::count_)> kQueries
      "SELECT 1 FROM members a JOIN members b ON b.chat_id = a.chat_id "
      "WHERE a.\"user\" = $1 AND b.\"user\" = $2 LIMIT 1"},
 
+    // $1 chat_id, $2 user, $3 ts, $4 message_id: raises that mark of the
+    // user in the chat to ($3, $4) if that is higher (creating the row with
+    // only that mark set if there is none). Returns the mark if it rose, no
+    // row if it did not.
+    {Query::raise_delivered, "ferry_raise_delivered",
+     "INSERT INTO receipts AS r (chat_id, \"user\", delivered_ts, delivered_id) "
+     "VALUES($1, $2, $3, $4) ON CONFLICT (chat_id, \"user\") DO UPDATE "
+     "SET delivered_ts = excluded.delivered_ts, delivered_id = excluded.delivered_id "
+     "WHERE (excluded.delivered_ts, excluded.delivered_id) > (r.delivered_ts, r.delivered_id) "
+     "RETURNING delivered_ts, delivered_id"},
+    {Query::raise_read, "ferry_raise_read",
+     "INSERT INTO receipts AS r (chat_id, \"user\", read_ts, read_id) "
+     "VALUES($1, $2, $3, $4) ON CONFLICT (chat_id, \"user\") DO UPDATE "
+     "SET read_ts = excluded.read_ts, read_id = excluded.read_id "
+     "WHERE (excluded.read_ts, excluded.read_id) > (r.read_ts, r.read_id) "
+     "RETURNING read_ts, read_id"},
+    // Receipts, each one statement: k claims the mark of $1 chat_id,
+    // $2 user (*_sent = mark, only if the mark is above the last one sent;
+    // the row lock orders claims across instances), u names who gets it,
+    // FERRY_RECEIPT_ENTRIES writes the entries. `delivered` goes to every
+    // other member, if the chat has at most $4 fanout_max members.
+    {Query::deliver_delivered_receipt, "ferry_deliver_delivered_receipt",
+     "WITH k AS (UPDATE receipts SET delivered_sent_ts = delivered_ts, "
+     "delivered_sent_id = delivered_id WHERE chat_id = $1::text AND \"user\" = $2::text "
+     "AND (delivered_ts, delivered_id) > (delivered_sent_ts, delivered_sent_id) "
+     "RETURNING delivered_ts AS ts, delivered_id AS id), "
+     "u AS (SELECT \"user\" FROM members WHERE chat_id = $1::text AND \"user\" <> $2::text "
+     "AND (SELECT count(*) FROM members WHERE chat_id = $1::text) <= "
+     "$4::bigint), " FERRY_RECEIPT_ENTRIES},
+    // `read` goes to the other members too only if the user's privacy
+    // allows ($8: read_receipts of a user who never set it), and to the
+    // user's own clients while it is a member.
+    {Query::deliver_read_receipt, "ferry_deliver_read_receipt",
+     "WITH k AS (UPDATE receipts SET read_sent_ts = read_ts, read_sent_id = read_id "
+     "WHERE chat_id = $1::text AND \"user\" = $2::text "
+     "AND (read_ts, read_id) > (read_sent_ts, read_sent_id) "
+     "RETURNING read_ts AS ts, read_id AS id), "
+     "u AS (SELECT \"user\" FROM members WHERE chat_id = $1::text AND \"user\" <> $2::text "
+     "AND (SELECT count(*) FROM members WHERE chat_id = $1::text) <= $4::bigint "
+     "AND coalesce((SELECT read_receipts FROM privacy WHERE \"user\" = $2::text), $8::boolean) "
+     "UNION ALL SELECT \"user\" FROM members WHERE chat_id = $1::text AND \"user\" = "
+     "$2::text), " FERRY_RECEIPT_ENTRIES},
+    // $1 chat_id: one row per member, ordered by user, with its marks (NULL
+    // if it has no row) and its read_receipts setting (NULL if never set);
+    // a single row of NULLs if the chat has no members, no row if there is
+    // no such chat. One statement: the chat, the membership and the marks
+    // come from one snapshot.
+    {Query::chat_receipts, "ferry_chat_receipts",
+     "SELECT m.\"user\", r.delivered_ts, r.delivered_id, r.read_ts, r.read_id, "
+     "p.read_receipts FROM chats ch LEFT JOIN members m ON m.chat_id = ch.chat_id "
+     "LEFT JOIN receipts r ON r.chat_id = m.chat_id AND r.\"user\" = m.\"user\" "
+     "LEFT JOIN privacy p ON p.\"user\" = m.\"user\" "
+     "WHERE ch.chat_id = $1 ORDER BY m.\"user\""},
+    // $1 user. No row: never set.
+    {Query::get_privacy, "ferry_get_privacy",
+     "SELECT read_receipts, last_seen_visible FROM privacy WHERE \"user\" = $1"},
+    // $1 user, $2 read_receipts, $3 last_seen_visible (NULL: unchanged),
+    // $4/$5 their defaults, for a user without a row. Returns the settings
+    // after; no row if there is no such user.
+    {Query::set_privacy, "ferry_set_privacy",
+     "INSERT INTO privacy AS p (\"user\", read_receipts, last_seen_visible) "
+     "SELECT \"user\", coalesce($2::boolean, $4::boolean), coalesce($3::boolean, $5::boolean) "
+     "FROM users WHERE \"user\" = $1 ON CONFLICT (\"user\") DO UPDATE SET "
+     "read_receipts = coalesce($2::boolean, p.read_receipts), "
+     "last_seen_visible = coalesce($3::boolean, p.last_seen_visible) "
+     "RETURNING read_receipts, last_seen_visible"},
+    // $1 chat_id: (member, active client) ordered by member then client; a
+    // member without clients has one row with a NULL client, a chat without
+    // members one row of NULLs, no such chat no row.
+    {Query::roster, "ferry_roster",
+     "SELECT m.\"user\", c.client_id FROM chats ch "
+     "LEFT JOIN members m ON m.chat_id = ch.chat_id "
+     "LEFT JOIN clients c ON c.\"user\" = m.\"user\" AND c.active "
+     "WHERE ch.chat_id = $1 ORDER BY m.\"user\", c.client_id"},
+    // $1 name, $2 candidate. secret runs as a statement of its own after
+    // it: a value another instance inserted at the same moment made this
+    // insert wait and do nothing, and is visible to the next statement.
+    {Query::insert_secret, "ferry_insert_secret",
+     "INSERT INTO meta(name, value) VALUES($1, $2) ON CONFLICT DO NOTHING"},
+    {Query::secret, "ferry_secret", "SELECT value FROM meta WHERE name = $1"},
+
     // $1 user, $2 ts: only ever raised.
     {Query::upsert_last_seen, "ferry_upsert_last_seen",
      "INSERT INTO last_seen(\"user\", ts) VALUES($1, $2) "
@@ -335,5 +477,6 @@ void PrepareAll(Connection& conn) {
 
 }  // namespace ferry::postgres
 
+#undef FERRY_RECEIPT_ENTRIES
 #undef FERRY_ALLOCATE_SEQS
 #undef FERRY_CLIENT_COLUMNS

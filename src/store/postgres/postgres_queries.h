@@ -26,6 +26,9 @@ enum class Query {
   // Chats.
   lock_chat, chat_members, insert_chat, insert_members, delete_members, deliver_event,
   list_chats, shares_chat,
+  // Receipts, privacy, rosters and secrets.
+  raise_delivered, raise_read, deliver_delivered_receipt, deliver_read_receipt, chat_receipts,
+  get_privacy, set_privacy, roster, insert_secret, secret,
   // Last seen.
   upsert_last_seen, last_seen,
   // Attachments.

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 #include <utility>
 
 #include "store/postgres/postgres_queries.h"
@@ -57,6 +58,13 @@ std::vector<ClientInfo> ReadClients(const PgResult& r) {
 }
 
 boost::system::error_code Err(Errc e) { return make_error_code(e); }
+
+// The position in columns (column, column + 1) = (ts, message_id) of `row`;
+// nullopt for NULLs (no receipts row) and for "no position" (0, '').
+std::optional<Position> MarkAt(const PgResult& r, int row, int column) {
+  if (r.IsNull(row, column) || r.TextView(row, column + 1).empty()) return std::nullopt;
+  return Position{r.Int(row, column), r.Text(row, column + 1)};
+}
 
 }  // namespace
 
@@ -258,6 +266,9 @@ Result<InboxPage> PostgresStore::ReadInbox(const std::string& client_id, Seq aft
       if (kind == kKindChatEvent) {
         entry.item =
             DecodedOrCorrupt(record_codec::DecodeChatEvent(r.TextView(row, 3)), "inbox.event");
+      } else if (kind == kKindReceipt) {
+        entry.item =
+            DecodedOrCorrupt(record_codec::DecodeReceipt(r.TextView(row, 3)), "inbox.event");
       } else {
         // read_inbox's columns of a shared message, or of an inline one.
         int m = kind == kKindInlineMessage ? 12 : 4;
@@ -277,6 +288,88 @@ Result<InboxPage> PostgresStore::ReadInbox(const std::string& client_id, Seq aft
       page.entries.push_back(std::move(entry));
     }
     return page;
+  });
+}
+
+Result<std::vector<MemberReceipts>> PostgresStore::ChatReceipts(const std::string& chat_id,
+                                                                const std::string& user) {
+  return Run("ChatReceipts", OnConflict::retry, [&]() -> Result<std::vector<MemberReceipts>> {
+    // One row per member, the caller's among them: whether it is there is
+    // the membership check, from the snapshot the marks come from.
+    PgResult r = One(Query::chat_receipts, Params().Add(chat_id));
+    if (r.Rows() == 0) return Err(Errc::not_found);
+    std::vector<MemberReceipts> members;
+    bool member = false;
+    for (int row = 0; row < r.Rows(); ++row) {
+      if (r.IsNull(row, 0)) continue;  // a chat without members
+      if (r.TextView(row, 0) == user) {
+        member = true;
+        continue;
+      }
+      MemberReceipts marks{r.Text(row, 0), MarkAt(r, row, 1), std::nullopt};
+      bool shows_read = r.IsNull(row, 5) ? Privacy{}.read_receipts : r.Bool(row, 5);
+      if (shows_read) marks.read = MarkAt(r, row, 3);
+      members.push_back(std::move(marks));
+    }
+    if (!member) return Err(Errc::forbidden);
+    return members;
+  });
+}
+
+Result<Privacy> PostgresStore::GetPrivacy(const std::string& user) {
+  return Run("GetPrivacy", OnConflict::retry, [&]() -> Result<Privacy> {
+    PgResult r = One(Query::get_privacy, Params().Add(user));
+    if (r.Rows() == 0) return Privacy{};
+    return Privacy{r.Bool(0, 0), r.Bool(0, 1)};
+  });
+}
+
+Result<Privacy> PostgresStore::SetPrivacy(const std::string& user,
+                                          std::optional<bool> read_receipts,
+                                          std::optional<bool> last_seen_visible) {
+  return Run("SetPrivacy", OnConflict::retry, [&]() -> Result<Privacy> {
+    // One upsert: two instances changing different settings of one user at
+    // once both keep theirs (the second updates the row the first wrote).
+    const Privacy defaults;
+    PgResult r = One(Query::set_privacy, Params()
+                                             .Add(user)
+                                             .AddBool(read_receipts)
+                                             .AddBool(last_seen_visible)
+                                             .AddBool(defaults.read_receipts)
+                                             .AddBool(defaults.last_seen_visible));
+    if (r.Rows() == 0) return Err(Errc::not_found);
+    return Privacy{r.Bool(0, 0), r.Bool(0, 1)};
+  });
+}
+
+Result<ChatRoster> PostgresStore::Roster(const std::string& chat_id) {
+  return Run("Roster", OnConflict::retry, [&]() -> Result<ChatRoster> {
+    // (member, client) rows ordered by member: a new member at each change.
+    PgResult r = One(Query::roster, Params().Add(chat_id));
+    if (r.Rows() == 0) return Err(Errc::not_found);
+    ChatRoster roster;
+    for (int row = 0; row < r.Rows(); ++row) {
+      if (r.IsNull(row, 0)) continue;  // a chat without members
+      if (roster.members.empty() || roster.members.back() != r.TextView(row, 0)) {
+        roster.members.push_back(r.Text(row, 0));
+      }
+      if (!r.IsNull(row, 1)) roster.clients.push_back(Delivery{r.Text(row, 1), r.Text(row, 0), 0});
+    }
+    return roster;
+  });
+}
+
+Result<std::string> PostgresStore::Secret(const std::string& name, const std::string& candidate) {
+  return Run("Secret", OnConflict::retry, [&]() -> Result<std::string> {
+    // Two statements, so the read sees a value another node stored while
+    // the insert waited for it (see insert_secret).
+    Pipeline p(conn_);
+    p.Queue(Query::insert_secret, Params().Add(name).Add(candidate));
+    Pipeline::Slot value = p.Queue(Query::secret, Params().Add(name));
+    p.Finish();
+    const PgResult& r = p.Get(value);
+    if (r.Rows() == 0) throw PgError(PgError::Kind::statement, "", "meta." + name + " vanished");
+    return r.Text(0, 0);
   });
 }
 

@@ -1,7 +1,8 @@
 // PostgresStore: the Store implementation behind OpenPostgresStore.
 // Internal to src/store/postgres; split over postgres_store.cc (opening,
-// accounts, reads, sweep), postgres_write_batch.cc (WriteBatch: send, chat
-// changes, ack, presence) and postgres_attachments.cc (attachment records).
+// accounts, reads, receipts and privacy, sweep), postgres_write_batch.cc
+// (WriteBatch: send, chat changes, ack, presence, marks and receipts) and
+// postgres_attachments.cc (attachment records).
 //
 // Every public method runs inside Run(), which (re)connects, runs the
 // method's statements in one Pipeline, re-runs the whole method when it lost
@@ -16,6 +17,7 @@
 #include <cstdint>
 #include <limits>
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 #include <thread>
@@ -54,6 +56,13 @@ class PostgresStore final : public Store {
   Result<std::vector<ChatInfo>> ListChats(const std::string& user) override;
   Result<bool> SharesChat(const std::string& a, const std::string& b) override;
   Result<InboxPage> ReadInbox(const std::string& client_id, Seq after, std::size_t limit) override;
+  Result<std::vector<MemberReceipts>> ChatReceipts(const std::string& chat_id,
+                                                   const std::string& user) override;
+  Result<Privacy> GetPrivacy(const std::string& user) override;
+  Result<Privacy> SetPrivacy(const std::string& user, std::optional<bool> read_receipts,
+                             std::optional<bool> last_seen_visible) override;
+  Result<ChatRoster> Roster(const std::string& chat_id) override;
+  Result<std::string> Secret(const std::string& name, const std::string& candidate) override;
   Result<void> SetLastSeen(const std::string& user, Millis ts) override;
   Result<std::optional<Millis>> GetLastSeen(const std::string& user) override;
   Result<void> WriteBatch(std::span<const WriteOp> ops) override;
@@ -104,6 +113,8 @@ class PostgresStore final : public Store {
   void Apply(Pipeline& p, ChatOp& op);
   void Apply(Pipeline& p, AckOp& op);
   void Apply(Pipeline& p, PresenceOp& op);
+  void Apply(Pipeline& p, MarkReadOp& op);
+  void Apply(Pipeline& p, ReceiptOp& op);
   // The chat's own row, then the change chat_rules::Create decided.
   void CreateChat(Pipeline& p, ChatOp& op);
   // Add and remove: checks (chat, actor, users) after locking the chat;

@@ -1,10 +1,13 @@
-// PostgresStore::WriteBatch: send, chat membership changes, acks and
-// presence updates, all ops of a batch in one transaction (one commit, one
-// WAL flush per batch) sent through one Pipeline. Single-threaded (store.h).
+// PostgresStore::WriteBatch: send, chat membership changes, acks, presence
+// updates, markRead and receipts, all ops of a batch in one transaction
+// (one commit, one WAL flush per batch) sent through one Pipeline.
+// Single-threaded (store.h).
 //
-// Round trips: each op waits once, for the reads it decides on (they travel
-// together, behind the previous op's writes, which the server runs first,
-// so a later op sees an earlier op's effects). Writes are never waited for:
+// Round trips: each op that checks something (send, chat changes,
+// markRead) waits once, for the reads it decides on (they travel together,
+// behind the previous op's writes, which the server runs first, so a later
+// op sees an earlier op's effects); acks, presence and receipts decide
+// inside their statements and never wait. Writes are never waited for:
 // their results, and the outputs derived from them (deliveries, acked), are
 // read by handlers on the way. The end of the batch costs one more round
 // trip (COMMIT), two if acks released messages.
@@ -36,6 +39,15 @@ Pipeline::Handler AppendDeliveries(std::vector<Delivery>* deliveries) {
   };
 }
 
+// A handler that appends the mark a raise_* statement returned, if it rose.
+Pipeline::Handler AppendMove(std::vector<MarkMove>* moved, const std::string& chat_id,
+                             ReceiptKind kind) {
+  return [moved, chat_id, kind](const PgResult& r) {
+    if (r.Rows() == 0) return;  // the mark was already there or higher
+    moved->push_back(MarkMove{chat_id, kind, Position{r.Int(0, 0), r.Text(0, 1)}});
+  };
+}
+
 }  // namespace
 
 Result<void> PostgresStore::WriteBatch(std::span<const WriteOp> ops) {
@@ -63,6 +75,7 @@ Result<void> PostgresStore::WriteBatch(std::span<const WriteOp> ops) {
 
 void PostgresStore::LockBatch(Pipeline& p, std::span<const WriteOp> ops) {
   std::vector<std::string> clients, users, user_skips, chats, chat_skips;
+  std::vector<std::string> receipt_chats, receipt_owners, receipt_fanouts;
   for (const WriteOp& op : ops) {
     if (auto* send = std::get_if<SendOp*>(&op)) {
       chats.push_back((*send)->message.chat_id);
@@ -81,11 +94,29 @@ void PostgresStore::LockBatch(Pipeline& p, std::span<const WriteOp> ops) {
       clients.push_back((*ack)->client_id);
     } else if (auto* presence = std::get_if<PresenceOp*>(&op)) {
       clients.push_back((*presence)->client_id);
+    } else if (auto* receipt = std::get_if<ReceiptOp*>(&op)) {
+      // A markRead writes no client row; a receipt writes the other
+      // members' and, for `read`, the user's own.
+      const ReceiptOp& r = **receipt;
+      receipt_chats.push_back(r.chat_id);
+      receipt_owners.push_back(r.user);
+      receipt_fanouts.push_back(std::to_string(LimitParam(r.fanout_max)));
+      if (r.kind == ReceiptKind::read) {
+        users.push_back(r.user);
+        user_skips.push_back(r.actor_client);
+      }
     }
   }
   // Not waited for: the server runs it before the ops' statements.
-  p.Queue(Query::lock_batch,
-          Params().Add(clients).Add(users).Add(user_skips).Add(chats).Add(chat_skips));
+  p.Queue(Query::lock_batch, Params()
+                                 .Add(clients)
+                                 .Add(users)
+                                 .Add(user_skips)
+                                 .Add(chats)
+                                 .Add(chat_skips)
+                                 .Add(receipt_chats)
+                                 .Add(receipt_owners)
+                                 .Add(receipt_fanouts));
 }
 
 void PostgresStore::Apply(Pipeline& p, SendOp& op) {
@@ -227,6 +258,7 @@ void PostgresStore::DeliverEvent(Pipeline& p, ChatOp& op, const std::vector<std:
 void PostgresStore::Apply(Pipeline& p, AckOp& op) {
   op.status = Errc::ok;
   op.acked = 0;
+  op.moved.clear();
   // Entries at or below acked_seq are deleted by the second statement;
   // every later entry gets a seq above head_seq, so the clamp means none is
   // acknowledged in advance.
@@ -237,11 +269,20 @@ void PostgresStore::Apply(Pipeline& p, AckOp& op) {
       op.acked = r.Int(0, 0);
     }
   });
-  p.Queue(Query::ack_inbox, Params().Add(op.client_id), [this](const PgResult& r) {
-    for (int row = 0; row < r.Rows(); ++row) {
-      if (!r.IsNull(row, 0)) ++releases_[r.Text(row, 0)];
-    }
-  });
+  // The marks rise in the statement that deletes the entries, from exactly
+  // the entries it deleted: what the client acknowledged, nothing an
+  // earlier ack or the sweeper already took.
+  p.Queue(Query::ack_inbox, Params().Add(op.client_id).Add(op.user),
+          [this, &op](const PgResult& r) {
+            for (int row = 0; row < r.Rows(); ++row) {
+              if (!r.IsNull(row, 0)) {
+                ++releases_[r.Text(row, 0)];
+              } else {
+                op.moved.push_back(MarkMove{r.Text(row, 1), ReceiptKind::delivered,
+                                            Position{r.Int(row, 2), r.Text(row, 3)}});
+              }
+            }
+          });
 }
 
 void PostgresStore::Apply(Pipeline& p, PresenceOp& op) {
@@ -249,6 +290,61 @@ void PostgresStore::Apply(Pipeline& p, PresenceOp& op) {
   p.Queue(Query::touch_client, Params().Add(op.client_id).Add(op.now),
           [&op](const PgResult& r) { op.status = r.Affected() == 0 ? Errc::not_found : Errc::ok; });
   if (op.last_seen) p.Queue(Query::upsert_last_seen, Params().Add(op.user).Add(op.now));
+}
+
+void PostgresStore::Apply(Pipeline& p, MarkReadOp& op) {
+  op.status = Errc::ok;
+  op.moved.clear();
+  // As a send: share_chat holds the chat's lock (shared) from the check to
+  // the commit, so a member removed meanwhile cannot still move its marks.
+  Pipeline::Slot chat = p.Queue(Query::share_chat, Params().Add(op.chat_id));
+  Pipeline::Slot member = p.Queue(Query::is_member, Params().Add(op.chat_id).Add(op.user));
+  if (p.Get(chat).Rows() == 0) {
+    op.status = Errc::not_found;
+    return;
+  }
+  if (p.Get(member).Rows() == 0) {
+    op.status = Errc::forbidden;
+    return;
+  }
+  if (op.up_to.empty()) return;  // "no position": no mark is below it
+  // Two raises of one row, read first: a new row then starts with only
+  // read set, so the second statement sees delivered rise too and reports
+  // it. The first one locks the row (whether or not it rose), so nothing
+  // moves it between the two. If read did not rise, delivered cannot
+  // either: every write keeps delivered >= read.
+  Params at = Params().Add(op.chat_id).Add(op.user).Add(op.up_to.ts).Add(op.up_to.message_id);
+  p.Queue(Query::raise_read, at, AppendMove(&op.moved, op.chat_id, ReceiptKind::read));
+  p.Queue(Query::raise_delivered, at, AppendMove(&op.moved, op.chat_id, ReceiptKind::delivered));
+}
+
+void PostgresStore::Apply(Pipeline& p, ReceiptOp& op) {
+  op.status = Errc::ok;
+  op.receipt.reset();
+  op.deliveries.clear();
+  // The statement claims the mark and writes the entries; the JSON is the
+  // codec's, all but the position, which the claim fills in on the server.
+  Receipt receipt{op.chat_id, op.user, op.kind, Position{}, op.now};
+  bool read = op.kind == ReceiptKind::read;
+  Params params = Params()
+                      .Add(op.chat_id)
+                      .Add(op.user)
+                      .Add(op.actor_client)
+                      .Add(LimitParam(op.fanout_max))
+                      .Add(record_codec::EncodeReceipt(receipt))
+                      .Add(op.now)
+                      .Add(op.expires);
+  if (read) params.AddBool(Privacy{}.read_receipts);
+  p.Queue(read ? Query::deliver_read_receipt : Query::deliver_delivered_receipt, params,
+          [&op, receipt](const PgResult& r) mutable {
+            if (r.Rows() == 0) return;  // not above the last receipt written
+            receipt.up_to = Position{r.Int(0, 0), r.Text(0, 1)};
+            op.receipt = std::move(receipt);
+            for (int row = 0; row < r.Rows(); ++row) {
+              if (r.IsNull(row, 2)) continue;  // claimed, but nobody to tell
+              op.deliveries.push_back(Delivery{r.Text(row, 2), r.Text(row, 3), r.Int(row, 4)});
+            }
+          });
 }
 
 }  // namespace ferry::postgres
