@@ -14,15 +14,19 @@
 
 #include <algorithm>
 #include <atomic>
+#include <barrier>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <numeric>
+#include <random>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "conformance.h"
+#include "store/record_codec.h"
 
 namespace ferry::store_test {
 namespace {
@@ -459,6 +463,185 @@ TEST_F(TwoNodes, MessageOfOneRecipientIsInline) {
   auto swept = a_->Sweep(kExpires + 1);
   ASSERT_TRUE(swept);
   EXPECT_EQ(swept->messages_deleted, 1);
+}
+
+// ---- Marks and receipts across instances ----
+
+// A client's receipts of `kind`, in seq order.
+std::vector<Position> ReceiptsOf(Store& s, const std::string& client, ReceiptKind kind) {
+  std::vector<Position> out;
+  auto page = s.ReadInbox(client, 0, 10000);
+  EXPECT_TRUE(page);
+  if (!page) return out;
+  for (const InboxEntry& e : page->entries) {
+    const auto* r = std::get_if<Receipt>(&e.item);
+    if (r != nullptr && r->kind == kind) out.push_back(r->up_to);
+  }
+  return out;
+}
+
+bool StrictlyRising(const std::vector<Position>& positions) {
+  return std::adjacent_find(positions.begin(), positions.end(),
+                            [](const Position& a, const Position& b) { return !(a < b); }) ==
+         positions.end();
+}
+
+// bob acks and reads one chat from two devices on two instances at once,
+// and a third instance marks it read too, each in its own jittered order;
+// the first two follow every write with both receipts in the same batch.
+// The marks end at the newest message, no move is reported twice (a mark
+// that went down would rise to some position again), and every inbox gets
+// the receipts of each kind strictly rising.
+TEST_F(TwoNodes, ConcurrentMarksNeverGoDownAndReceiptsOnlyRise) {
+  for (const char* u : {"alice", "bob"}) AddUser(*a_, u);
+  std::string alice = Login(*a_, "alice", "phone");
+  std::string phone = Login(*a_, "bob", "phone");
+  std::string laptop = Login(*a_, "bob", "laptop");
+  ASSERT_EQ(Chat(*a_, ChatOp::Kind::create, "ab", "alice", alice, {"bob"}).status, Errc::ok);
+  constexpr int kMessages = 60;
+  std::vector<Position> positions;  // rising; pairs share a ts, so ids decide
+  for (int i = 0; i < kMessages; ++i) {
+    SendOp op =
+        MakeSend("ab", "alice", alice, "k" + std::to_string(i), "m" + std::to_string(100 + i));
+    op.message.ts = kNow + i / 2;
+    WriteOp w = &op;
+    ASSERT_TRUE(a_->WriteBatch({&w, 1}));
+    positions.push_back(Position{op.message.ts, op.message.message_id});
+  }
+  std::unique_ptr<Store> c = Open(url_);
+  ASSERT_NE(c, nullptr);
+
+  struct Moves {
+    std::vector<Position> read, delivered;
+  };
+  // The messages are seqs 2.. of bob's clients (1 is the chat's `created`).
+  // Each step starts on all three at once, so their batches collide.
+  std::barrier step(3);
+  auto reader = [&](Store* s, std::string client, unsigned seed, Moves* moves) {
+    // Rising, with neighbours swapped at random: the three race each other
+    // up the same positions, and each also writes stale ones.
+    std::vector<int> order(kMessages);
+    std::iota(order.begin(), order.end(), 0);
+    std::mt19937 random(seed);
+    for (int k = 0; k + 1 < kMessages; ++k) {
+      if (random() % 2 != 0) std::swap(order[k], order[k + 1]);
+    }
+    for (int k = 0; k < kMessages; ++k) {
+      MarkReadOp mark{"ab", "bob", positions[order[k]]};
+      AckOp ack{client, order[k] + 2, "bob"};
+      std::vector<ReceiptOp> receipts(2);
+      std::vector<WriteOp> ops;
+      if (!client.empty()) ops.push_back(&ack);
+      ops.push_back(&mark);
+      for (ReceiptKind kind : {ReceiptKind::delivered, ReceiptKind::read}) {
+        if (client.empty()) break;
+        ReceiptOp& r = receipts[static_cast<int>(kind)];
+        r.chat_id = "ab";
+        r.user = "bob";
+        r.kind = kind;
+        r.actor_client = client;
+        r.now = kNow + k;
+        r.expires = kExpires;
+        ops.push_back(&r);
+      }
+      step.arrive_and_wait();
+      // EXPECT, not ASSERT: a thread that left would leave the others
+      // waiting at the barrier.
+      EXPECT_TRUE(s->WriteBatch(ops));
+      EXPECT_EQ(mark.status, Errc::ok);
+      for (const MarkMove& m : ack.moved) moves->delivered.push_back(m.up_to);
+      for (const MarkMove& m : mark.moved) {
+        (m.kind == ReceiptKind::read ? moves->read : moves->delivered).push_back(m.up_to);
+      }
+    }
+  };
+  Moves on_a, on_b, on_c;
+  std::thread t1(reader, a_.get(), phone, 1u, &on_a);
+  std::thread t2(reader, b_.get(), laptop, 2u, &on_b);
+  std::thread t3(reader, c.get(), "", 3u, &on_c);  // markRead only: no client locks
+  t1.join();
+  t2.join();
+  t3.join();
+
+  for (auto member : {&Moves::read, &Moves::delivered}) {
+    std::vector<Position> all = on_a.*member;
+    all.insert(all.end(), (on_b.*member).begin(), (on_b.*member).end());
+    all.insert(all.end(), (on_c.*member).begin(), (on_c.*member).end());
+    std::sort(all.begin(), all.end());
+    EXPECT_EQ(std::adjacent_find(all.begin(), all.end()), all.end()) << "a move reported twice";
+    ASSERT_FALSE(all.empty());
+    EXPECT_EQ(all.back(), positions.back());
+  }
+  auto rows = a_->ChatReceipts("ab", "alice");
+  ASSERT_TRUE(rows);
+  ASSERT_EQ(rows->size(), 1u);
+  EXPECT_EQ(rows->at(0).delivered, positions.back());
+  EXPECT_EQ(rows->at(0).read, positions.back());
+  for (ReceiptKind kind : {ReceiptKind::delivered, ReceiptKind::read}) {
+    std::vector<Position> got = ReceiptsOf(*a_, alice, kind);
+    EXPECT_TRUE(StrictlyRising(got)) << static_cast<int>(kind);
+    ASSERT_FALSE(got.empty());
+    EXPECT_EQ(got.back(), positions.back());
+  }
+  // Each device gets the read receipts of the other's batches (how many
+  // depends on the interleaving; the newest goes to one of them).
+  std::size_t own = 0;
+  for (const std::string& client : {phone, laptop}) {
+    std::vector<Position> got = ReceiptsOf(*b_, client, ReceiptKind::read);
+    own += got.size();
+    EXPECT_TRUE(StrictlyRising(got)) << client;
+    EXPECT_TRUE(ReceiptsOf(*b_, client, ReceiptKind::delivered).empty()) << client;
+  }
+  EXPECT_GT(own, 0u);
+}
+
+// A receipt entry holds the codec's JSON of the receipt (record_codec.h),
+// although the statement puts the position in on the server.
+TEST_F(TwoNodes, ReceiptEntryHoldsTheCodecsJson) {
+  for (const char* u : {"alice", "bob"}) AddUser(*a_, u);
+  std::string alice = Login(*a_, "alice", "phone");
+  std::string bob = Login(*a_, "bob", "phone");
+  ASSERT_EQ(Chat(*a_, ChatOp::Kind::create, "ab", "alice", alice, {"bob"}).status, Errc::ok);
+  SendOp send = MakeSend("ab", "alice", alice, "k\"1", "m\"1");  // a quote to escape
+  MarkReadOp mark{"ab", "bob", Position{kNow, "m\"1"}};
+  ReceiptOp receipt;
+  receipt.chat_id = "ab";
+  receipt.user = "bob";
+  receipt.kind = ReceiptKind::read;
+  receipt.actor_client = bob;
+  receipt.now = kNow + 7;
+  receipt.expires = kExpires;
+  std::vector<WriteOp> ops = {&send, &mark, &receipt};
+  ASSERT_TRUE(a_->WriteBatch(ops));
+  ASSERT_TRUE(receipt.receipt.has_value());
+  std::string json = record_codec::EncodeReceipt(*receipt.receipt);
+  std::string quoted;  // as an SQL literal
+  for (char ch : json) quoted += ch == '\'' ? std::string("''") : std::string(1, ch);
+  EXPECT_EQ(
+      QueryText(url_, "SELECT bool_and(event = '" + quoted +
+                          "'::jsonb) FROM inbox WHERE kind = 3 AND client_id = '" + alice + "'"),
+      "t")
+      << json << " vs " << QueryText(url_, "SELECT event FROM inbox WHERE kind = 3");
+}
+
+// Two instances asking for one secret at the same moment, each with its own
+// candidate, both get the one that was stored.
+TEST_F(TwoNodes, ASecretRacedByTwoInstancesIsOneValue) {
+  for (int i = 0; i < 20; ++i) {
+    std::string name = "key" + std::to_string(i), on_a, on_b;
+    std::thread t1([&] {
+      auto r = a_->Secret(name, "from-a");
+      on_a = r ? *r : "";
+    });
+    std::thread t2([&] {
+      auto r = b_->Secret(name, "from-b");
+      on_b = r ? *r : "";
+    });
+    t1.join();
+    t2.join();
+    EXPECT_TRUE(on_a == "from-a" || on_a == "from-b") << on_a;
+    EXPECT_EQ(on_a, on_b) << name;
+  }
 }
 
 // ---- Schema versions ----
