@@ -63,6 +63,13 @@ struct Config {
   // grace map remembers at most `chat_channel_grace_max` chats; when full it
   // is cleared (those chats get a new grace: extra publishes, never fewer).
   std::size_t chat_channel_threshold = 25;
+  // Receipts (protocol v1.1): chats of at most this many members get
+  // `receipt` entries pushed to the other members; bigger ones are asked
+  // with chatReceipts. A connection's typing events go out at most once per
+  // typing_interval_ms per chat (a `paused` after a forwarded `composing`
+  // always goes).
+  std::size_t receipt_fanout_max = 25;
+  std::int64_t typing_interval_ms = 1000;
   std::int64_t chat_channel_grace_ms = 10'000;
   std::size_t chat_channel_grace_max = 10'000;
 

@@ -73,6 +73,32 @@ std::vector<std::string> GetStrings(const json::object& o, std::string_view key,
   return out;
 }
 
+bool GetBool(const json::object& o, std::string_view key) {
+  const json::value* v = Find(o, key);
+  if (!v) throw FieldError{"missing field '" + std::string(key) + "'"};
+  if (!v->is_bool()) throw FieldError{"field '" + std::string(key) + "' must be true or false"};
+  return v->get_bool();
+}
+
+// {"ts": integer, "messageId": non-empty string}.
+Position GetPosition(const json::object& o, std::string_view key) {
+  const json::value* v = Find(o, key);
+  if (!v) throw FieldError{"missing field '" + std::string(key) + "'"};
+  const json::object* p = v->if_object();
+  std::optional<std::int64_t> ts;
+  if (p) {
+    if (const json::value* t = Find(*p, "ts")) ts = AsInt(*t);
+  }
+  if (!p || !ts || *ts < 0) {
+    throw FieldError{"field '" + std::string(key) +
+                     "' must be {\"ts\": integer, \"messageId\": string}"};
+  }
+  std::string id = GetString(*p, "messageId");
+  if (id.empty() || id.size() > 128)
+    throw FieldError{"field 'messageId' must be 1 to 128 characters"};
+  return Position{*ts, std::move(id)};
+}
+
 using Decoder = Request (*)(const json::object&);
 
 const std::unordered_map<std::string_view, Decoder>& Decoders() {
@@ -80,7 +106,8 @@ const std::unordered_map<std::string_view, Decoder>& Decoders() {
       {"hello",
        [](const json::object& o) -> Request {
          Hello h{GetString(o, "token"), std::nullopt};
-         if (const json::value* a = Find(o, "after"); a && !a->is_null()) h.after = GetSeq(o, "after");
+         if (const json::value* a = Find(o, "after"); a && !a->is_null())
+           h.after = GetSeq(o, "after");
          return h;
        }},
       {"createChat",
@@ -124,6 +151,38 @@ const std::unordered_map<std::string_view, Decoder>& Decoders() {
       {"lastSeen", [](const json::object& o) -> Request { return LastSeen{GetString(o, "user")}; }},
       {"listChats", [](const json::object&) -> Request { return ListChats{}; }},
       {"pong", [](const json::object&) -> Request { return Pong{}; }},
+      {"markRead",
+       [](const json::object& o) -> Request {
+         return MarkRead{GetString(o, "chatId"), GetPosition(o, "upTo")};
+       }},
+      {"chatReceipts",
+       [](const json::object& o) -> Request { return ChatReceipts{GetString(o, "chatId")}; }},
+      {"typing",
+       [](const json::object& o) -> Request {
+         std::string state = GetString(o, "state");
+         if (state != "composing" && state != "paused") {
+           throw FieldError{"field 'state' must be \"composing\" or \"paused\""};
+         }
+         return Typing{GetString(o, "chatId"), state == "composing"};
+       }},
+      {"setPrivacy",
+       [](const json::object& o) -> Request {
+         SetPrivacy p;
+         if (const json::value* v = Find(o, "readReceipts"); v && !v->is_null()) {
+           p.read_receipts = GetBool(o, "readReceipts");
+         }
+         if (const json::value* v = Find(o, "lastSeen"); v && !v->is_null()) {
+           std::string who = GetString(o, "lastSeen");
+           if (who != "everyone" && who != "nobody") {
+             throw FieldError{"field 'lastSeen' must be \"everyone\" or \"nobody\""};
+           }
+           p.last_seen_visible = who == "everyone";
+         }
+         if (!p.read_receipts && !p.last_seen_visible) {
+           throw FieldError{"setPrivacy needs 'readReceipts' or 'lastSeen'"};
+         }
+         return p;
+       }},
   };
   return table;
 }
@@ -237,6 +296,15 @@ EncodedEntry EncodeEntry(const InboxEntry& entry) {
     o["clientMsgId"] = m->client_msg_id;
     return {"message", Tail(o), m->attachments};
   }
+  if (const auto* r = std::get_if<Receipt>(&entry.item)) {
+    json::object o;
+    o["chatId"] = r->chat_id;
+    o["user"] = r->user;
+    o["kind"] = r->kind == ReceiptKind::read ? "read" : "delivered";
+    o["upTo"] = PositionJson(r->up_to);
+    o["ts"] = r->ts;
+    return {"receipt", Tail(o), {}};
+  }
   const auto& e = std::get<ChatEvent>(entry.item);
   json::object o;
   o["chatId"] = e.chat_id;
@@ -271,6 +339,17 @@ std::string Frame(const EncodedEntry& entry, Seq seq, const UrlMinter& mint) {
 
 std::string PingFrame(Seq head) {
   return "{\"type\":\"ping\",\"head\":" + std::to_string(head) + "}";
+}
+
+json::object PositionJson(const Position& position) {
+  return json::object{{"ts", position.ts}, {"messageId", position.message_id}};
+}
+
+std::string TypingFrame(std::string_view chat_id, std::string_view user, bool composing) {
+  return json::serialize(json::object{{"type", "typing"},
+                                      {"chatId", chat_id},
+                                      {"user", user},
+                                      {"state", composing ? "composing" : "paused"}});
 }
 
 }  // namespace ferry::protocol

@@ -57,9 +57,25 @@ struct LastSeen {
 };
 struct ListChats {};
 struct Pong {};
+// v1.1
+struct MarkRead {
+  std::string chat_id;
+  Position up_to;
+};
+struct ChatReceipts {
+  std::string chat_id;
+};
+struct Typing {
+  std::string chat_id;
+  bool composing = true;  // "composing", else "paused"
+};
+struct SetPrivacy {
+  std::optional<bool> read_receipts;
+  std::optional<bool> last_seen_visible;  // lastSeen "everyone" (true) or "nobody"
+};
 
 using Request = std::variant<Hello, CreateChat, ChangeMembers, Send, Ack, Sync, AttachTarget,
-                             LastSeen, ListChats, Pong>;
+                             LastSeen, ListChats, Pong, MarkRead, ChatReceipts, Typing, SetPrivacy>;
 
 struct Decoded {
   boost::json::value id;  // null when absent or not a valid id (then `error` is set)
@@ -84,7 +100,7 @@ std::string ErrorReply(const boost::json::value& id, Errc code, std::string_view
 
 // ---- Events (server -> client) ----
 struct EncodedEntry {
-  std::string type;  // "message" | "chat"
+  std::string type;  // "message" | "chat" | "receipt"
   std::string tail;  // the JSON object's members after type/seq(/attachments), ending in '}'
   std::vector<AttachmentRef> attachments;  // messages: written per recipient by Frame()
 };
@@ -96,6 +112,10 @@ using UrlMinter = std::function<std::string(const std::string& attachment_id)>;
 // message has none).
 std::string Frame(const EncodedEntry& entry, Seq seq, const UrlMinter& mint = {});
 std::string PingFrame(Seq head);
+// {"ts","messageId"}.
+boost::json::object PositionJson(const Position& position);
+// The ephemeral `typing` event: {"type":"typing","chatId","user","state"}.
+std::string TypingFrame(std::string_view chat_id, std::string_view user, bool composing);
 
 // ---- Bus payloads (node <-> node): JSON, see docs/protocol.md
 // "Node-to-node bus payloads"; implemented in bus_payload.cc ----

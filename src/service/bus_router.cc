@@ -76,7 +76,13 @@ void BusRouter::OnMessage(std::string_view channel, std::string_view payload) {
     log::Warn("bus: malformed payload on ", channel);
     return;
   }
-  if (auto* e = std::get_if<protocol::BusEntries>(&*msg)) {
+  if (auto* e = std::get_if<protocol::BusEntries>(&*msg); e && e->entry.type == "typing") {
+    // Ephemeral (seq 0): the frame as it is, to whichever listed clients are here.
+    auto frame = std::make_shared<const std::string>("{\"type\":\"typing\"," + e->entry.tail);
+    for (const auto& [client_id, seq] : e->deliveries) {
+      if (auto s = sessions_.Find(client_id)) s->EphemeralAsync(frame);
+    }
+  } else if (e) {
     // Clients this node does not hold are skipped: a chat channel's payload
     // lists every member's.
     auto note = std::make_shared<const protocol::BusEntries>(std::move(*e));

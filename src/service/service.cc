@@ -1,6 +1,8 @@
 #include "service/service.h"
 
 #include <algorithm>
+#include <future>
+#include <stdexcept>
 
 #include "common/log.h"
 #include "common/random.h"
@@ -38,6 +40,16 @@ void Service::Start() {
   router_.Start();
   MarkStoreOk();  // the backend was opened just now
   store_.Start();
+  // The key that signs message ids, the same on every node: the first
+  // node to start stores one (store.h Secret).
+  std::promise<Result<std::string>> key;
+  std::future<Result<std::string>> got = key.get_future();
+  bool queued = store_.Lane(0).Submit(
+      [&key](Store& s) { key.set_value(s.Secret("message-id-key", RandomId(32))); });
+  if (!queued) throw std::runtime_error("store queue full at start");
+  Result<std::string> secret = got.get();
+  if (!secret) throw std::runtime_error("cannot read the message id key from the store");
+  message_ids_ = std::make_unique<MessageIds>(*secret);
 }
 
 // The pools go first: their jobs end by submitting store work, which the

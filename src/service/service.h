@@ -26,6 +26,7 @@
 #include "common/config.h"
 #include "service/accounts.h"
 #include "service/bus_router.h"
+#include "service/message_ids.h"
 #include "service/metrics.h"
 #include "service/session_registry.h"
 #include "service/store_pool.h"
@@ -48,6 +49,8 @@ class Service {
           Clock& clock);
   ~Service();  // Stop()s
 
+  // Throws std::runtime_error if the store cannot give the deployment's
+  // message id key.
   void Start();
   // Finishes queued work and stops every worker thread. Call before the
   // objects the callbacks reach (the I/O context) go. Idempotent.
@@ -82,6 +85,8 @@ class Service {
   BlobStore& blobs() { return blobs_; }
   Clock& clock() { return clock_; }
   Metrics& metrics() { return metrics_; }
+  // Mints and checks message ids (after Start()).
+  const MessageIds& message_ids() const { return *message_ids_; }
 
  private:
   void MarkStoreOk();
@@ -96,6 +101,7 @@ class Service {
   BusRouter router_;
   Accounts accounts_;
   Uploads uploads_;
+  std::unique_ptr<MessageIds> message_ids_;  // set by Start(), with the deployment's key
 
   std::atomic<std::chrono::steady_clock::rep> store_ok_at_{0};  // last good store probe
   std::mutex mu_;

@@ -15,6 +15,7 @@ namespace json = boost::json;
 namespace {
 
 constexpr std::size_t kMaxChatName = 256;
+constexpr std::size_t kMaxTypingChats = 64;            // chats a connection remembers typing in
 constexpr std::size_t kMaxPendingFrames = 64;          // frames pipelined behind hello
 constexpr std::size_t kMaxPendingBytes = 1024 * 1024;  // and their bytes
 constexpr std::size_t kMaxSyncsWaiting = 16;           // syncs awaiting their inbox read
@@ -91,6 +92,41 @@ bool ClientSession::Write(const json::value& id, WriteOp op, std::function<void(
   return false;
 }
 
+namespace {
+
+// Writes the `receipt` entries of `keys` (marks of `user` moved by client
+// `client_id`) and publishes them once committed. Callable after the
+// connection closed: it holds nothing of the session. A key the store queue
+// has no room for is dropped; its mark is durable and the next move, or
+// chatReceipts, reports it.
+void WriteReceipts(Service& service, const Service::Post& post, const std::string& client_id,
+                   const std::string& user, std::vector<ReceiptCoalescer::Key> keys) {
+  const Millis now = service.clock().Now();
+  for (auto& [chat_id, kind] : keys) {
+    auto op = std::make_shared<ReceiptOp>();
+    op->chat_id = std::move(chat_id);
+    op->user = user;
+    op->kind = kind;
+    op->actor_client = client_id;
+    op->fanout_max = service.config().receipt_fanout_max;
+    op->now = now;
+    op->expires = now + service.config().RetentionMs();
+    Service* s = &service;
+    bool queued = service.store().For(client_id).Write(op.get(), [s, post, op](Errc status) {
+      if (status != Errc::ok || !op->receipt || op->deliveries.empty()) return;
+      s->metrics().entries_created_total.fetch_add(static_cast<std::int64_t>(op->deliveries.size()),
+                                                   std::memory_order_relaxed);
+      post([s, op] {  // off the store thread, as for sends
+        s->router().PublishDeliveries(
+            op->chat_id, protocol::EncodeEntry(InboxEntry{0, *op->receipt}), op->deliveries);
+      });
+    });
+    if (!queued) log::Debug("receipt of ", op->chat_id, " dropped: store queue full");
+  }
+}
+
+}  // namespace
+
 // ---- Connection lifecycle ----
 
 void ClientSession::OnOpen() {
@@ -124,7 +160,8 @@ void ClientSession::OnText(std::string_view text) {
         if constexpr (std::is_same_v<T, protocol::Pong>) {
           heartbeat_.Pong();
           ScheduleTimer();
-        } else if constexpr (std::is_same_v<T, protocol::Ack>) {
+        } else if constexpr (std::is_same_v<T, protocol::Ack> ||
+                             std::is_same_v<T, protocol::Typing>) {
           Handle(d.id, d.has_id, r);
         } else if constexpr (std::is_same_v<T, protocol::Hello>) {
           ReplyError(d.id, Errc::bad_request, "already authenticated");
@@ -228,11 +265,22 @@ void ClientSession::OnClosed() {
   chats_.ReleaseAll();
   // Acks still merging behind one in flight must not be lost with the
   // connection (the store keeps the highest, whatever the order).
+  // Receipts waiting for their second go now; so do those of that last ack.
+  WriteReceipts(service_, post_, client_.client_id, client_.user, receipts_.TakeAll());
   if (cursor_.acked() > ack_stored_) {
     auto ack = std::make_shared<AckOp>();
     ack->client_id = client_.client_id;
+    ack->user = client_.user;
     ack->up_to = cursor_.acked();
-    Lane().Write(ack.get(), [ack](Errc) {});
+    Service* service = &service_;
+    Lane().Write(ack.get(), [service, post = post_, ack](Errc status) {
+      if (status != Errc::ok || ack->moved.empty()) return;
+      post([service, post, ack] {
+        std::vector<ReceiptCoalescer::Key> keys;
+        for (const MarkMove& m : ack->moved) keys.emplace_back(m.chat_id, m.kind);
+        WriteReceipts(*service, post, ack->client_id, ack->user, std::move(keys));
+      });
+    });
   }
   Bus& bus = service_.bus();
   bus.Unsubscribe(UserChannel(client_.user));
@@ -436,7 +484,7 @@ void ClientSession::Handle(const json::value& id, protocol::Send& r) {
   Millis now = service_.clock().Now();
   auto op = std::make_shared<SendOp>();
   op->attachment_ids = std::move(r.attachments);
-  op->message.message_id = TimeOrderedId(now);
+  op->message.message_id = service_.message_ids().New(now, r.chat_id);
   op->message.chat_id = std::move(r.chat_id);
   op->message.sender = client_.user;
   op->message.sender_client = client_.client_id;
@@ -515,12 +563,16 @@ void ClientSession::WriteAck() {
   const Seq previous = ack_stored_;
   auto op = std::make_shared<AckOp>();
   op->client_id = client_.client_id;
+  op->user = client_.user;
   op->up_to = up_to;
   ack_stored_ = up_to;
   ack_in_flight_ = true;
-  auto done = Bind([this, up_to, previous, replies = std::move(ack_replies_)](Errc status) {
+  auto done = Bind([this, op, up_to, previous, replies = std::move(ack_replies_)](Errc status) {
     ack_in_flight_ = false;
-    if (status == Errc::ok) ack_durable_ = std::max(ack_durable_, up_to);
+    if (status == Errc::ok) {
+      ack_durable_ = std::max(ack_durable_, up_to);
+      MarksMoved(op->moved);
+    }
     for (const json::value& id : replies) {
       if (status == Errc::ok) {
         Reply(protocol::OkReply(id));
@@ -627,6 +679,10 @@ void ClientSession::Handle(const json::value& id, protocol::LastSeen& r) {
     Result<bool> shares = s.SharesChat(me, user);
     if (!shares) return reply(Errc::unavailable, false, std::nullopt);
     if (!*shares) return reply(Errc::forbidden, false, std::nullopt);
+    // lastSeen "nobody": to everyone but the user, offline and never seen.
+    Result<Privacy> privacy = s.GetPrivacy(user);
+    if (!privacy) return reply(Errc::unavailable, false, std::nullopt);
+    if (!privacy->last_seen_visible) return reply(Errc::ok, false, std::nullopt);
     service->bus().IsOnline(user, [service, user, reply](bool online) {
       if (online) return reply(Errc::ok, true, std::nullopt);
       bool ok = service->store().For(user).Submit([user, reply](Store& s2) {
@@ -651,6 +707,142 @@ void ClientSession::Handle(const json::value& id, protocol::ListChats&) {
     Reply(protocol::OkReply(id, json::object{{"chats", std::move(list)}}));
   });
   Submit(id, [user = client_.user, reply](Store& s) { reply(s.ListChats(user)); });
+}
+
+// ---- Receipts, typing, privacy (protocol v1.1) ----
+
+void ClientSession::Handle(const json::value& id, protocol::MarkRead& r) {
+  // A position of another chat, or a made-up one, is no message of this
+  // chat (message_ids.h): not_found, as for an unknown chat.
+  if (!service_.message_ids().IsOf(r.up_to, r.chat_id)) {
+    return ReplyError(id, Errc::not_found, "no such message in this chat");
+  }
+  auto op = std::make_shared<MarkReadOp>();
+  op->chat_id = std::move(r.chat_id);
+  op->user = client_.user;
+  op->up_to = std::move(r.up_to);
+  Write(id, op.get(), Bind([this, id, op](Errc status) {
+          if (status != Errc::ok) return ReplyError(id, status, "storage unavailable");
+          if (op->status != Errc::ok) {
+            return ReplyError(
+                id, op->status,
+                op->status == Errc::forbidden ? "not a member of this chat" : "no such chat");
+          }
+          Reply(protocol::OkReply(id));
+          MarksMoved(op->moved);
+        }));
+}
+
+void ClientSession::Handle(const json::value& id, protocol::ChatReceipts& r) {
+  auto reply = Bind([this, id](Result<std::vector<MemberReceipts>> rows) {
+    if (!rows) {
+      Errc e = ToErrc(rows.error());
+      return ReplyError(id, e,
+                        e == Errc::not_found   ? "no such chat"
+                        : e == Errc::forbidden ? "not a member of this chat"
+                                               : "storage unavailable");
+    }
+    auto position = [](const std::optional<Position>& p) {
+      return p ? json::value(protocol::PositionJson(*p)) : json::value(nullptr);
+    };
+    json::array members;
+    for (const MemberReceipts& m : *rows) {
+      members.push_back(json::object{
+          {"user", m.user}, {"delivered", position(m.delivered)}, {"read", position(m.read)}});
+    }
+    Reply(protocol::OkReply(id, json::object{{"members", std::move(members)}}));
+  });
+  Submit(id, [chat = std::move(r.chat_id), user = client_.user, reply](Store& s) {
+    reply(s.ChatReceipts(chat, user));
+  });
+}
+
+void ClientSession::Handle(const json::value& id, protocol::SetPrivacy& r) {
+  auto reply = Bind([this, id](Result<Privacy> privacy) {
+    if (!privacy) return ReplyError(id, Errc::unavailable, "storage unavailable");
+    Reply(protocol::OkReply(
+        id, json::object{{"readReceipts", privacy->read_receipts},
+                         {"lastSeen", privacy->last_seen_visible ? "everyone" : "nobody"}}));
+  });
+  Submit(id, [user = client_.user, r, reply](Store& s) {
+    reply(s.SetPrivacy(user, r.read_receipts, r.last_seen_visible));
+  });
+}
+
+// Typing is ephemeral: checked against the chat's roster, then sent to the
+// other members' connected clients through the bus, never stored. Per chat,
+// a `composing` goes out at most once per typing_interval_ms; a `paused`
+// only after a `composing` that went out (else nothing was shown to stop).
+void ClientSession::Handle(const json::value& id, bool has_id, protocol::Typing& r) {
+  const Millis now = Now();
+  auto it = typing_.find(r.chat_id);
+  if (it != typing_.end()) {
+    TypingSent& last = it->second;
+    Millis wait = last.at + service_.config().typing_interval_ms - now;
+    if (r.composing && last.composing && wait > 0) {
+      service_.metrics().rate_limited_total.fetch_add(1, std::memory_order_relaxed);
+      if (has_id) Reply(protocol::ErrorReply(id, Errc::rate_limited, "typing too often", wait));
+      return;
+    }
+  }
+  if (!r.composing && (it == typing_.end() || !it->second.composing)) {
+    if (has_id) Reply(protocol::OkReply(id));  // nothing to stop
+    return;
+  }
+  if (typing_.size() >= kMaxTypingChats && it == typing_.end()) typing_.clear();
+  typing_[r.chat_id] = TypingSent{now, r.composing};
+  auto reply = Bind([this, id, has_id](Errc status, const char* message) {
+    if (status != Errc::ok) return ReplyError(id, status, message);
+    if (has_id) Reply(protocol::OkReply(id));
+  });
+  Service* service = &service_;
+  Submit(id, [service, post = post_, chat = std::move(r.chat_id), user = client_.user,
+              composing = r.composing, reply](Store& s) {
+    Result<ChatRoster> roster = s.Roster(chat);
+    if (!roster) {
+      bool missing = ToErrc(roster.error()) == Errc::not_found;
+      return reply(missing ? Errc::not_found : Errc::unavailable,
+                   missing ? "no such chat" : "storage unavailable");
+    }
+    if (!std::binary_search(roster->members.begin(), roster->members.end(), user)) {
+      return reply(Errc::forbidden, "not a member of this chat");
+    }
+    std::vector<Delivery> to;
+    for (Delivery& d : roster->clients) {
+      if (d.user != user) to.push_back(std::move(d));
+    }
+    reply(Errc::ok, "");
+    if (to.empty()) return;
+    post([service, chat, user, composing, to = std::move(to)] {  // off the store thread
+      std::string frame = protocol::TypingFrame(chat, user, composing);
+      // The bus carries it as an entry of type "typing" with seq 0 (bus_router.cc).
+      protocol::EncodedEntry entry{"typing", frame.substr(frame.find(',') + 1), {}};
+      service->router().PublishDeliveries(chat, std::move(entry), to);
+    });
+  });
+}
+
+void ClientSession::EphemeralAsync(std::shared_ptr<const std::string> frame) {
+  post_([weak = weak_from_this(), frame = std::move(frame)] {
+    auto self = weak.lock();
+    if (!self || self->state_ != State::open || self->closing_ || !self->transport_) return;
+    // Best effort: a connection with a backlog gets the entries, not this.
+    if (self->transport_->QueuedBytes() >= self->service_.config().send_queue_high_bytes) return;
+    self->transport_->Send(*frame);
+  });
+}
+
+void ClientSession::MarksMoved(const std::vector<MarkMove>& moved) {
+  if (moved.empty()) return;
+  const Millis now = Now();
+  for (const MarkMove& m : moved) receipts_.Moved(m.chat_id, m.kind, now);
+  FlushReceipts();
+}
+
+void ClientSession::FlushReceipts() {
+  std::vector<ReceiptCoalescer::Key> due = receipts_.TakeDue(Now());
+  if (!due.empty()) WriteReceipts(service_, post_, client_.client_id, client_.user, std::move(due));
+  ScheduleTimer();
 }
 
 // ---- Delivery ----
@@ -775,6 +967,11 @@ void ClientSession::OnTimer() {
     case Heartbeat::Due::nothing:
       break;
   }
+  if (state_ == State::open) {
+    std::vector<ReceiptCoalescer::Key> due = receipts_.TakeDue(now);
+    if (!due.empty())
+      WriteReceipts(service_, post_, client_.client_id, client_.user, std::move(due));
+  }
   if (heartbeat_.started()) {
     switch (cursor_.CheckAck(now)) {
       case DeliveryCursor::Timeout::give_up:
@@ -828,6 +1025,9 @@ void ClientSession::ScheduleTimer() {
     if (std::optional<Millis> ack = cursor_.AckDeadline()) {
       deadline = deadline ? std::min(*deadline, *ack) : *ack;
     }
+  }
+  if (std::optional<Millis> receipts = receipts_.NextDue()) {
+    deadline = deadline ? std::min(*deadline, *receipts) : *receipts;
   }
   if (!deadline) return;
   // An earlier arming stays: when it fires, OnTimer re-computes.

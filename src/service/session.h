@@ -19,6 +19,7 @@
 #include <atomic>
 #include <boost/json/value.hpp>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -30,6 +31,7 @@
 #include "service/chat_subscriptions.h"
 #include "service/delivery_cursor.h"
 #include "service/heartbeat.h"
+#include "service/receipt_coalescer.h"
 #include "service/service.h"
 
 namespace ferry {
@@ -85,6 +87,9 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   // `note` carries the entry and, if marked big, the chat whose channel this
   // connection then subscribes.
   void NotifyAsync(Seq seq, std::shared_ptr<const protocol::BusEntries> note);
+  // Thread-safe: an ephemeral frame (a `typing` event) for this connection,
+  // dropped if it is closed or its send queue is over the soft limit.
+  void EphemeralAsync(std::shared_ptr<const std::string> frame);
   void CloseAsync(std::uint16_t code, std::string reason);
 
   const std::string& conn_id() const { return conn_id_; }
@@ -101,6 +106,10 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void Handle(const boost::json::value& id, protocol::AttachTarget& r);
   void Handle(const boost::json::value& id, protocol::LastSeen& r);
   void Handle(const boost::json::value& id, protocol::ListChats& r);
+  void Handle(const boost::json::value& id, protocol::MarkRead& r);
+  void Handle(const boost::json::value& id, protocol::ChatReceipts& r);
+  void Handle(const boost::json::value& id, bool has_id, protocol::Typing& r);
+  void Handle(const boost::json::value& id, protocol::SetPrivacy& r);
 
   void OnAuthenticated(const boost::json::value& id, std::optional<Seq> after, ClientInfo client);
   void SubmitChatOp(const boost::json::value& id, std::shared_ptr<ChatOp> op);
@@ -123,6 +132,12 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   bool CanPush() const;
   std::size_t PageFit() const;
   void WriteAck();
+
+  // Receipts: the marks this connection's acks and markReads raised become
+  // `receipt` entries, coalesced (receipt_coalescer.h); FlushReceipts
+  // writes those due now.
+  void MarksMoved(const std::vector<MarkMove>& moved);
+  void FlushReceipts();
 
   // Replies and helpers.
   void Reply(std::string frame);
@@ -169,6 +184,13 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   Seq ack_durable_ = 0;         // highest ack the store committed
   bool ack_in_flight_ = false;  // an AckOp of this connection is queued
   std::vector<boost::json::value> ack_replies_;  // ack ids answered by the next AckOp
+
+  ReceiptCoalescer receipts_;
+  struct TypingSent {
+    Millis at = 0;           // when the last one was forwarded
+    bool composing = false;  // what it said
+  };
+  std::map<std::string, TypingSent> typing_;  // by chat; bounded (session.cc)
 
   Heartbeat heartbeat_;
   TokenBucket sends_;                // Config::send_per_client

@@ -97,6 +97,62 @@ TEST(Decode, IdMustBeStringOrInteger) {
   }
 }
 
+TEST(Decode, VersionOnePointOneRequests) {
+  auto mark =
+      DecodeRequest(R"({"type":"markRead","id":1,"chatId":"c","upTo":{"ts":12,"messageId":"m"}})");
+  ASSERT_EQ(mark.error, Errc::ok) << mark.message;
+  EXPECT_EQ(std::get<MarkRead>(mark.request).chat_id, "c");
+  EXPECT_EQ(std::get<MarkRead>(mark.request).up_to, (Position{12, "m"}));
+  EXPECT_EQ(std::get<ChatReceipts>(
+                DecodeRequest(R"({"type":"chatReceipts","id":1,"chatId":"c"})").request)
+                .chat_id,
+            "c");
+  auto typing = DecodeRequest(R"({"type":"typing","chatId":"c","state":"paused"})");
+  ASSERT_EQ(typing.error, Errc::ok);
+  EXPECT_FALSE(typing.has_id);
+  EXPECT_FALSE(std::get<Typing>(typing.request).composing);
+  auto privacy = DecodeRequest(R"({"type":"setPrivacy","id":2,"lastSeen":"nobody"})");
+  ASSERT_EQ(privacy.error, Errc::ok);
+  EXPECT_FALSE(std::get<SetPrivacy>(privacy.request).read_receipts.has_value());
+  EXPECT_EQ(std::get<SetPrivacy>(privacy.request).last_seen_visible, false);
+  auto both = DecodeRequest(R"({"type":"setPrivacy","readReceipts":false,"lastSeen":"everyone"})");
+  EXPECT_EQ(std::get<SetPrivacy>(both.request).read_receipts, false);
+  EXPECT_EQ(std::get<SetPrivacy>(both.request).last_seen_visible, true);
+
+  for (const char* bad : {
+           R"({"type":"markRead","chatId":"c"})",
+           R"({"type":"markRead","chatId":"c","upTo":5})",
+           R"({"type":"markRead","chatId":"c","upTo":{"ts":"1","messageId":"m"}})",
+           R"({"type":"markRead","chatId":"c","upTo":{"ts":-1,"messageId":"m"}})",
+           R"({"type":"markRead","chatId":"c","upTo":{"ts":1,"messageId":""}})",
+           R"({"type":"markRead","chatId":"c","upTo":{"ts":1}})",
+           R"({"type":"chatReceipts"})",
+           R"({"type":"typing","chatId":"c","state":"typing"})",
+           R"({"type":"typing","chatId":"c"})",
+           R"({"type":"setPrivacy"})",
+           R"({"type":"setPrivacy","readReceipts":"no"})",
+           R"({"type":"setPrivacy","lastSeen":"friends"})",
+       }) {
+    EXPECT_EQ(DecodeRequest(bad).error, Errc::bad_request) << bad;
+  }
+}
+
+TEST(Encode, ReceiptEntryAndTypingFrame) {
+  Receipt r{"c", "bob", ReceiptKind::read, Position{12, "m"}, 99};
+  std::string frame = Frame(EncodeEntry(InboxEntry{7, r}), 7);
+  json::object o = json::parse(frame).as_object();
+  EXPECT_EQ(o["type"], "receipt");
+  EXPECT_EQ(o["seq"], 7);
+  EXPECT_EQ(o["chatId"], "c");
+  EXPECT_EQ(o["user"], "bob");
+  EXPECT_EQ(o["kind"], "read");
+  EXPECT_EQ(o["upTo"], (json::object{{"ts", 12}, {"messageId", "m"}}));
+  EXPECT_EQ(o["ts"], 99);
+  json::object t = json::parse(TypingFrame("c", "bob", true)).as_object();
+  EXPECT_EQ(t, (json::object{
+                   {"type", "typing"}, {"chatId", "c"}, {"user", "bob"}, {"state", "composing"}}));
+}
+
 TEST(ValidUser, Rule) {
   EXPECT_TRUE(ValidUser("abc"));
   EXPECT_TRUE(ValidUser("a_b.c-9"));
