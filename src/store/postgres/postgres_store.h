@@ -19,7 +19,10 @@
 //   taken in a fixed order (a user's row before Login counts its clients, a
 //   chat's row before its members change or a send reads them, recipient
 //   clients sorted by id before their seqs advance), so per-client seqs stay
-//   gap-free and the client and member limits hold. Whatever still collides
+//   gap-free and the client and member limits hold. A member's marks only
+//   rise (each raise is an upsert that compares positions on the locked
+//   row), and a receipt entry is claimed under that row's lock, so two
+//   instances never report one mark out of order. Whatever still collides
 //   -- a deadlock (SQLSTATE 40P01), a serialization failure (40001) or a
 //   unique violation between two instances inserting the same key (23505,
 //   e.g. one send retried on two nodes) -- is a "conflict": the transaction
@@ -30,7 +33,8 @@
 //   forced on for the session). If the connection breaks while COMMIT is in
 //   flight the outcome is unknown and the call returns unavailable although
 //   the batch may have committed; every op is safe to repeat (sends are
-//   idempotent by (sender_client, client_msg_id), acks and presence by value).
+//   idempotent by (sender_client, client_msg_id), acks, presence and marks
+//   by value, and a receipt is written only above the last one written).
 // - Opening fails with Errc::unavailable (reason logged) if the server cannot
 //   be reached or the database holds a schema newer than this build knows.
 #pragma once
