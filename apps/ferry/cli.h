@@ -34,12 +34,15 @@ struct Options {
   std::optional<std::int64_t> count;
   std::optional<double> timeout;  // seconds
   bool json = false;
-  std::vector<std::string> files;       // send --file (repeatable)
-  std::optional<std::string> type;      // send --type: content type of every --file
-  std::optional<std::string> download;  // listen --download DIR
-  bool no_read = false;                 // listen --no-read: send no markRead
-  bool until_typing = false;            // listen --until-typing: exit after a typing event
-  std::vector<std::string> args;        // positional arguments after the command name
+  std::vector<std::string> files;        // send --file (repeatable)
+  std::optional<std::string> type;       // send --type: content type of every --file
+  std::optional<std::string> download;   // listen --download DIR
+  bool no_read = false;                  // listen --no-read: send no markRead
+  bool until_typing = false;             // listen --until-typing: exit after a typing event
+  bool paused = false;                   // typing --paused
+  std::optional<bool> read_receipts;     // privacy --read-receipts on|off
+  std::optional<std::string> last_seen;  // privacy --last-seen everyone|nobody
+  std::vector<std::string> args;         // positional arguments after the command name
 };
 
 // One saved login: `<config-dir>/<user>.json`.
@@ -116,6 +119,9 @@ int CmdAdd(Context& ctx);
 int CmdRemove(Context& ctx);
 int CmdSend(Context& ctx);
 int CmdLastSeen(Context& ctx);
+int CmdReceipts(Context& ctx);
+int CmdPrivacy(Context& ctx);
+int CmdTyping(Context& ctx);
 int CmdClients(Context& ctx);
 int CmdRevoke(Context& ctx);
 int RunListen(Context& ctx);

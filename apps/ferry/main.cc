@@ -84,7 +84,41 @@ const Command kCommands[] = {
      "      its size and sha256, and prints `saved PATH (N bytes, sha256 ok)`; a failed\n"
      "      download is reported on stderr and listening goes on (with --json: one\n"
      "      {\"type\":\"saved\"} or {\"type\":\"downloadFailed\"} object per attachment)"},
-    {"last-seen", 1, 1, "last-seen USER", {}, CmdLastSeen, "when USER was last online"},
+    {"last-seen",
+     1,
+     1,
+     "last-seen USER",
+     {},
+     CmdLastSeen,
+     "when USER was last online; `last seen hidden (or never online)` when the\n"
+     "      server gives no time: USER never connected, or set privacy --last-seen nobody"},
+    {"receipts",
+     1,
+     1,
+     "receipts CHAT",
+     {},
+     CmdReceipts,
+     "how far each other member got: `bob  delivered TIME  read TIME`, the times\n"
+     "      (UTC) of the messages the marks stand at; `-` for none (read: also when\n"
+     "      that member turned read receipts off)"},
+    {"privacy",
+     0,
+     0,
+     "privacy [--read-receipts on|off] [--last-seen everyone|nobody]",
+     {"read-receipts", "last-seen"},
+     CmdPrivacy,
+     "change your privacy settings (at least one option) and print them all:\n"
+     "      --read-receipts off: others no longer see how far you read;\n"
+     "      --last-seen nobody: others get no last-seen time (everyone: members of a\n"
+     "      shared chat, the default)"},
+    {"typing",
+     1,
+     1,
+     "typing CHAT [--paused]",
+     {"paused"},
+     CmdTyping,
+     "tell the members of CHAT who are connected now that you are typing\n"
+     "      (--paused: that you stopped)"},
     {"clients", 0, 0, "clients", {}, CmdClients, "list your logged-in devices"},
     {"revoke", 1, 1, "revoke CLIENT", {}, CmdRevoke, "log out a device (by clientId)"},
 };
@@ -145,6 +179,19 @@ const OptionSpec kOptions[] = {
      }},
     {"no-read", false, false, [](Options& o, const std::string&) { o.no_read = true; }},
     {"until-typing", false, false, [](Options& o, const std::string&) { o.until_typing = true; }},
+    {"paused", false, false, [](Options& o, const std::string&) { o.paused = true; }},
+    {"read-receipts", false, true,
+     [](Options& o, const std::string& v) {
+       if (v != "on" && v != "off") throw UsageError("--read-receipts needs on or off");
+       o.read_receipts = v == "on";
+     }},
+    {"last-seen", false, true,
+     [](Options& o, const std::string& v) {
+       if (v != "everyone" && v != "nobody") {
+         throw UsageError("--last-seen needs everyone or nobody");
+       }
+       o.last_seen = v;
+     }},
 };
 
 void PrintHelp(std::ostream& out) {
