@@ -192,7 +192,7 @@ void Runner::Text(int c, std::string_view t) {
     } else if (on_reply) {
       on_reply(c, id, t);
     }
-  } else if (*type == "message" || *type == "chat") {
+  } else if (*type == "message" || *type == "chat" || *type == "receipt") {
     Entry(c, *type, t);
   } else if (*type == "ping") {
     net_.Send(c, "{\"type\":\"pong\"}");
@@ -218,6 +218,8 @@ void Runner::Entry(int c, std::string_view type, std::string_view t) {
   if (type == "message") {
     ++p.messages;
     if (on_message) on_message(c, t);
+  } else if (type == "receipt") {
+    ++receipts_;  // senders hear of the recipients' acks (protocol v1.1)
   } else {
     ++chat_events_;
   }

@@ -141,6 +141,7 @@ class Runner {
   std::vector<int> plan_of_;
   std::size_t chats_created_ = 0;
   std::uint64_t chat_events_ = 0;
+  std::uint64_t receipts_ = 0;  // receipt entries received (and acked)
   std::uint64_t duplicates_ = 0;
 };
 

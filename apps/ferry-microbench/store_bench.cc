@@ -89,7 +89,7 @@ class StoreFixture {
     acks_.clear();
     for (const SendOp& op : sends_) {
       if (op.status != Errc::ok) throw std::runtime_error("send failed");
-      for (const Delivery& d : op.deliveries) acks_.push_back(AckOp{d.client_id, d.seq});
+      for (const Delivery& d : op.deliveries) acks_.push_back(AckOp{d.client_id, d.seq, d.user});
     }
   }
 

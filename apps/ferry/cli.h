@@ -3,6 +3,8 @@
 #pragma once
 
 #include <boost/json/object.hpp>
+#include <boost/json/value.hpp>
+#include <compare>
 #include <cstdint>
 #include <filesystem>
 #include <optional>
@@ -32,10 +34,15 @@ struct Options {
   std::optional<std::int64_t> count;
   std::optional<double> timeout;  // seconds
   bool json = false;
-  std::vector<std::string> files;       // send --file (repeatable)
-  std::optional<std::string> type;      // send --type: content type of every --file
-  std::optional<std::string> download;  // listen --download DIR
-  std::vector<std::string> args;        // positional arguments after the command name
+  std::vector<std::string> files;        // send --file (repeatable)
+  std::optional<std::string> type;       // send --type: content type of every --file
+  std::optional<std::string> download;   // listen --download DIR
+  bool no_read = false;                  // listen --no-read: send no markRead
+  bool until_typing = false;             // listen --until-typing: exit after a typing event
+  bool paused = false;                   // typing --paused
+  std::optional<bool> read_receipts;     // privacy --read-receipts on|off
+  std::optional<std::string> last_seen;  // privacy --last-seen everyone|nobody
+  std::vector<std::string> args;         // positional arguments after the command name
 };
 
 // One saved login: `<config-dir>/<user>.json`.
@@ -57,11 +64,27 @@ void WriteFileAtomic(const std::filesystem::path& path, const std::string& conte
 // A user name safe to use as a file name.
 bool IsPlausibleUser(const std::string& user);
 
+// A place in a chat: the {"ts","messageId"} of one of its messages. Ordered
+// like messages, by (ts, messageId).
+struct Position {
+  std::int64_t ts = 0;
+  std::string message_id;
+  auto operator<=>(const Position&) const = default;
+  boost::json::object ToJson() const;
+};
+
 // ---- format.cc ----
 std::string IsoUtc(std::int64_t ms);     // 2026-11-28T10:15:03Z
 std::string LocalTime(std::int64_t ms);  // 2026-11-28 10:15:03
-// One human-readable line for a message or chat event; a message's
-// attachments follow on their own indented lines (id, content type, size).
+// The position of an object with an integer "ts" and a string "messageId"
+// (a message, or a position itself); nullopt when either is missing.
+std::optional<Position> PositionOf(const boost::json::object& object);
+// The position `value` holds; nullopt when it is missing, null or malformed.
+std::optional<Position> ParsePosition(const boost::json::value* value);
+// What `listen` prints for an event: one line for a message (its attachments
+// follow on their own indented lines: id, content type, size), a chat event,
+// a receipt or a `composing` typing event; "" for what is not shown (a
+// `paused` typing event).
 std::string DescribeEntry(const boost::json::object& entry);
 // Prints one JSON object on its own line to stdout and flushes.
 void PrintJson(const boost::json::object& object);
@@ -96,6 +119,9 @@ int CmdAdd(Context& ctx);
 int CmdRemove(Context& ctx);
 int CmdSend(Context& ctx);
 int CmdLastSeen(Context& ctx);
+int CmdReceipts(Context& ctx);
+int CmdPrivacy(Context& ctx);
+int CmdTyping(Context& ctx);
 int CmdClients(Context& ctx);
 int CmdRevoke(Context& ctx);
 int RunListen(Context& ctx);

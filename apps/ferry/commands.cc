@@ -397,17 +397,97 @@ int CmdLastSeen(Context& ctx) {
     bool online =
         reply.if_contains("online") && reply["online"].is_bool() && reply["online"].get_bool();
     const json::value* last = reply.if_contains("lastSeen");
-    bool never = !online && (!last || last->is_null());
+    bool unknown = !online && (!last || last->is_null());
     if (ctx.opt.json) {
       json::object out{{"user", user}, {"online", online}, {"lastSeen", nullptr}};
       if (last && !last->is_null()) out["lastSeen"] = *last;
       PrintJson(out);
     } else if (online) {
       std::cout << "online\n";
-    } else if (never) {
-      std::cout << "never\n";
+    } else if (unknown) {
+      // The same answer for a user who never connected and one who hides it
+      // (setPrivacy lastSeen "nobody"): the CLI cannot tell them apart.
+      std::cout << "last seen hidden (or never online)\n";
     } else {
       std::cout << "last seen " << IsoUtc(ToInt(last)) << "\n";
+    }
+  });
+}
+
+namespace {
+
+// A chatReceipts column: when the position's message was sent, "-" for null.
+std::string ReceiptColumn(const json::object& row, const char* key) {
+  auto position = ParsePosition(row.if_contains(key));
+  return position ? IsoUtc(position->ts) : "-";
+}
+
+}  // namespace
+
+int CmdReceipts(Context& ctx) {
+  return WithSession(ctx, [&](client::Session& s, const Login&) {
+    json::object reply =
+        s.Request(json::object{{"type", "chatReceipts"}, {"chatId", ctx.opt.args[0]}});
+    const json::value* members = reply.if_contains("members");
+    if (!members || !members->is_array()) {
+      throw CliError("internal", "chatReceipts reply without members: " + json::serialize(reply));
+    }
+    for (const json::value& m : members->get_array()) {
+      if (!m.is_object()) continue;
+      const json::object& row = m.get_object();
+      if (ctx.opt.json) {
+        PrintJson(row);
+        continue;
+      }
+      std::cout << Str(row, "user") << "  delivered " << ReceiptColumn(row, "delivered")
+                << "  read " << ReceiptColumn(row, "read") << "\n";
+    }
+  });
+}
+
+int CmdPrivacy(Context& ctx) {
+  const Options& opt = ctx.opt;
+  if (!opt.read_receipts && !opt.last_seen) {
+    throw UsageError("nothing to change: give --read-receipts or --last-seen");
+  }
+  return WithSession(ctx, [&](client::Session& s, const Login&) {
+    json::object request{{"type", "setPrivacy"}};
+    if (opt.read_receipts) request["readReceipts"] = *opt.read_receipts;
+    if (opt.last_seen) request["lastSeen"] = *opt.last_seen;
+    json::object reply = s.Request(std::move(request));
+    // The reply holds the settings after the change, the ones not given too.
+    const json::value* receipts = reply.if_contains("readReceipts");
+    const json::value* last_seen = reply.if_contains("lastSeen");
+    bool known_receipts = receipts && receipts->is_bool();
+    bool known_last_seen = last_seen && last_seen->is_string();
+    if (opt.json) {
+      json::object out{{"readReceipts", nullptr}, {"lastSeen", nullptr}};
+      if (known_receipts) out["readReceipts"] = *receipts;
+      if (known_last_seen) out["lastSeen"] = *last_seen;
+      PrintJson(out);
+      return;
+    }
+    std::cout << "read receipts: "
+              << (!known_receipts        ? "unknown"
+                  : receipts->get_bool() ? "on"
+                                         : "off")
+              << "\n"
+              << "last seen: "
+              << (known_last_seen ? std::string(last_seen->get_string()) : "unknown") << "\n";
+  });
+}
+
+int CmdTyping(Context& ctx) {
+  return WithSession(ctx, [&](client::Session& s, const Login&) {
+    const std::string& chat = ctx.opt.args[0];
+    std::string state = ctx.opt.paused ? "paused" : "composing";
+    // With an id the server answers, so an error (say, not a member of CHAT)
+    // is reported instead of lost.
+    s.Request(json::object{{"type", "typing"}, {"chatId", chat}, {"state", state}});
+    if (ctx.opt.json) {
+      PrintJson(json::object{{"chatId", chat}, {"state", state}});
+    } else {
+      std::cout << (ctx.opt.paused ? "paused typing" : "typing") << " in chat " << chat << "\n";
     }
   });
 }

@@ -1,4 +1,5 @@
-// Output helpers: times, one-line descriptions of inbox entries, close codes.
+// Output helpers: times, positions, one-line descriptions of inbox entries and
+// events, close codes.
 #include <algorithm>
 #include <boost/json.hpp>
 #include <ctime>
@@ -44,7 +45,53 @@ std::int64_t Int(const json::object& o, const char* key) {
   return 0;
 }
 
+// When a receipt's position was, as listen prints it: the time of day like
+// the message lines' brackets, the date too when it differs from the
+// receipt's own (a chat read days later).
+std::string PositionTime(const Position& position, std::int64_t receipt_ts) {
+  std::string when = LocalTime(position.ts), now = LocalTime(receipt_ts);
+  constexpr std::size_t kDate = 10;  // "2026-11-28"
+  return when.compare(0, kDate, now, 0, kDate) == 0 ? when.substr(kDate + 1) : when;
+}
+
+std::string DescribeReceipt(const json::object& e, std::string line) {
+  std::string kind = Str(e, "kind");
+  std::string verb = kind == "read"        ? "read up to "
+                     : kind == "delivered" ? "got messages up to "
+                                           : kind + " up to ";
+  auto up_to = ParsePosition(e.if_contains("upTo"));
+  return line + Str(e, "user") + " " + verb + (up_to ? PositionTime(*up_to, Int(e, "ts")) : "?") +
+         " (chat " + Str(e, "chatId") + ")";
+}
+
+// Typing events carry no time: the line is shown as it arrives. `paused` is
+// not shown: a printed line cannot be taken back the way an app hides its
+// "typing…", and a line per pause would be noise among the messages
+// (--json shows both states).
+std::string DescribeTyping(const json::object& e) {
+  std::string state = Str(e, "state"), where = " (chat " + Str(e, "chatId") + ")";
+  if (state == "paused") return "";
+  if (state == "composing") return Str(e, "user") + " is typing…" + where;
+  return Str(e, "user") + " typing: " + state + where;
+}
+
 }  // namespace
+
+json::object Position::ToJson() const {
+  return json::object{{"ts", ts}, {"messageId", message_id}};
+}
+
+std::optional<Position> ParsePosition(const json::value* value) {
+  if (!value || !value->is_object()) return std::nullopt;
+  return PositionOf(value->get_object());
+}
+
+std::optional<Position> PositionOf(const json::object& o) {
+  const json::value* ts = o.if_contains("ts");
+  const json::value* id = o.if_contains("messageId");
+  if (!ts || !(ts->is_int64() || ts->is_uint64()) || !id || !id->is_string()) return std::nullopt;
+  return Position{Int(o, "ts"), std::string(id->get_string())};
+}
 
 std::string IsoUtc(std::int64_t ms) { return FormatTime(ms, "%Y-%m-%dT%H:%M:%SZ", true); }
 std::string LocalTime(std::int64_t ms) { return FormatTime(ms, "%Y-%m-%d %H:%M:%S", false); }
@@ -58,8 +105,10 @@ void PrintJson(const json::object& object) { std::cout << json::serialize(object
 
 std::string DescribeEntry(const json::object& e) {
   std::string type = Str(e, "type");
+  if (type == "typing") return DescribeTyping(e);
   std::string chat = Str(e, "chatId");
   std::string line = "[" + LocalTime(Int(e, "ts")) + "] ";
+  if (type == "receipt") return DescribeReceipt(e, std::move(line));
   if (type == "message") {
     line += Str(e, "from") + " (chat " + chat + "): " + Str(e, "body");
     if (const json::value* a = e.if_contains("attachments"); a && a->is_array()) {

@@ -1,5 +1,6 @@
-// `ferry listen`: stream the inbox, print each entry, ack it, persist the
-// highest acked seq (so a restart resumes), reconnect with backoff.
+// `ferry listen`: stream the inbox, print each entry (and typing events), ack
+// it, persist the highest acked seq (so a restart resumes), mark printed
+// messages read, reconnect with backoff.
 #include <unistd.h>
 
 #include <boost/json.hpp>
@@ -7,6 +8,7 @@
 #include <csignal>
 #include <filesystem>
 #include <iostream>
+#include <map>
 #include <sstream>
 #include <thread>
 
@@ -43,10 +45,62 @@ void CloseQuietly(client::Session& s) {
   }
 }
 
+// What `listen` tells the server it has shown: per chat, the highest message
+// position printed, sent with markRead once the backlog is printed. A chat's
+// mark only goes up within a run; markRead errors are reported and dropped,
+// connection errors keep the mark for the next connection.
+class ReadMarks {
+ public:
+  explicit ReadMarks(bool enabled) : enabled_(enabled) {}
+
+  // Records a printed message (whoever sent it: the user saw it).
+  void Saw(const json::object& message) {
+    if (!enabled_) return;
+    auto position = PositionOf(message);
+    std::string chat = Str(message, "chatId");
+    if (!position || chat.empty()) return;
+    if (auto sent = sent_.find(chat); sent != sent_.end() && sent->second >= *position) return;
+    auto [it, added] = unsent_.try_emplace(chat, *position);
+    if (!added && it->second < *position) it->second = *position;
+  }
+
+  bool Pending() const { return !unsent_.empty(); }
+
+  // Sends markRead for every chat with an unsent mark and waits for each
+  // reply. Throws ConnectionError (the unsent marks stay).
+  void Flush(client::Session& s, client::Ms timeout = 10s) {
+    for (auto it = unsent_.begin(); it != unsent_.end(); it = unsent_.erase(it)) {
+      const auto& [chat, position] = *it;
+      try {
+        s.Request(json::object{{"type", "markRead"}, {"chatId", chat}, {"upTo", position.ToJson()}},
+                  timeout);
+      } catch (const client::RequestError& e) {
+        Notice("cannot mark chat " + chat + " read: " + e.what());
+        // A server before protocol 1.1 knows no markRead: say so once, not
+        // once per chat and batch.
+        if (e.code == "bad_request") {
+          Notice("not marking messages read for the rest of this run");
+          enabled_ = false;
+          unsent_.clear();
+          return;
+        }
+      }
+      sent_[chat] = position;
+    }
+  }
+
+ private:
+  bool enabled_;
+  std::map<std::string, Position> unsent_, sent_;
+};
+
 class Listener {
  public:
   explicit Listener(Context& ctx)
-      : ctx_(ctx), login_(ctx.RequireLogin()), server_(ctx.Server(&login_)) {
+      : ctx_(ctx),
+        login_(ctx.RequireLogin()),
+        server_(ctx.Server(&login_)),
+        read_marks_(!ctx.opt.no_read) {
     if (login_.epoch.empty()) login_.last_seq.reset();  // a seq means nothing without its epoch
     acked_ = login_.last_seq.value_or(0);
     if (ctx.opt.download) {
@@ -135,52 +189,88 @@ class Listener {
   // listen should exit (returns the exit status).
   int Pump(client::Session& s) {
     for (;;) {
-      if (g_stop) {
-        CloseQuietly(s);
-        return 0;
-      }
+      if (g_stop || done_) return Finish(s);
       CheckTimeout([&] { CloseQuietly(s); });
-      auto entry = s.NextEntry(200ms);
+      // While read marks wait, only peek: they go out once the backlog is
+      // printed, one markRead per chat rather than one per message.
+      auto entry = s.NextEntry(read_marks_.Pending() ? 1ms : 200ms);
       if (!entry) {
-        if (const auto& close = s.ws().close_info()) {
-          if (IsFatalClose(close->code)) ThrowClosed(*close);
-          std::string what = close->code == 4409 ? "another connection of this client took over"
-                                                 : "connection lost";
-          throw client::ConnectionError(what + " (" + DescribeClose(*close) + ")");
-        }
+        ThrowIfClosed(s);
+        read_marks_.Flush(s);
         continue;
       }
       last_arrival_ = Clock::now();
-      std::int64_t seq = 0;
-      if (const json::value* v = entry->if_contains("seq"); v && v->is_int64()) {
-        seq = v->get_int64();
-      }
-      if (seq > 0 && seq <= acked_) {  // a resend of an entry already printed
-        s.Ack(seq);
-        continue;
-      }
-      if (ctx_.opt.json) {
-        PrintJson(*entry);
-      } else {
-        std::cout << DescribeEntry(*entry) << std::endl;
-      }
-      // Ack before downloading: the URLs stay valid after the ack, and an
-      // entry left unacked during a long download would be resent.
-      if (seq > 0) {
-        s.Ack(seq);
-        acked_ = seq;
-        login_.last_seq = seq;
-        Persist();
-      }
-      if (download_dir_ && Str(*entry, "type") == "message") {
-        DownloadAll(*entry);
+      done_ = Handle(s, *entry);
+    }
+  }
+
+  // Prints, acks and records one event; true when listen is done: --count
+  // entries printed, or --until-typing's typing event.
+  bool Handle(client::Session& s, const json::object& entry) {
+    std::int64_t seq = 0;
+    if (const json::value* v = entry.if_contains("seq"); v && v->is_int64()) {
+      seq = v->get_int64();
+    }
+    if (seq > 0 && seq <= acked_) {  // a resend of an entry already printed
+      s.Ack(seq);
+      return false;
+    }
+    Print(entry);
+    // Ack before downloading: the URLs stay valid after the ack, and an
+    // entry left unacked during a long download would be resent.
+    if (seq > 0) {
+      s.Ack(seq);
+      acked_ = seq;
+      login_.last_seq = seq;
+      Persist();
+    }
+    std::string type = Str(entry, "type");
+    if (type == "message") {
+      read_marks_.Saw(entry);
+      if (download_dir_) {
+        DownloadAll(entry);
         last_arrival_ = Clock::now();  // downloading is not idleness
       }
-      if (ctx_.opt.count && ++received_ >= *ctx_.opt.count) {
-        CloseQuietly(s);
-        return 0;
-      }
     }
+    if (type == "typing" && ctx_.opt.until_typing) return true;
+    // Typing events are not inbox entries (no seq): --count leaves them out.
+    return seq > 0 && ctx_.opt.count && ++received_ >= *ctx_.opt.count;
+  }
+
+  void Print(const json::object& entry) {
+    if (ctx_.opt.json) {
+      PrintJson(entry);
+    } else if (std::string line = DescribeEntry(entry); !line.empty()) {
+      std::cout << line << std::endl;
+    }
+  }
+
+  // Marks read what was printed, then closes. If the connection drops
+  // meanwhile, Run reconnects and Pump comes back here; after Ctrl-C the
+  // marks get one short try, so that listen stops promptly.
+  int Finish(client::Session& s) {
+    if (g_stop) {
+      try {
+        read_marks_.Flush(s, 2s);
+      } catch (const client::ConnectionError& e) {
+        Notice("could not mark the printed messages read: " + std::string(e.what()));
+      }
+    } else {
+      read_marks_.Flush(s);
+    }
+    CloseQuietly(s);
+    return 0;
+  }
+
+  // Throws once the server closed the connection: CliError when
+  // reconnecting cannot help, else ConnectionError.
+  static void ThrowIfClosed(client::Session& s) {
+    const auto& close = s.ws().close_info();
+    if (!close) return;
+    if (IsFatalClose(close->code)) ThrowClosed(*close);
+    std::string what =
+        close->code == 4409 ? "another connection of this client took over" : "connection lost";
+    throw client::ConnectionError(what + " (" + DescribeClose(*close) + ")");
   }
 
   // Saves every attachment of a message into the --download directory; a
@@ -334,7 +424,9 @@ class Listener {
   std::optional<Clock::duration> timeout_;
   Clock::time_point last_arrival_;
   bool persist_warned_ = false;
+  bool done_ = false;  // everything asked for is printed; marks may still be unsent
   std::optional<std::filesystem::path> download_dir_;
+  ReadMarks read_marks_;
 };
 
 }  // namespace

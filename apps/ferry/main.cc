@@ -70,16 +70,55 @@ const Command kCommands[] = {
     {"listen",
      0,
      0,
-     "listen [--count N] [--timeout SECONDS] [--download DIR]",
-     {"count", "timeout", "download"},
+     "listen [--count N] [--timeout SECONDS] [--download DIR] [--no-read] [--until-typing]",
+     {"count", "timeout", "download", "no-read", "until-typing"},
      RunListen,
-     "print incoming messages and chat events until interrupted; attachments are\n"
-     "      listed with their content type and size. --download DIR saves each one as\n"
-     "      DIR/<attachmentId>.<ext>, checking its size and sha256, and prints\n"
-     "      `saved PATH (N bytes, sha256 ok)`; a failed download is reported on\n"
-     "      stderr and listening goes on (with --json: one {\"type\":\"saved\"} or\n"
-     "      {\"type\":\"downloadFailed\"} object per attachment)"},
-    {"last-seen", 1, 1, "last-seen USER", {}, CmdLastSeen, "when USER was last online"},
+     "print incoming messages, chat events and receipts (`bob read up to 12:01:03`,\n"
+     "      `bob got messages up to ...`) and who is typing, until interrupted, and mark\n"
+     "      the printed messages read as it goes (per chat, up to the last one printed;\n"
+     "      --no-read: do not). --count N stops after N inbox entries (messages, chat\n"
+     "      events, receipts; typing events do not count); --until-typing stops after\n"
+     "      the first typing event; --timeout SECONDS fails (exit 1) once nothing has\n"
+     "      arrived for that long. Attachments are listed with their content type and\n"
+     "      size. --download DIR saves each one as DIR/<attachmentId>.<ext>, checking\n"
+     "      its size and sha256, and prints `saved PATH (N bytes, sha256 ok)`; a failed\n"
+     "      download is reported on stderr and listening goes on (with --json: one\n"
+     "      {\"type\":\"saved\"} or {\"type\":\"downloadFailed\"} object per attachment)"},
+    {"last-seen",
+     1,
+     1,
+     "last-seen USER",
+     {},
+     CmdLastSeen,
+     "when USER was last online; `last seen hidden (or never online)` when the\n"
+     "      server gives no time: USER never connected, or set privacy --last-seen nobody"},
+    {"receipts",
+     1,
+     1,
+     "receipts CHAT",
+     {},
+     CmdReceipts,
+     "how far each other member got: `bob  delivered TIME  read TIME`, the times\n"
+     "      (UTC) of the messages the marks stand at; `-` for none (read: also when\n"
+     "      that member turned read receipts off)"},
+    {"privacy",
+     0,
+     0,
+     "privacy [--read-receipts on|off] [--last-seen everyone|nobody]",
+     {"read-receipts", "last-seen"},
+     CmdPrivacy,
+     "change your privacy settings (at least one option) and print them all:\n"
+     "      --read-receipts off: others no longer see how far you read;\n"
+     "      --last-seen nobody: others get no last-seen time (everyone: members of a\n"
+     "      shared chat, the default)"},
+    {"typing",
+     1,
+     1,
+     "typing CHAT [--paused]",
+     {"paused"},
+     CmdTyping,
+     "tell the members of CHAT who are connected now that you are typing\n"
+     "      (--paused: that you stopped)"},
     {"clients", 0, 0, "clients", {}, CmdClients, "list your logged-in devices"},
     {"revoke", 1, 1, "revoke CLIENT", {}, CmdRevoke, "log out a device (by clientId)"},
 };
@@ -137,6 +176,21 @@ const OptionSpec kOptions[] = {
      [](Options& o, const std::string& v) {
        if (v.empty()) throw UsageError("--download needs a directory");
        o.download = v;
+     }},
+    {"no-read", false, false, [](Options& o, const std::string&) { o.no_read = true; }},
+    {"until-typing", false, false, [](Options& o, const std::string&) { o.until_typing = true; }},
+    {"paused", false, false, [](Options& o, const std::string&) { o.paused = true; }},
+    {"read-receipts", false, true,
+     [](Options& o, const std::string& v) {
+       if (v != "on" && v != "off") throw UsageError("--read-receipts needs on or off");
+       o.read_receipts = v == "on";
+     }},
+    {"last-seen", false, true,
+     [](Options& o, const std::string& v) {
+       if (v != "everyone" && v != "nobody") {
+         throw UsageError("--last-seen needs everyone or nobody");
+       }
+       o.last_seen = v;
      }},
 };
 

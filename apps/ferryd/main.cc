@@ -120,6 +120,7 @@ bool ParseArgs(int argc, char** argv, Config& config, BackendFlags& backends, Bl
       ("ack-retries", po::value(&config.ack_retries)->default_value(config.ack_retries), "resends of an entry before closing (4408)")
       ("retention-days", po::value(&config.retention_days)->default_value(config.retention_days), "DAYS an unacknowledged entry is kept")
       ("max-members", po::value(&config.max_members)->default_value(config.max_members), "members per chat")
+      ("receipt-fanout-max", po::value(&config.receipt_fanout_max)->default_value(config.receipt_fanout_max), "chats of at most N members get receipt entries pushed to the other members (bigger ones: chatReceipts)")
       ("max-clients", po::value(&config.max_clients)->default_value(config.max_clients), "active clients per user")
       ("max-body-bytes", po::value(&config.max_body_bytes)->default_value(config.max_body_bytes), "bytes of a message body")
       ("max-frame-bytes", po::value(&config.max_frame_bytes)->default_value(config.max_frame_bytes), "bytes of one WebSocket message (1009 above)")

@@ -770,24 +770,27 @@ void ClientSession::Handle(const json::value& id, protocol::SetPrivacy& r) {
 }
 
 // Typing is ephemeral: checked against the chat's roster, then sent to the
-// other members' connected clients through the bus, never stored. Per chat,
-// a `composing` goes out at most once per typing_interval_ms; a `paused`
-// only after a `composing` that went out (else nothing was shown to stop).
+// other members' connected clients through the bus, never stored. Per chat
+// and connection, one event per typing_interval_ms goes out; beyond it a
+// `composing` is refused (rate_limited, with an id) and a `paused` dropped,
+// except a `paused` right after a `composing`, which always goes (it ends
+// what the others show).
 void ClientSession::Handle(const json::value& id, bool has_id, protocol::Typing& r) {
   const Millis now = Now();
   auto it = typing_.find(r.chat_id);
   if (it != typing_.end()) {
-    TypingSent& last = it->second;
+    const TypingSent& last = it->second;
     Millis wait = last.at + service_.config().typing_interval_ms - now;
-    if (r.composing && last.composing && wait > 0) {
+    bool ends_composing = !r.composing && last.composing;
+    if (wait > 0 && !ends_composing) {
+      if (!r.composing) {  // a repeated pause: nothing new to show
+        if (has_id) Reply(protocol::OkReply(id));
+        return;
+      }
       service_.metrics().rate_limited_total.fetch_add(1, std::memory_order_relaxed);
       if (has_id) Reply(protocol::ErrorReply(id, Errc::rate_limited, "typing too often", wait));
       return;
     }
-  }
-  if (!r.composing && (it == typing_.end() || !it->second.composing)) {
-    if (has_id) Reply(protocol::OkReply(id));  // nothing to stop
-    return;
   }
   if (typing_.size() >= kMaxTypingChats && it == typing_.end()) typing_.clear();
   typing_[r.chat_id] = TypingSent{now, r.composing};

@@ -111,6 +111,124 @@ run r bob listen --count 1 --json --timeout 10
 check "bob gets the created event" \
   bash -c '[ "$0" = 0 ] && [[ "$1" == *"\"event\":\"created\""* ]]' "$r_rc" "$r_out"
 
+# ---- protocol 1.1: receipts, read marks, privacy, typing ----
+# Needs the server's protocol 1.1; there is no skip: on an older server these
+# checks fail. They come before the other message tests so that the counts
+# below are exact: alice's inbox is still empty and bob's holds nothing.
+# field JSON NAME: the value of a top-level string or integer field.
+field() { printf '%s' "$1" | sed -n "s/.*\"$2\":\"\{0,1\}\([^\",}]*\).*/\1/p"; }
+# object JSON NAME: the text inside a {...} field (a position), "" if null.
+object() { printf '%s' "$1" | sed -n "s/.*\"$2\":{\([^}]*\)}.*/\1/p"; }
+run r alice --json send -- "$CHAT" "read me"
+M1=$(field "$r_out" messageId)
+M1_TS=$(field "$r_out" ts)
+check "send --json gives messageId and ts" [ -n "$M1" -a -n "$M1_TS" ]
+run r bob listen --count 1 --timeout 10
+check "bob's listen prints the message" contains "$r_out" "alice (chat $CHAT): read me"
+check "bob's listen marks it read without a complaint" \
+  bash -c '[ "$0" = 0 ] && [ -z "$1" ]' "$r_rc" "$r_err"
+
+# Alice's listen gets bob's two receipts (coalesced at most a second later:
+# --count waits for them). Times as the message lines show them (local).
+M1_TIME=$(date -d "@$((M1_TS / 1000))" +%H:%M:%S)
+run r alice listen --count 2 --timeout 10
+check "alice's listen shows bob's delivered receipt" \
+  bash -c '[[ "$0" =~ \]\ bob\ got\ messages\ up\ to\ ([0-9-]{10}\ )?$1\ \(chat\ $2\) ]]' \
+  "$r_out" "$M1_TIME" "$CHAT"
+check "alice's listen shows bob's read receipt" \
+  bash -c '[[ "$0" =~ \]\ bob\ read\ up\ to\ ([0-9-]{10}\ )?$1\ \(chat\ $2\) ]]' \
+  "$r_out" "$M1_TIME" "$CHAT"
+M1_ISO=$(date -u -d "@$((M1_TS / 1000))" +%Y-%m-%dT%H:%M:%SZ)
+run r alice receipts -- "$CHAT"
+check "receipts shows bob's delivered and read positions" \
+  [ "$r_out" = "bob  delivered $M1_ISO  read $M1_ISO" ]
+run r alice --json receipts -- "$CHAT"
+check "receipts --json: bob's read is the message he printed" \
+  contains "$(object "$r_out" read)" "\"messageId\":\"$M1\""
+
+# --no-read: the message is delivered, its read mark stays.
+run r alice --json send -- "$CHAT" "not read yet"
+M2=$(field "$r_out" messageId)
+run r bob listen --count 1 --timeout 10 --no-read
+check "listen --no-read prints the message" contains "$r_out" "alice (chat $CHAT): not read yet"
+run r alice --json listen --count 1 --timeout 10
+check "alice gets bob's delivered receipt for it" \
+  bash -c '[[ "$0" == *"\"kind\":\"delivered\""* && "$1" == *"\"messageId\":\"$2\""* ]]' \
+  "$r_out" "$(object "$r_out" upTo)" "$M2"
+run r alice --json receipts -- "$CHAT"
+check "listen --no-read leaves bob's read mark at the first message" \
+  contains "$(object "$r_out" read)" "\"messageId\":\"$M1\""
+
+# Privacy: read receipts off and last seen hidden, then back on.
+run r bob privacy
+check "privacy with nothing to change: usage error" [ "$r_rc" = 2 ]
+run r bob privacy --read-receipts maybe
+check "privacy --read-receipts maybe: usage error" [ "$r_rc" = 2 ]
+run r bob privacy --read-receipts off --last-seen nobody
+check "privacy prints the settings after the change" \
+  [ "$r_out" = $'read receipts: off\nlast seen: nobody' ]
+run r alice last-seen bob
+check "last-seen of a user who hides it" [ "$r_out" = "last seen hidden (or never online)" ]
+run r alice receipts -- "$CHAT"
+check "with read receipts off, receipts shows bob's read as -" \
+  bash -c '[[ "$0" =~ ^bob\ \ delivered\ [0-9T:-]{19}Z\ \ read\ -$ ]]' "$r_out"
+run r bob --json privacy --read-receipts on
+check "privacy --json: read receipts on, last seen still nobody" \
+  [ "$r_out" = '{"readReceipts":true,"lastSeen":"nobody"}' ]
+run r bob privacy --last-seen everyone
+check "privacy --last-seen everyone" [ "$r_out" = $'read receipts: on\nlast seen: everyone' ]
+
+# Typing reaches only the clients connected at the time, and bob's listen
+# cannot say when it is connected: alice repeats her `typing` (at most once a
+# second, as the server may drop more) until bob's `listen --until-typing`
+# exits, or one `typing` fails. bob_sees_typing OUT "LISTEN_FLAGS"
+# "TYPING_FLAGS" sets typing_rc (the listen's exit status) and
+# typing_cmd_rc/typing_cmd_out (alice's first `typing`).
+bob_sees_typing() {
+  local out=$1 listen_flags=$2 typing_flags=$3 pid
+  # shellcheck disable=SC2086
+  "$FERRY" --config-dir "$TMP/bob" $listen_flags listen --until-typing --timeout 15 \
+    >"$out" 2>"$out.err" &
+  pid=$!
+  BG_PIDS+=("$pid")
+  typing_cmd_rc=""
+  for _ in $(seq 10); do
+    # shellcheck disable=SC2086
+    run t alice typing $typing_flags -- "$CHAT"
+    if [[ -z "$typing_cmd_rc" ]]; then
+      typing_cmd_rc=$t_rc
+      typing_cmd_out=$t_out
+    fi
+    if [[ "$t_rc" != 0 ]]; then  # no use waiting: stop the listen now
+      kill "$pid" 2>/dev/null || true
+      wait "$pid" || true
+      typing_rc=killed  # not listen's 0 after SIGTERM: it saw no typing
+      return
+    fi
+    for _ in $(seq 11); do
+      kill -0 "$pid" 2>/dev/null || break 2
+      sleep 0.1
+    done
+  done
+  typing_rc=0
+  wait "$pid" || typing_rc=$?
+}
+bob_sees_typing "$TMP/typing1" --json ""
+check "typing: the command prints what it told" \
+  [ "$typing_cmd_rc:$typing_cmd_out" = "0:typing in chat $CHAT" ]
+check "listen --json --until-typing exits 0 on the typing event" [ "$typing_rc" = 0 ]
+check "listen --json prints the raw typing event" \
+  bash -c '[[ "$0" == *"\"type\":\"typing\""* && "$0" == *"\"user\":\"alice\""* && "$0" == *"\"state\":\"composing\""* ]]' \
+  "$(cat "$TMP/typing1")"
+bob_sees_typing "$TMP/typing2" "" ""
+check "listen shows alice typing" \
+  bash -c '[ "$0" = 0 ] && [ "$1" = "alice is typing… (chat $2)" ]' \
+  "$typing_rc" "$(cat "$TMP/typing2")" "$CHAT"
+bob_sees_typing "$TMP/typing3" "" --paused
+check "typing --paused" [ "$typing_cmd_rc:$typing_cmd_out" = "0:paused typing in chat $CHAT" ]
+check "listen shows nothing for paused" \
+  bash -c '[ "$0" = 0 ] && [ ! -s "$1" ]' "$typing_rc" "$TMP/typing3"
+
 # ---- live delivery: bob listens, alice sends ----
 # (background ferry itself, not a shell function, so $! is ferry's PID)
 "$FERRY" --config-dir "$TMP/bob" listen --count 1 --json --timeout 10 \

@@ -65,6 +65,21 @@ json::object EncodeFrame(const Request& request) {
           return {{"type", "lastSeen"}, {"user", r.user}};
         } else if constexpr (std::is_same_v<T, ListChats>) {
           return {{"type", "listChats"}};
+        } else if constexpr (std::is_same_v<T, MarkRead>) {
+          return {{"type", "markRead"},
+                  {"chatId", r.chat_id},
+                  {"upTo", {{"ts", r.up_to.ts}, {"messageId", r.up_to.message_id}}}};
+        } else if constexpr (std::is_same_v<T, ChatReceipts>) {
+          return {{"type", "chatReceipts"}, {"chatId", r.chat_id}};
+        } else if constexpr (std::is_same_v<T, Typing>) {
+          return {{"type", "typing"},
+                  {"chatId", r.chat_id},
+                  {"state", r.composing ? "composing" : "paused"}};
+        } else if constexpr (std::is_same_v<T, SetPrivacy>) {
+          json::object o{{"type", "setPrivacy"}};
+          if (r.read_receipts) o["readReceipts"] = *r.read_receipts;
+          if (r.last_seen_visible) o["lastSeen"] = *r.last_seen_visible ? "everyone" : "nobody";
+          return o;
         } else {
           static_assert(std::is_same_v<T, Pong>);
           return {{"type", "pong"}};
@@ -82,6 +97,12 @@ bool WithinLimits(const Request& request) {
   if (const auto* a = std::get_if<Ack>(&request)) return a->up_to >= 0;
   if (const auto* s = std::get_if<Sync>(&request)) return s->after >= 0;
   if (const auto* t = std::get_if<AttachTarget>(&request)) return t->size >= 0;
+  if (const auto* m = std::get_if<MarkRead>(&request)) {
+    return m->up_to.ts >= 0 && !m->up_to.message_id.empty() && m->up_to.message_id.size() <= 128;
+  }
+  if (const auto* p = std::get_if<SetPrivacy>(&request)) {
+    return p->read_receipts || p->last_seen_visible;
+  }
   return true;
 }
 

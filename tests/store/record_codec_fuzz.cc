@@ -1,4 +1,5 @@
-// libFuzzer target for the decoders of stored values: the JSON ones
+// libFuzzer target for the decoders of stored values: the JSON ones (chat
+// events, receipts, attachment lists)
 // (record_codec.h), which read what a database holds, and the SQLite
 // store's legacy line ones (sqlite_legacy.h), which its version 3
 // migration reads. Beyond not crashing: what decodes re-encodes to JSON
@@ -37,6 +38,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   }
   if (auto list = record_codec::DecodeAttachments(text)) {
     CheckRoundTrip(*list, record_codec::EncodeAttachments, record_codec::DecodeAttachments);
+  }
+  if (auto receipt = record_codec::DecodeReceipt(text)) {
+    CheckRoundTrip(*receipt, record_codec::EncodeReceipt, record_codec::DecodeReceipt);
   }
   if (std::optional<ChatEvent> event = sqlite::legacy::DecodeLineChatEvent(text)) {
     CheckRoundTrip(*event, record_codec::EncodeChatEvent, record_codec::DecodeChatEvent);
