@@ -8,6 +8,7 @@
 
 #include <boost/program_options.hpp>
 #include <cctype>
+#include <csignal>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
@@ -317,6 +318,10 @@ int main(int argc, char** argv) {
   std::string port_file;
   int exit_code = 0;
   if (!ParseArgs(argc, argv, config, backends, blob_flags, port_file, exit_code)) return exit_code;
+  // A write to a socket whose peer has gone must fail with EPIPE, not end
+  // the process: Asio sends with MSG_NOSIGNAL, but OpenSSL writes TLS
+  // records (and close_notify) with plain write().
+  std::signal(SIGPIPE, SIG_IGN);
   try {
     InitCrypto();
     std::filesystem::create_directories(config.data_dir);

@@ -5,8 +5,10 @@
 // same thread would turn a "would block" into a failure.
 #include "net/tls.h"
 
+#include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <sys/socket.h>
 
 #include <boost/asio/error.hpp>
 #include <boost/asio/ssl/error.hpp>
@@ -55,6 +57,35 @@ TlsConnection::Step Outcome(SSL* ssl, int rc, std::size_t bytes) {
   }
 }
 
+// A socket BIO that writes with send(MSG_NOSIGNAL). OpenSSL's own writes
+// with write(), which raises SIGPIPE (ending the process) on a connection
+// the peer has closed: with TLS, every vanished client could take the
+// server down. Everything but the write is the socket BIO's.
+int SendNoSignal(BIO* bio, const char* data, int size) {
+  int fd = -1;
+  BIO_get_fd(bio, &fd);
+  errno = 0;
+  ssize_t n = ::send(fd, data, static_cast<std::size_t>(size), MSG_NOSIGNAL);
+  BIO_clear_retry_flags(bio);
+  if (n <= 0 && BIO_sock_should_retry(static_cast<int>(n))) BIO_set_retry_write(bio);
+  return static_cast<int>(n);
+}
+
+BIO_METHOD* SocketMethodNoSignal() {
+  static BIO_METHOD* method = [] {
+    const BIO_METHOD* socket = BIO_s_socket();
+    BIO_METHOD* m = BIO_meth_new(BIO_TYPE_SOCKET, "socket, no SIGPIPE");
+    BIO_meth_set_write(m, SendNoSignal);
+    BIO_meth_set_read(m, BIO_meth_get_read(socket));
+    BIO_meth_set_puts(m, BIO_meth_get_puts(socket));
+    BIO_meth_set_ctrl(m, BIO_meth_get_ctrl(socket));
+    BIO_meth_set_create(m, BIO_meth_get_create(socket));
+    BIO_meth_set_destroy(m, BIO_meth_get_destroy(socket));
+    return m;
+  }();
+  return method;
+}
+
 }  // namespace
 
 TlsContext::TlsContext(const std::string& cert_file, const std::string& key_file) {
@@ -93,11 +124,14 @@ TlsConnection TlsContext::Accept(int fd) const {
   ERR_clear_error();
   SSL* ssl = SSL_new(ctx_);
   if (ssl == nullptr) return {};
-  if (SSL_set_fd(ssl, fd) != 1) {
+  BIO* bio = BIO_new(SocketMethodNoSignal());
+  if (bio == nullptr) {
     SSL_free(ssl);
     ERR_clear_error();
     return {};
   }
+  BIO_set_fd(bio, fd, BIO_NOCLOSE);
+  SSL_set_bio(ssl, bio, bio);  // the SSL owns it now
   SSL_set_accept_state(ssl);
   return TlsConnection(ssl);
 }

@@ -1,7 +1,7 @@
 // TLS for ferryd's one port, done by OpenSSL directly on the connection's
-// socket (SSL_set_fd) in non-blocking mode: a read or write is tried, and
-// when OpenSSL wants the socket readable or writable the caller waits for
-// that and tries again. Private to net/; OpenSSL's headers stay in tls.cc.
+// socket (a socket BIO that sends with MSG_NOSIGNAL) in non-blocking mode: a read or write is
+// tried, and when OpenSSL wants the socket readable or writable the caller waits for that and tries
+// again. Private to net/; OpenSSL's headers stay in tls.cc.
 //
 // Why not asio::ssl::stream: it gives every connection two 17 KiB buffers
 // of its own plus a 2 x 17 KiB BIO pair, held while the connection is idle,
