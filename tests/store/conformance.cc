@@ -16,13 +16,6 @@ using ::testing::IsEmpty;
 using ::testing::UnorderedElementsAre;
 using Kind = ChatOp::Kind;
 
-// The (client_id, user) pairs of deliveries, order-independent.
-std::set<std::pair<std::string, std::string>> Recipients(const std::vector<Delivery>& ds) {
-  std::set<std::pair<std::string, std::string>> out;
-  for (const Delivery& d : ds) out.emplace(d.client_id, d.user);
-  return out;
-}
-
 const Message& MessageAt(const InboxEntry& entry) { return std::get<Message>(entry.item); }
 
 }  // namespace
@@ -253,7 +246,7 @@ TEST_P(StoreConformance, DeleteClientRevokesTokensAndDropsInbox) {
 
   // A deleted client receives nothing new.
   SendOp sent = Send("c1", "alice", alice_phone_, "m1");
-  EXPECT_EQ(Recipients(sent.deliveries),
+  EXPECT_EQ(RecipientsOf(sent.deliveries),
             (std::set<std::pair<std::string, std::string>>{{alice_laptop_, "alice"}}));
 
   // The same device logging in again is a new client with a new epoch and
@@ -310,8 +303,8 @@ TEST_P(StoreConformance, SendReachesEveryOtherClientOfEveryMember) {
   SendOp sent = Send("c1", "alice", alice_phone_, "m1");
   EXPECT_EQ(sent.status, Errc::ok);
   EXPECT_FALSE(sent.duplicate);
-  EXPECT_EQ(Recipients(sent.deliveries), (std::set<std::pair<std::string, std::string>>{
-                                             {alice_laptop_, "alice"}, {bob_phone_, "bob"}}));
+  EXPECT_EQ(RecipientsOf(sent.deliveries), (std::set<std::pair<std::string, std::string>>{
+                                               {alice_laptop_, "alice"}, {bob_phone_, "bob"}}));
   for (const Delivery& d : sent.deliveries) EXPECT_EQ(d.seq, 2) << d.client_id;
 
   InboxPage bob = Read(bob_phone_);
@@ -359,7 +352,7 @@ TEST_P(StoreConformance, ClientCreatedAfterSendDoesNotGetIt) {
   std::string bob_laptop = Client("bob", "laptop");
   EXPECT_EQ(Head(bob_laptop), 0);
   SendOp later = Send("c1", "alice", alice_phone_, "m2");
-  EXPECT_EQ(Recipients(later.deliveries).count({bob_laptop, "bob"}), 1u);
+  EXPECT_EQ(RecipientsOf(later.deliveries).count({bob_laptop, "bob"}), 1u);
   EXPECT_THAT(Seqs(Read(bob_laptop)), ElementsAre(1));
 }
 

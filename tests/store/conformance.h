@@ -16,7 +16,9 @@
 #include <map>
 #include <memory>
 #include <ostream>
+#include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "store/store.h"
@@ -38,6 +40,14 @@ inline constexpr Millis kFarFuture = kExpires + 365 * kMillisPerDay;
 template <class T>
 Errc CodeOf(const Result<T>& result) {
   return result ? Errc::ok : ToErrc(result.error());
+}
+
+// The (client, user) pairs of a write's deliveries, order aside.
+using Recipients = std::set<std::pair<std::string, std::string>>;
+inline Recipients RecipientsOf(const std::vector<Delivery>& ds) {
+  Recipients out;
+  for (const Delivery& d : ds) out.emplace(d.client_id, d.user);
+  return out;
 }
 
 class StoreConformance : public ::testing::TestWithParam<StoreFactory> {

@@ -15,13 +15,6 @@ namespace {
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using Kind = ChatOp::Kind;
-using Recipients = std::set<std::pair<std::string, std::string>>;  // (client, user)
-
-Recipients RecipientsOf(const std::vector<Delivery>& ds) {
-  Recipients out;
-  for (const Delivery& d : ds) out.emplace(d.client_id, d.user);
-  return out;
-}
 
 std::vector<std::string> ChatIds(const std::vector<ChatInfo>& chats) {
   std::vector<std::string> ids;
