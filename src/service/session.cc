@@ -263,10 +263,10 @@ void ClientSession::OnClosed() {
   if (!was_open) return;
   service_.sessions().Unregister(client_.client_id, this);
   chats_.ReleaseAll();
+  // Receipts waiting for their second go now; so do those of the last ack.
+  WriteReceipts(service_, post_, client_.client_id, client_.user, receipts_.TakeAll());
   // Acks still merging behind one in flight must not be lost with the
   // connection (the store keeps the highest, whatever the order).
-  // Receipts waiting for their second go now; so do those of that last ack.
-  WriteReceipts(service_, post_, client_.client_id, client_.user, receipts_.TakeAll());
   if (cursor_.acked() > ack_stored_) {
     auto ack = std::make_shared<AckOp>();
     ack->client_id = client_.client_id;
