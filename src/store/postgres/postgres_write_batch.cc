@@ -119,6 +119,18 @@ void PostgresStore::LockBatch(Pipeline& p, std::span<const WriteOp> ops) {
                                  .Add(receipt_fanouts));
 }
 
+namespace {
+
+// The outcome of a queued share_chat and is_member pair: not_found (no such
+// chat), forbidden (not a member) or ok.
+Errc Membership(Pipeline& p, Pipeline::Slot chat, Pipeline::Slot member) {
+  if (p.Get(chat).Rows() == 0) return Errc::not_found;
+  if (p.Get(member).Rows() == 0) return Errc::forbidden;
+  return Errc::ok;
+}
+
+}  // namespace
+
 void PostgresStore::Apply(Pipeline& p, SendOp& op) {
   op.status = Errc::ok;
   op.duplicate = false;
@@ -147,14 +159,8 @@ void PostgresStore::Apply(Pipeline& p, SendOp& op) {
     op.duplicate = true;
     return;
   }
-  if (p.Get(chat).Rows() == 0) {
-    op.status = Errc::not_found;
-    return;
-  }
-  if (p.Get(member).Rows() == 0) {
-    op.status = Errc::forbidden;
-    return;
-  }
+  op.status = Membership(p, chat, member);
+  if (op.status != Errc::ok) return;
   if (attachments) {
     op.status = CheckAttachments(op, p.Get(*attachments));
     if (op.status != Errc::ok) return;
@@ -299,14 +305,8 @@ void PostgresStore::Apply(Pipeline& p, MarkReadOp& op) {
   // the commit, so a member removed meanwhile cannot still move its marks.
   Pipeline::Slot chat = p.Queue(Query::share_chat, Params().Add(op.chat_id));
   Pipeline::Slot member = p.Queue(Query::is_member, Params().Add(op.chat_id).Add(op.user));
-  if (p.Get(chat).Rows() == 0) {
-    op.status = Errc::not_found;
-    return;
-  }
-  if (p.Get(member).Rows() == 0) {
-    op.status = Errc::forbidden;
-    return;
-  }
+  op.status = Membership(p, chat, member);
+  if (op.status != Errc::ok) return;
   if (op.up_to.empty()) return;  // "no position": no mark is below it
   // Two raises of one row, read first: a new row then starts with only
   // read set, so the second statement sees delivered rise too and reports
