@@ -795,8 +795,9 @@ void ClientSession::Handle(const json::value& id, bool has_id, protocol::Typing&
   if (typing_.size() >= kMaxTypingChats && it == typing_.end()) typing_.clear();
   typing_[r.chat_id] = TypingSent{now, r.composing};
   auto reply = Bind([this, id, has_id](Errc status, const char* message) {
+    if (!has_id) return;  // the contract: no reply, not even an error, without an id
     if (status != Errc::ok) return ReplyError(id, status, message);
-    if (has_id) Reply(protocol::OkReply(id));
+    Reply(protocol::OkReply(id));
   });
   Service* service = &service_;
   Submit(id, [service, post = post_, chat = std::move(r.chat_id), user = client_.user,

@@ -287,6 +287,17 @@ TEST_F(Receipts, BadRequestsGetTheDocumentedErrors) {
               "forbidden");
   ExpectError(*carol, json::object{{"type", "typing"}, {"chatId", chat}, {"state", "shouting"}},
               "bad_request");
+  // Without an id, typing is never answered, not even when refused: the
+  // next frame carol gets is the reply to her next request.
+  carol->ws().Send(json::object{{"type", "typing"}, {"chatId", "nochat"}, {"state", "composing"}});
+  carol->ws().Send(json::object{{"type", "listChats"}, {"id", 77}});
+  std::optional<json::object> next;
+  do {  // entries and pings may come between: the first reply is what counts
+    next = carol->ws().Receive(10s);
+  } while (next && Str(*next, "type") != "ok" && Str(*next, "type") != "error");
+  ASSERT_TRUE(next.has_value());
+  EXPECT_EQ(Str(*next, "type"), "ok") << json::serialize(*next);
+  EXPECT_EQ(Int(*next, "id"), 77);
   ExpectError(*carol, json::object{{"type", "setPrivacy"}}, "bad_request");
   ExpectError(*carol, json::object{{"type", "setPrivacy"}, {"lastSeen", "friends"}}, "bad_request");
 }
