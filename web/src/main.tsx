@@ -1,4 +1,5 @@
 import { render } from "preact";
+import { Root } from "./ui/Root";
 import "./style.css";
 
-render(<p>Ferry</p>, document.getElementById("app")!);
+render(<Root />, document.getElementById("app")!);
