@@ -9,6 +9,7 @@ import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
+import { startDevProxy } from "./dev-proxy";
 
 export { expect };
 
@@ -40,6 +41,7 @@ export class Ferryd {
   private proc: ChildProcess | undefined;
   private exit: Promise<number> | undefined;
   private exited = false;
+  private proxy: { port: number; close: () => Promise<void> } | undefined;
   readonly dataDir: string;
   readonly logFile: string;
   readonly portFile: string;
@@ -53,8 +55,10 @@ export class Ferryd {
     this.portFile = join(dir, "port");
   }
 
+  // Where the browser goes: ferryd itself, or (a ferryd without
+  // --web-root) the dev proxy in front of it.
   get url(): string {
-    return `http://127.0.0.1:${this.port}`;
+    return `http://127.0.0.1:${this.proxy ? this.proxy.port : this.port}`;
   }
 
   get pid(): number | undefined {
@@ -75,7 +79,13 @@ export class Ferryd {
       "--limit", "login-per-address=off",
       "--limit", "send-per-client=off",
     ];
-    if (ferrydHelp(this.bin).includes("--web-root")) args.push("--web-root", webRoot);
+    if (ferrydHelp(this.bin).includes("--web-root")) {
+      args.push("--web-root", webRoot);
+    } else {
+      this.proxy ??= await startDevProxy(webRoot, () => this.port);
+      const origin = `http://127.0.0.1:${this.proxy.port}`;
+      args.push("--public-url", origin, "--allowed-origins", origin);
+    }
     // The port of a ferryd just stopped may take a moment to be free again.
     const deadline = Date.now() + 30_000;
     for (;;) {
@@ -110,7 +120,7 @@ export class Ferryd {
       async () => {
         if (this.exited) throw new Error(`ferryd exited:\n${this.logTail()}`);
         try {
-          const r = await fetch(`${this.url}/healthz`);
+          const r = await fetch(`http://127.0.0.1:${this.port}/healthz`);
           return r.status === 200 && (await r.text()).trim() === "ok";
         } catch {
           return false;
@@ -142,6 +152,13 @@ export class Ferryd {
     const code = await this.stop();
     if (code !== 0) throw new Error(`ferryd exited with ${code} at restart:\n${this.logTail()}`);
     await this.start();
+  }
+
+  async close(): Promise<number> {
+    const code = await this.stop();
+    await this.proxy?.close();
+    this.proxy = undefined;
+    return code;
   }
 
   log(): string {
@@ -247,7 +264,7 @@ export const test = base.extend<Fixtures>({
       await ferryd.start();
       await use(ferryd);
     } finally {
-      code = await ferryd.stop();
+      code = await ferryd.close();
       if (testInfo.status !== testInfo.expectedStatus || code !== 0) {
         await testInfo.attach("ferryd.log", { body: ferryd.log(), contentType: "text/plain" });
       }
@@ -290,12 +307,16 @@ function escapeRe(s: string): string {
 
 // A chat item's button: its name starts with the title (then anything but
 // more of a user name).
+function titleButton(scope: Page | Locator, title: string): Locator {
+  return scope.getByRole("button", { name: new RegExp(`^${escapeRe(title)}(?![\\w.-])`) });
+}
+
 export function chatButton(page: Page, title: string): Locator {
-  return chatList(page).getByRole("button", { name: new RegExp(`^${escapeRe(title)}(?![\\w.-])`) });
+  return titleButton(chatList(page), title);
 }
 
 export function chatItem(page: Page, title: string): Locator {
-  return chatList(page).getByTestId("chat-item").filter({ has: chatButton(page, title) });
+  return chatList(page).getByTestId("chat-item").filter({ has: titleButton(page, title) });
 }
 
 export function chatHeading(page: Page, title: string): Locator {
