@@ -76,6 +76,7 @@ test("an image goes up with a moving progress bar and comes down byte for byte",
     uploadThroughput: -1,
   });
   const values = await recordedProgress(alice.page);
+  test.info().annotations.push({ type: "progress", description: values.join(", ") });
   expect(values.every((v) => v >= 0 && v <= 100), `progress values ${values}`).toBe(true);
   expect(
     values.some((v) => v > 0 && v < 100) || new Set(values).size >= 3,
