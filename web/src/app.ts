@@ -84,6 +84,7 @@ export class ChatApp {
   private listeners = new Set<Listener>();
   private connection: Connection;
   private seqState: SeqState = { seq: 0, fresh: true };
+  private generation = 0; // counts inbox resets (epoch changes)
   private queue: Entry[] = [];
   private draining = false;
   private pumping = false;
@@ -175,6 +176,7 @@ export class ChatApp {
       // This client's inbox was lost or reset on the server: its seqs start
       // over. Keep the history, forget the seq, ask for everything held.
       this.seqState = { epoch: ok.epoch, seq: 0, fresh: true };
+      this.generation++;
       void this.db.write({ seq: this.seqState });
       return false;
     }
@@ -263,13 +265,23 @@ export class ChatApp {
           this.connection.post({ type: "ack", upTo: this.seqState.seq });
           continue;
         }
-        const seq: SeqState = { ...this.seqState, seq: highestSeq(fresh, this.seqState.seq), fresh: false };
+        const generation = this.generation;
+        const high = highestSeq(fresh, this.seqState.seq);
         const { batch, apply, needChats } = this.applyEntries(fresh);
-        batch.seq = seq;
+        batch.seq = { ...this.seqState, seq: high, fresh: false };
         await this.db.write(batch); // durable before the ack
         apply();
-        this.seqState = seq;
-        this.connection.post({ type: "ack", upTo: seq.seq });
+        if (generation !== this.generation) {
+          // The inbox was reset (new epoch) during the write: these seqs
+          // belong to the old one. Keep the messages; put the new seq state back.
+          await this.db.write({ seq: this.seqState });
+        } else {
+          // onHello may have set the epoch during the write: keep it.
+          const written = batch.seq.epoch;
+          this.seqState = { ...this.seqState, seq: high, fresh: false };
+          if (written !== this.seqState.epoch) await this.db.write({ seq: this.seqState });
+          this.connection.post({ type: "ack", upTo: high });
+        }
         this.changed();
         if (needChats) void this.refreshChats();
         this.markOpenChatRead();

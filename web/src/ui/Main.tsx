@@ -80,7 +80,7 @@ export function Main({ app }: { app: ChatApp }) {
                     : last.event
                       ? describeEvent(last.event, app.me)
                       : `${last.from === app.me ? "You: " : c.members.length > 2 ? last.from + ": " : ""}${
-                          last.body || (last.attachments.length ? "📎 " + last.attachments[0].name : "")
+                          last.body || (last.attachments.length ? "Attachment: " + last.attachments[0].name : "")
                         }`;
                   return (
                     <li key={c.chatId} data-testid="chat-item" data-chat-id={c.chatId} class={c.chatId === open ? "active" : ""}>
