@@ -5,7 +5,7 @@ import * as api from "./api";
 import { Connection, type ConnState, type HelloOk } from "./connection";
 import { LocalDb, type Batch, type SeqState, type StoredMarks } from "./db";
 import { base64, hex, sha256Bytes } from "./hash";
-import { ProtocolError, type ChatInfo, type ClientInfo, type Entry, type MemberReceipts, type Position, type TypingEvent } from "./protocol";
+import { ProtocolError, type ChatEntry, type ChatInfo, type ClientInfo, type Entry, type MemberReceipts, type Position, type TypingEvent } from "./protocol";
 import {
   applyChatEvent,
   comparePos,
@@ -667,22 +667,48 @@ export class ChatApp {
   async createChat(members: string[], name?: string): Promise<string> {
     const ok = await this.connection.request({ type: "createChat", members, ...(name ? { name } : {}) });
     const chatId = String(ok.chatId);
+    const all = [...new Set([...members, this.me])].sort();
     if (!this.chats.has(chatId)) {
-      const chat: StoredChat = { chatId, name: name || undefined, members: [...new Set([...members, this.me])].sort(), lastTs: Date.now() };
+      const chat: StoredChat = { chatId, name: name || undefined, members: all, lastTs: Date.now() };
       await this.db.write({ chats: [chat] });
       this.chats.set(chatId, chat);
     }
+    await this.recordOwnEvent(chatId, "created", all);
     void this.refreshChats();
-    this.changed();
     return chatId;
   }
 
   async addMembers(chatId: string, members: string[]): Promise<void> {
     await this.connection.request({ type: "addMembers", chatId, members });
+    const current = this.chats.get(chatId)?.members ?? [];
+    await this.recordOwnEvent(chatId, "membersAdded", members.filter((m) => !current.includes(m)));
   }
 
   async removeMembers(chatId: string, members: string[]): Promise<void> {
     await this.connection.request({ type: "removeMembers", chatId, members });
+    const current = this.chats.get(chatId)?.members ?? [];
+    await this.recordOwnEvent(chatId, "membersRemoved", members.filter((m) => current.includes(m)));
+  }
+
+  /**
+   * The server sends a chat event to every client but the one that caused
+   * it (which has its `ok`): this client writes its own into its history.
+   */
+  private async recordOwnEvent(chatId: string, event: string, members: string[]): Promise<void> {
+    const chat = this.chats.get(chatId);
+    if (!chat || members.length === 0) return;
+    const e: ChatEntry = { type: "chat", seq: 0, chatId, event, members, by: this.me, ts: Date.now() };
+    const next: StoredChat = {
+      ...chat,
+      members: applyChatEvent(chat.members, e),
+      left: event === "membersRemoved" && members.includes(this.me) ? true : chat.left,
+      lastTs: Math.max(chat.lastTs, e.ts),
+    };
+    const item = fromChatEntry(e);
+    await this.db.write({ chats: [next], messages: [item] });
+    this.chats.set(chatId, next);
+    this.putItem(item);
+    this.changed();
   }
 
   async setPrivacy(change: { readReceipts?: boolean; lastSeen?: "everyone" | "nobody" }): Promise<Record<string, unknown>> {
