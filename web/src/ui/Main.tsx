@@ -1,4 +1,4 @@
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import type { ChatApp } from "../app";
 import { chatTitle, describeEvent, unreadCount } from "../state";
 import { Conversation } from "./Conversation";
@@ -14,6 +14,10 @@ export function Main({ app }: { app: ChatApp }) {
   const open = app.openChat;
 
   const chats = [...app.chats.values()].sort((a, b) => b.lastTs - a.lastTs);
+  const totalUnread = chats.reduce((n, c) => n + unreadCount(app.items.get(c.chatId) ?? [], app.me, c.readUpTo), 0);
+  useEffect(() => {
+    document.title = totalUnread ? `(${totalUnread}) Ferry` : "Ferry";
+  }, [totalUnread]);
 
   return (
     <div class={`main ${open ? "has-open" : ""}`}>
