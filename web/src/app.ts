@@ -33,6 +33,11 @@ export interface Session {
   device: string;
 }
 
+export interface PrivacySettings {
+  readReceipts: boolean;
+  lastSeen: "everyone" | "nobody";
+}
+
 export interface Presence {
   online: boolean;
   lastSeen: number | null;
@@ -711,8 +716,22 @@ export class ChatApp {
     this.changed();
   }
 
-  async setPrivacy(change: { readReceipts?: boolean; lastSeen?: "everyone" | "nobody" }): Promise<Record<string, unknown>> {
-    return this.connection.request({ type: "setPrivacy", ...change });
+  /** The privacy settings as this device last set them (the server's defaults before). */
+  privacy(): PrivacySettings {
+    try {
+      const p = JSON.parse(localStorage.getItem(`ferry.privacy.${this.me}`) ?? "null");
+      if (p && typeof p.readReceipts === "boolean" && (p.lastSeen === "everyone" || p.lastSeen === "nobody")) return p;
+    } catch {
+      /* defaults */
+    }
+    return { readReceipts: true, lastSeen: "everyone" };
+  }
+
+  async setPrivacy(change: Partial<PrivacySettings>): Promise<PrivacySettings> {
+    const ok = await this.connection.request({ type: "setPrivacy", ...change });
+    const p: PrivacySettings = { readReceipts: ok.readReceipts !== false, lastSeen: ok.lastSeen === "nobody" ? "nobody" : "everyone" };
+    localStorage.setItem(`ferry.privacy.${this.me}`, JSON.stringify(p));
+    return p;
   }
 
   // --- devices and the end of a session ----------------------------------
