@@ -2,9 +2,10 @@
 //   dist/index.html             no hash: ferryd serves it with no-cache
 //   dist/assets/app-HASH.js     content-hashed: served as immutable
 //   dist/assets/app-HASH.css
+//   dist/favicon.svg            and the rest of src/public/
 // With --tests, bundles tests/unit/*.test.ts into .build/unit/ for `node --test`.
 import * as esbuild from "esbuild";
-import { mkdir, readFile, readdir, rm, writeFile } from "node:fs/promises";
+import { cp, readFile, readdir, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -50,7 +51,8 @@ async function buildApp() {
   let html = await readFile(join(root, "src/index.html"), "utf8");
   html = html.replace("%APP_JS%", "/" + js).replace("%APP_CSS%", "/" + css);
   await writeFile(join(out, "index.html"), html);
-  await mkdir(join(out, "assets"), { recursive: true });
+  await cp(join(root, "src/public"), out, { recursive: true }); // favicon.svg, served as is
+
 }
 
 if (process.argv.includes("--tests")) await buildTests();

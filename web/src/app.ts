@@ -5,7 +5,7 @@ import * as api from "./api";
 import { Connection, type ConnState, type HelloOk } from "./connection";
 import { LocalDb, type Batch, type SeqState, type StoredMarks } from "./db";
 import { base64, hex, sha256Bytes } from "./hash";
-import { ProtocolError, type ChatInfo, type ClientInfo, type Entry, type MemberReceipts, type Position, type TypingEvent } from "./protocol";
+import { ProtocolError, type ChatEntry, type ChatInfo, type ClientInfo, type Entry, type MemberReceipts, type Position, type TypingEvent } from "./protocol";
 import {
   applyChatEvent,
   comparePos,
@@ -31,6 +31,11 @@ export interface Session {
   token: string;
   clientId: string;
   device: string;
+}
+
+export interface PrivacySettings {
+  readReceipts: boolean;
+  lastSeen: "everyone" | "nobody";
 }
 
 export interface Presence {
@@ -84,6 +89,7 @@ export class ChatApp {
   private listeners = new Set<Listener>();
   private connection: Connection;
   private seqState: SeqState = { seq: 0, fresh: true };
+  private generation = 0; // counts inbox resets (epoch changes)
   private queue: Entry[] = [];
   private draining = false;
   private pumping = false;
@@ -175,6 +181,7 @@ export class ChatApp {
       // This client's inbox was lost or reset on the server: its seqs start
       // over. Keep the history, forget the seq, ask for everything held.
       this.seqState = { epoch: ok.epoch, seq: 0, fresh: true };
+      this.generation++;
       void this.db.write({ seq: this.seqState });
       return false;
     }
@@ -263,13 +270,23 @@ export class ChatApp {
           this.connection.post({ type: "ack", upTo: this.seqState.seq });
           continue;
         }
-        const seq: SeqState = { ...this.seqState, seq: highestSeq(fresh, this.seqState.seq), fresh: false };
+        const generation = this.generation;
+        const high = highestSeq(fresh, this.seqState.seq);
         const { batch, apply, needChats } = this.applyEntries(fresh);
-        batch.seq = seq;
+        batch.seq = { ...this.seqState, seq: high, fresh: false };
         await this.db.write(batch); // durable before the ack
         apply();
-        this.seqState = seq;
-        this.connection.post({ type: "ack", upTo: seq.seq });
+        if (generation !== this.generation) {
+          // The inbox was reset (new epoch) during the write: these seqs
+          // belong to the old one. Keep the messages; put the new seq state back.
+          await this.db.write({ seq: this.seqState });
+        } else {
+          // onHello may have set the epoch during the write: keep it.
+          const written = batch.seq.epoch;
+          this.seqState = { ...this.seqState, seq: high, fresh: false };
+          if (written !== this.seqState.epoch) await this.db.write({ seq: this.seqState });
+          this.connection.post({ type: "ack", upTo: high });
+        }
         this.changed();
         if (needChats) void this.refreshChats();
         this.markOpenChatRead();
@@ -655,26 +672,66 @@ export class ChatApp {
   async createChat(members: string[], name?: string): Promise<string> {
     const ok = await this.connection.request({ type: "createChat", members, ...(name ? { name } : {}) });
     const chatId = String(ok.chatId);
+    const all = [...new Set([...members, this.me])].sort();
     if (!this.chats.has(chatId)) {
-      const chat: StoredChat = { chatId, name: name || undefined, members: [...new Set([...members, this.me])].sort(), lastTs: Date.now() };
+      const chat: StoredChat = { chatId, name: name || undefined, members: all, lastTs: Date.now() };
       await this.db.write({ chats: [chat] });
       this.chats.set(chatId, chat);
     }
+    await this.recordOwnEvent(chatId, "created", all);
     void this.refreshChats();
-    this.changed();
     return chatId;
   }
 
   async addMembers(chatId: string, members: string[]): Promise<void> {
     await this.connection.request({ type: "addMembers", chatId, members });
+    const current = this.chats.get(chatId)?.members ?? [];
+    await this.recordOwnEvent(chatId, "membersAdded", members.filter((m) => !current.includes(m)));
   }
 
   async removeMembers(chatId: string, members: string[]): Promise<void> {
     await this.connection.request({ type: "removeMembers", chatId, members });
+    const current = this.chats.get(chatId)?.members ?? [];
+    await this.recordOwnEvent(chatId, "membersRemoved", members.filter((m) => current.includes(m)));
   }
 
-  async setPrivacy(change: { readReceipts?: boolean; lastSeen?: "everyone" | "nobody" }): Promise<Record<string, unknown>> {
-    return this.connection.request({ type: "setPrivacy", ...change });
+  /**
+   * The server sends a chat event to every client but the one that caused
+   * it (which has its `ok`): this client writes its own into its history.
+   */
+  private async recordOwnEvent(chatId: string, event: string, members: string[]): Promise<void> {
+    const chat = this.chats.get(chatId);
+    if (!chat || members.length === 0) return;
+    const e: ChatEntry = { type: "chat", seq: 0, chatId, event, members, by: this.me, ts: Date.now() };
+    const next: StoredChat = {
+      ...chat,
+      members: applyChatEvent(chat.members, e),
+      left: event === "membersRemoved" && members.includes(this.me) ? true : chat.left,
+      lastTs: Math.max(chat.lastTs, e.ts),
+    };
+    const item = fromChatEntry(e);
+    await this.db.write({ chats: [next], messages: [item] });
+    this.chats.set(chatId, next);
+    this.putItem(item);
+    this.changed();
+  }
+
+  /** The privacy settings as this device last set them (the server's defaults before). */
+  privacy(): PrivacySettings {
+    try {
+      const p = JSON.parse(localStorage.getItem(`ferry.privacy.${this.me}`) ?? "null");
+      if (p && typeof p.readReceipts === "boolean" && (p.lastSeen === "everyone" || p.lastSeen === "nobody")) return p;
+    } catch {
+      /* defaults */
+    }
+    return { readReceipts: true, lastSeen: "everyone" };
+  }
+
+  async setPrivacy(change: Partial<PrivacySettings>): Promise<PrivacySettings> {
+    const ok = await this.connection.request({ type: "setPrivacy", ...change });
+    const p: PrivacySettings = { readReceipts: ok.readReceipts !== false, lastSeen: ok.lastSeen === "nobody" ? "nobody" : "everyone" };
+    localStorage.setItem(`ferry.privacy.${this.me}`, JSON.stringify(p));
+    return p;
   }
 
   // --- devices and the end of a session ----------------------------------

@@ -147,8 +147,13 @@ export function Conversation({ app, chatId }: { app: ChatApp; chatId: string }) 
             submit();
           }}
         >
-          <button type="button" class="secondary" aria-label="Attach file" title="Attach file" onClick={() => fileRef.current?.click()}>
-            📎
+          <button type="button" class="secondary icon" aria-label="Attach file" title="Attach file" onClick={() => fileRef.current?.click()}>
+            <svg viewBox="0 0 24 24" width="20" height="20" aria-hidden="true">
+              <path
+                fill="currentColor"
+                d="M16.5 6.5v10.6a4.5 4.5 0 0 1-9 0V5.4a3 3 0 0 1 6 0v10.3a1.5 1.5 0 0 1-3 0V6.5H9v9.2a3 3 0 0 0 6 0V5.4a4.5 4.5 0 0 0-9 0v11.7a6 6 0 0 0 12 0V6.5h-1.5z"
+              />
+            </svg>
           </button>
           <input
             ref={fileRef}

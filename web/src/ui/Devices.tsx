@@ -29,6 +29,8 @@ export function Devices({ app, onBack }: { app: ChatApp; onBack(): void }) {
           {error}
         </p>
       )}
+      <Privacy app={app} />
+      <h3 class="section">Logged-in devices</h3>
       {list && (
         <ul role="list" aria-label="Devices" class="devices">
           {list.map((c) => {
@@ -61,5 +63,45 @@ export function Devices({ app, onBack }: { app: ChatApp; onBack(): void }) {
         </ul>
       )}
     </main>
+  );
+}
+
+/**
+ * The two privacy settings. The protocol has no request that only reads
+ * them: this device shows what it last set (or the defaults), and every
+ * change answers with both as the server holds them.
+ */
+function Privacy({ app }: { app: ChatApp }) {
+  const [settings, setSettings] = useState(() => app.privacy());
+  const [error, setError] = useState<string>();
+  async function change(c: { readReceipts?: boolean; lastSeen?: "everyone" | "nobody" }) {
+    setError(undefined);
+    try {
+      setSettings(await app.setPrivacy(c));
+    } catch (e) {
+      setError((e as Error).message);
+    }
+  }
+  return (
+    <section class="privacy" aria-label="Privacy">
+      <h3 class="section">Privacy</h3>
+      <label class="check">
+        <input type="checkbox" checked={settings.readReceipts} onChange={(e) => void change({ readReceipts: e.currentTarget.checked })} />
+        Send read receipts (others see when you read their messages)
+      </label>
+      <label class="check">
+        <input
+          type="checkbox"
+          checked={settings.lastSeen === "everyone"}
+          onChange={(e) => void change({ lastSeen: e.currentTarget.checked ? "everyone" : "nobody" })}
+        />
+        Show when I was last seen
+      </label>
+      {error && (
+        <p role="alert" class="error">
+          {error}
+        </p>
+      )}
+    </section>
   );
 }

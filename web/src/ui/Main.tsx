@@ -1,4 +1,4 @@
-import { useState } from "preact/hooks";
+import { useEffect, useState } from "preact/hooks";
 import type { ChatApp } from "../app";
 import { chatTitle, describeEvent, unreadCount } from "../state";
 import { Conversation } from "./Conversation";
@@ -14,6 +14,10 @@ export function Main({ app }: { app: ChatApp }) {
   const open = app.openChat;
 
   const chats = [...app.chats.values()].sort((a, b) => b.lastTs - a.lastTs);
+  const totalUnread = chats.reduce((n, c) => n + unreadCount(app.items.get(c.chatId) ?? [], app.me, c.readUpTo), 0);
+  useEffect(() => {
+    document.title = totalUnread ? `(${totalUnread}) Ferry` : "Ferry";
+  }, [totalUnread]);
 
   return (
     <div class={`main ${open ? "has-open" : ""}`}>
@@ -80,7 +84,7 @@ export function Main({ app }: { app: ChatApp }) {
                     : last.event
                       ? describeEvent(last.event, app.me)
                       : `${last.from === app.me ? "You: " : c.members.length > 2 ? last.from + ": " : ""}${
-                          last.body || (last.attachments.length ? "📎 " + last.attachments[0].name : "")
+                          last.body || (last.attachments.length ? "Attachment: " + last.attachments[0].name : "")
                         }`;
                   return (
                     <li key={c.chatId} data-testid="chat-item" data-chat-id={c.chatId} class={c.chatId === open ? "active" : ""}>
