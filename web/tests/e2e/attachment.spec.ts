@@ -110,3 +110,24 @@ test("an image goes up with a moving progress bar and comes down byte for byte",
 
   await expect(messages(alice.page)).toHaveAttribute("data-state", /^(delivered|read)$/);
 });
+
+test("a file that is not an image is offered as a download link with its size", async ({ newUser }) => {
+  const data = Buffer.from(Array.from({ length: 2000 }, (_, i) => `line ${i}\n`).join(""));
+  const name = "notes.txt";
+  const alice = await newUser("alice");
+  const bob = await newUser("bob");
+  await createChat(alice.page, ["bob"]);
+  await alice.page.getByTestId("file-input").setInputFiles({ name, mimeType: "text/plain", buffer: data });
+  await expect(messages(alice.page)).toHaveCount(1);
+  await expect(messages(alice.page)).toHaveAttribute("data-state", /^(sent|delivered|read)$/);
+
+  await openChat(bob.page, "alice");
+  const link = messages(bob.page).getByRole("link", { name: new RegExp(`^Download ${name.replace(".", "\\.")} \\(.+\\)$`) });
+  await expect(link).toBeVisible();
+  const downloading = bob.page.waitForEvent("download");
+  await link.click();
+  const download = await downloading;
+  expect(download.suggestedFilename()).toBe(name);
+  expect((await readFile(await download.path())).equals(data)).toBe(true);
+  await shot(bob.page, "3-attachment-file");
+});

@@ -44,3 +44,31 @@ test("messages sent while the recipient is offline all arrive, in order, once", 
   await shot(page, "2-offline-catchup-bob");
   await shot(alice.page, "2-offline-catchup-alice");
 });
+
+// The same, but bob comes back in a fresh browser (no IndexedDB) logging in
+// with the same device name, so the same client: the server still holds
+// the 20 entries he never acked (not "before", which he did), and the app
+// learns the chat from listChats.
+test("the same device name in a fresh browser gets what the client never acked", async ({ newUser }) => {
+  const alice = await newUser("alice");
+  const bob = await newUser("bob", { device: "bob-laptop" });
+  await createChat(alice.page, ["bob"]);
+  await send(alice.page, "before");
+  await openChat(bob.page, "alice");
+  await expect(bodies(bob.page)).toHaveText(["before"]);
+  await expect(messages(alice.page)).toHaveAttribute("data-state", /^(delivered|read)$/);
+  await bob.context.close();
+
+  const sent = Array.from({ length: 20 }, (_, i) => `missed ${i + 1}`);
+  for (const text of sent) await send(alice.page, text);
+  for (const m of (await messages(alice.page).all()).slice(1)) await expect(m).toHaveAttribute("data-state", "sent");
+
+  const again = await newUser("bob", { device: "bob-laptop", login: true });
+  await openChat(again.page, "alice");
+  await expect(bodies(again.page)).toHaveText(sent);
+  for (const m of await messages(alice.page).all()) {
+    await expect(m).toHaveAttribute("data-state", /^(delivered|read)$/);
+  }
+  await expect(bodies(again.page)).toHaveText(sent);
+  await shot(again.page, "2-offline-catchup-fresh-browser-bob");
+});
