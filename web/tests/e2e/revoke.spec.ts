@@ -1,6 +1,6 @@
 // 7) The same user on two devices; one revokes the other on the Devices
 // page: the revoked one is back at the login screen, told why.
-import { connection, expect, shot, test } from "./fixtures";
+import { PASSWORD, connection, expect, newContext, shot, test } from "./fixtures";
 
 test("a device revoked elsewhere is logged out", async ({ newUser }) => {
   const laptop = await newUser("alice", { device: "laptop" });
@@ -33,4 +33,36 @@ test("a device revoked elsewhere is logged out", async ({ newUser }) => {
   // the phone carries on
   await phone.page.getByRole("button", { name: "Back to chats", exact: true }).click();
   await expect(connection(phone.page)).toHaveAttribute("data-state", "online");
+});
+
+// ferryd allows 3 active clients per user: a 4th login lists the devices
+// ("Your devices"); revoking one retries the login by itself.
+test("too many devices: revoke one from the login screen and get in", async ({ browser, ferryd, newUser }) => {
+  const first = await newUser("alice", { device: "one" });
+  await newUser("alice", { device: "two", login: true });
+  await newUser("alice", { device: "three", login: true });
+
+  const context = await newContext(browser, ferryd);
+  try {
+    const page = await context.newPage();
+    await page.goto("/");
+    await page.getByLabel("User name", { exact: true }).fill("alice");
+    await page.getByLabel("Password", { exact: true }).fill(PASSWORD);
+    await page.getByLabel("Device name", { exact: true }).fill("four");
+    await page.getByRole("button", { name: "Log in", exact: true }).click();
+    const list = page.getByRole("list", { name: "Your devices", exact: true });
+    await expect(list).toBeVisible();
+    for (const d of ["one", "two", "three"]) {
+      await expect(list.getByRole("button", { name: `Revoke ${d}`, exact: true })).toBeVisible();
+    }
+    await shot(page, "7-too-many-devices");
+    await list.getByRole("button", { name: "Revoke one", exact: true }).click();
+    await expect(page.getByTestId("me")).toHaveText("alice");
+    await expect(connection(page)).toHaveAttribute("data-state", "online");
+    await expect(first.page.getByRole("alert").filter({ hasText: "This device was logged out" })).toBeVisible({
+      timeout: 20_000,
+    });
+  } finally {
+    await context.close();
+  }
 });
