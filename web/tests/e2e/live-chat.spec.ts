@@ -1,7 +1,7 @@
 // 1) Two users in two browser contexts: register, create a 1:1 chat and
 // exchange messages live. Own messages go sending → sent → delivered/read;
 // the other's arrive in order, as "received".
-import { bodies, createChat, expect, messages, openChat, recordedStates, send, shot, test } from "./fixtures";
+import { bodies, composer, createChat, expect, messages, openChat, recordedStates, send, shot, test } from "./fixtures";
 
 const rank: Record<string, number> = { sending: 0, sent: 1, delivered: 2, read: 3 };
 
@@ -22,6 +22,11 @@ test("two users exchange messages live in a 1:1 chat", async ({ newUser }) => {
     await expect(m).toHaveAttribute("data-state", "received");
   }
 
+  // presence: bob is online; while he types, alice sees it
+  await expect(alice.page.getByTestId("presence")).toHaveText("online");
+  await composer(bob.page).pressSequentially("yes, h");
+  await expect(alice.page.getByTestId("presence")).toHaveText(/bob is typing/);
+  await composer(bob.page).fill("");
   await send(bob.page, "yes, here");
   await send(bob.page, "what's up?");
   await send(alice.page, "lunch at noon?");
