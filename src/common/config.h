@@ -133,6 +133,10 @@ struct Config {
   // https and wss only (plain HTTP gets 400); both empty: plain http and ws.
   std::string tls_cert_file;
   std::string tls_key_file;
+  // The web client's files, served at / from memory (net/web_root.h): a web
+  // root beyond either limit stops ferryd at start.
+  std::size_t web_root_max_bytes = 32 * 1024 * 1024;
+  std::size_t web_root_max_files = 4'096;
   // File descriptors kept free for the store, blobs and logs: connections
   // are refused (503, then closed) when fewer than this are left.
   std::size_t fd_reserve = 64;

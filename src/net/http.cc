@@ -1,9 +1,11 @@
 // HttpSession: HTTP/1.1 on one accepted connection — the JSON account API,
-// /healthz, /metrics — and the hand-off to WebSocket on GET /v1/ws.
+// /healthz, /metrics, the web client's files — and the hand-off to
+// WebSocket on GET /v1/ws.
 //
 // Routing is a table of (method, path) -> handler. A handler gets the request
 // and a Respond callback it must call exactly once, from any thread; the
 // response is posted back onto the connection's strand and written there.
+// A path no route takes is the web client's (web_http.cc), or 404.
 // One request is served at a time per connection; requests are size-limited
 // and idle connections time out.
 #include <sys/socket.h>
@@ -253,7 +255,9 @@ bool OriginAllowed(const HttpRequest& req, const Config& config) {
   return false;
 }
 
-void Dispatch(Service& service, const HttpRequest& req, const Peer& peer, Respond respond) {
+// Serves `req` if a route takes its path: its handler, or 405. False,
+// having not responded, if no route does.
+bool Dispatch(Service& service, const HttpRequest& req, const Peer& peer, Respond respond) {
   std::string_view target = req.target();
   std::string_view path = target.substr(0, target.find('?'));
   std::string allow;  // the methods the path takes, for a 405
@@ -262,12 +266,16 @@ void Dispatch(Service& service, const HttpRequest& req, const Peer& peer, Respon
                              path.find('/', r.path.size()) == std::string_view::npos)
                           : path == r.path;
     if (!match) continue;
-    if (req.method() == r.method) return r.handler(service, req, peer, std::move(respond));
+    if (req.method() == r.method) {
+      r.handler(service, req, peer, std::move(respond));
+      return true;
+    }
     if (!allow.empty()) allow += ", ";
     allow += std::string(http::to_string(r.method));
   }
-  if (!allow.empty()) return respond(MethodNotAllowed(allow));
-  respond(ErrorResponse(Errc::not_found, "no such resource"));
+  if (allow.empty()) return false;
+  respond(MethodNotAllowed(allow));
+  return true;
 }
 
 }  // namespace
@@ -275,14 +283,16 @@ void Dispatch(Service& service, const HttpRequest& req, const Peer& peer, Respon
 // ---- HttpSession (the blob members are in blob_http.cc) ----
 
 HttpSession::HttpSession(tcp::socket socket, ConnectionLimits::Ticket ticket, const Config& config,
-                         Service& service, BuiltinBlobStore* blobs, const TlsContext* tls)
+                         Service& service, BuiltinBlobStore* blobs, const WebRoot* web,
+                         const TlsContext* tls)
     : stream_(std::move(socket)),
       deadline_(stream_.get_executor()),
       tls_(tls),
       ticket_(std::move(ticket)),
       config_(config),
       service_(service),
-      blobs_(blobs) {
+      blobs_(blobs),
+      web_(web) {
   beast::error_code ec;
   auto peer = stream_.socket().remote_endpoint(ec);
   if (!ec) peer_address_ = peer.address().to_string();
@@ -330,6 +340,7 @@ void HttpSession::SetDeadline(std::chrono::steady_clock::duration timeout) {
 }
 
 void HttpSession::DoRead() {
+  head_ = false;
   header_parser_.emplace();
   header_parser_->header_limit(kHeaderLimit);
   // No body limit yet: it depends on the target (a blob PUT may be large),
@@ -372,6 +383,7 @@ void HttpSession::ReadFailed(beast::error_code ec) {
 void HttpSession::OnHeader(beast::error_code ec) {
   if (ec) return ReadFailed(ec);
   service_.metrics().http_requests_total.fetch_add(1, std::memory_order_relaxed);
+  head_ = header_parser_->get().method() == http::verb::head;
   if (tls_ && !stream_.tls()) {
     keep_alive_ = false;
     return Write(
@@ -426,15 +438,27 @@ void HttpSession::OnRead(beast::error_code ec) {
   }
   ClearDeadline();  // the handler may wait on storage
   auto executor = stream_.get_executor();
-  Dispatch(service_, req, Peer{peer_address_}, [self = shared_from_this(), executor](Response res) {
-    asio::post(executor, [self, res = std::move(res)]() mutable { self->Write(std::move(res)); });
-  });
+  bool routed = Dispatch(
+      service_, req, Peer{peer_address_}, [self = shared_from_this(), executor](Response res) {
+        asio::post(executor,
+                   [self, res = std::move(res)]() mutable { self->Write(std::move(res)); });
+      });
+  if (routed) return;
+  std::optional<Response> web;
+  if (web_) {
+    web = WebClientResponse(*web_, req, stream_.tls() ? "https" : "http",
+                            service_.blobs().UrlOrigin());
+  }
+  Write(web ? std::move(*web) : ErrorResponse(Errc::not_found, "no such resource"));
 }
 
 void HttpSession::Write(Response res) {
   res.set(http::field::server, "ferryd");
   res.keep_alive(keep_alive_);
-  res.prepare_payload();
+  // A 304 has no body, and no Content-Length of its own (RFC 9110 15.4.5).
+  if (res.result() != http::status::not_modified) res.prepare_payload();
+  // The answer to a HEAD is the GET's head: its Content-Length, no body.
+  if (head_) res.body().clear();
   auto response = std::make_shared<Response>(std::move(res));
   response_ = response;
   SetDeadline(kIdleTimeout);
@@ -455,8 +479,10 @@ void HttpSession::Shutdown() {
 }
 
 void StartHttpSession(tcp::socket socket, ConnectionLimits::Ticket ticket, const Config& config,
-                      Service& service, BuiltinBlobStore* blobs, const TlsContext* tls) {
-  std::make_shared<HttpSession>(std::move(socket), std::move(ticket), config, service, blobs, tls)
+                      Service& service, BuiltinBlobStore* blobs, const WebRoot* web,
+                      const TlsContext* tls) {
+  std::make_shared<HttpSession>(std::move(socket), std::move(ticket), config, service, blobs, web,
+                                tls)
       ->Start();
 }
 
