@@ -42,6 +42,8 @@ constexpr unsigned char kTlsHandshakeRecord = 22;
 // A request's start line and headers, and its target within them: beyond, 431 and 414.
 constexpr std::size_t kHeaderLimit = 16 * 1024;
 constexpr std::size_t kTargetLimit = 8 * 1024;
+// How long a browser may cache a CORS preflight's answer.
+constexpr std::string_view kPreflightMaxAgeSeconds = "600";
 
 }  // namespace
 
@@ -67,6 +69,23 @@ Response MethodNotAllowed(std::string_view allow) {
                                      {"message", "this resource takes " + std::string(allow)}});
   res.set(http::field::allow, allow);
   return res;
+}
+
+Response PreflightResponse(std::string_view methods, std::string_view headers) {
+  Response res{http::status::no_content, 11};
+  res.set(http::field::access_control_allow_methods, methods);
+  res.set(http::field::access_control_allow_headers, headers);
+  res.set(http::field::access_control_max_age, kPreflightMaxAgeSeconds);
+  return res;
+}
+
+void SetCorsHeaders(http::fields& fields, std::string_view allow_origin) {
+  fields.set(http::field::access_control_allow_origin, allow_origin);
+  if (allow_origin == "*") {
+    fields.set(http::field::access_control_expose_headers, "Content-Length, Content-Range, ETag");
+  } else {
+    fields.set(http::field::vary, "Origin");
+  }
 }
 
 namespace {
@@ -241,6 +260,8 @@ constexpr Route kRoutes[] = {
 // Cross-site WebSocket hijacking: a page on another site must not open a
 // session in the user's browser. Tokens travel in the hello, never in
 // cookies, so this is defence in depth; the check is the Origin header.
+// The same check guards /v1/* (CORS): a page elsewhere may neither read
+// the API's answers nor, by a form's POST, act through it unseen.
 bool OriginAllowed(const HttpRequest& req, const Config& config) {
   auto origin_field = req.find(http::field::origin);
   if (origin_field == req.end()) return true;  // not a browser
@@ -255,8 +276,8 @@ bool OriginAllowed(const HttpRequest& req, const Config& config) {
   return false;
 }
 
-// Serves `req` if a route takes its path: its handler, or 405. False,
-// having not responded, if no route does.
+// Serves `req` if a route takes its path: its handler, a CORS preflight
+// (OPTIONS), or 405. False, having not responded, if no route does.
 bool Dispatch(Service& service, const HttpRequest& req, const Peer& peer, Respond respond) {
   std::string_view target = req.target();
   std::string_view path = target.substr(0, target.find('?'));
@@ -274,7 +295,11 @@ bool Dispatch(Service& service, const HttpRequest& req, const Peer& peer, Respon
     allow += std::string(http::to_string(r.method));
   }
   if (allow.empty()) return false;
-  respond(MethodNotAllowed(allow));
+  if (req.method() == http::verb::options && path.starts_with("/v1/")) {
+    respond(PreflightResponse("GET, POST, DELETE", "Authorization, Content-Type"));
+  } else {
+    respond(MethodNotAllowed(allow));
+  }
   return true;
 }
 
@@ -341,6 +366,7 @@ void HttpSession::SetDeadline(std::chrono::steady_clock::duration timeout) {
 
 void HttpSession::DoRead() {
   head_ = false;
+  cors_allow_origin_.clear();
   header_parser_.emplace();
   header_parser_->header_limit(kHeaderLimit);
   // No body limit yet: it depends on the target (a blob PUT may be large),
@@ -436,6 +462,16 @@ void HttpSession::OnRead(beast::error_code ec) {
   if (req.target() == "/v1/ws") {
     return Write(ErrorResponse(Errc::bad_request, "WebSocket upgrade required"));
   }
+  // CORS: a browser page of an allowed origin may call the API and read its
+  // answers; one of any other origin is refused before anything is done.
+  if (std::string_view(req.target()).starts_with("/v1/")) {
+    if (!OriginAllowed(req, config_)) {
+      return Write(ErrorResponse(Errc::forbidden, "origin not allowed"));
+    }
+    if (auto origin = req.find(http::field::origin); origin != req.end()) {
+      cors_allow_origin_ = std::string(origin->value());
+    }
+  }
   ClearDeadline();  // the handler may wait on storage
   auto executor = stream_.get_executor();
   bool routed = Dispatch(
@@ -454,6 +490,7 @@ void HttpSession::OnRead(beast::error_code ec) {
 
 void HttpSession::Write(Response res) {
   res.set(http::field::server, "ferryd");
+  if (!cors_allow_origin_.empty()) SetCorsHeaders(res, cors_allow_origin_);
   res.keep_alive(keep_alive_);
   // A 304 has no body, and no Content-Length of its own (RFC 9110 15.4.5).
   if (res.result() != http::status::not_modified) res.prepare_payload();

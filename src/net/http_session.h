@@ -1,6 +1,6 @@
 // HttpSession: HTTP/1.1 on one accepted connection. Private to net/: its
-// members live in http.cc (reading, routing the JSON API, the WebSocket
-// hand-off) and blob_http.cc (the built-in blob store's PUT/GET);
+// members live in http.cc (reading, routing the JSON API, CORS, the
+// WebSocket hand-off) and blob_http.cc (the built-in blob store's PUT/GET);
 // web_http.cc answers for the web client's files.
 //
 // A request's header is read first; the target decides how the body is
@@ -30,6 +30,15 @@ Response JsonResponse(int status, const boost::json::value& body);
 Response ErrorResponse(Errc code, std::string_view message, Millis retry_after_ms = 0);
 // 405 with `Allow: allow` (e.g. "GET, HEAD, PUT").
 Response MethodNotAllowed(std::string_view allow);
+
+// CORS (docs/security.md): 204 to a preflight, allowing `methods` and the
+// request `headers`, for the browser to cache 10 minutes.
+Response PreflightResponse(std::string_view methods, std::string_view headers);
+// Allows the origin `allow_origin` to read a response: the request's own
+// Origin (the API, for an allowed origin; the answer varies with it), or
+// "*" (blob URLs, with the headers a page may read besides the usual).
+// Never credentials: ferryd uses no cookies.
+void SetCorsHeaders(http::fields& fields, std::string_view allow_origin);
 
 // The web client's answer to `req` (web_http.cc): a file of `web`, 304, 405
 // for a method other than GET and HEAD, or at `/` the 404 of a web root
@@ -89,9 +98,10 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
   std::optional<http::request_parser<http::file_body>> upload_parser_;
   std::shared_ptr<void> response_;  // the response being written, kept alive
   bool keep_alive_ = true;
-  // The request being answered is a HEAD: its answer has no body (reset by
-  // DoRead).
+  // Of the request being answered (reset by DoRead): a HEAD, whose answer
+  // has no body; and the origin its answer allows (SetCorsHeaders), "" none.
   bool head_ = false;
+  std::string cors_allow_origin_;
 };
 
 }  // namespace ferry::net

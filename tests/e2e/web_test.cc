@@ -1,11 +1,15 @@
 // End-to-end tests of issue 12's server side: ferryd serves the web client's
 // files at / (only the files of the web root, read at start, with their
-// types, caching and security headers), --web-root and --no-web.
+// types, caching and security headers), --web-root and --no-web, CORS on
+// /v1/* for allowed origins and on blob URLs for any, and the WebSocket
+// upgrade's Origin check.
 #include <sys/wait.h>
 
 #include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "e2e/e2e_util.h"
 #include "e2e/raw_connection.h"
@@ -110,6 +114,20 @@ std::string Directive(std::string_view csp, std::string_view name) {
     while (!d.empty() && d.front() == ' ') d.remove_prefix(1);
     if (d.starts_with(std::string(name) + " ")) return std::string(d);
     at = end + 1;
+  }
+  return {};
+}
+
+// The value of header `name`, in any case, of `r`; "" if absent.
+std::string ReplyHeader(const client::HttpReply& r, std::string_view name) {
+  for (const auto& [key, value] : r.headers) {
+    if (key.size() == name.size() &&
+        std::equal(key.begin(), key.end(), name.begin(), [](char a, char b) {
+          return std::tolower(static_cast<unsigned char>(a)) ==
+                 std::tolower(static_cast<unsigned char>(b));
+        })) {
+      return value;
+    }
   }
   return {};
 }
@@ -291,6 +309,161 @@ TEST(WebClientFlags, NoWebAndWebRootExcludeEachOther) {
   TempWebRoot web;
   ExpectStartRefused({"--no-web", "--web-root", web.path()},
                      {"--no-web and --web-root exclude each other"});
+}
+
+// ---- CORS ----
+
+constexpr std::string_view kPreflightPost =
+    "Access-Control-Request-Method: POST\r\nAccess-Control-Request-Headers: content-type\r\n";
+
+TEST(Cors, APreflightFromAnAllowedOriginIsAnswered) {
+  FerrydProcess server({"--allowed-origins", "https://app.example"});
+  server.Start();
+  // The page's own origin (HttpRequestText's Host is "test"), and a listed one.
+  for (std::string origin : {"http://test", "https://app.example"}) {
+    Answer a =
+        Fetch(server, HttpRequestText("OPTIONS", "/v1/login", "",
+                                      "Origin: " + origin + "\r\n" + std::string(kPreflightPost)));
+    EXPECT_EQ(a.status, "HTTP/1.1 204 No Content") << origin;
+    EXPECT_EQ(a.Header("Access-Control-Allow-Origin"), origin);
+    EXPECT_EQ(a.Header("Vary"), "Origin");
+    EXPECT_EQ(a.Header("Access-Control-Allow-Methods"), "GET, POST, DELETE");
+    EXPECT_EQ(a.Header("Access-Control-Allow-Headers"), "Authorization, Content-Type");
+    EXPECT_EQ(a.Header("Access-Control-Max-Age"), "600");
+    EXPECT_EQ(a.Header("Access-Control-Allow-Credentials"), "");
+  }
+}
+
+TEST(Cors, APreflightFromAForeignOriginIsRefused) {
+  FerrydProcess server({"--allowed-origins", "https://app.example"});
+  server.Start();
+  for (std::string origin : {"https://evil.example", "null", "http://test.evil.example"}) {
+    Answer a =
+        Fetch(server, HttpRequestText("OPTIONS", "/v1/login", "",
+                                      "Origin: " + origin + "\r\n" + std::string(kPreflightPost)));
+    EXPECT_EQ(a.status, "HTTP/1.1 403 Forbidden") << origin;
+    EXPECT_EQ(ErrorCode(a.body), "forbidden");
+    EXPECT_EQ(a.Header("Access-Control-Allow-Origin"), "");
+    EXPECT_EQ(a.Header("Access-Control-Allow-Methods"), "");
+  }
+}
+
+TEST(Cors, AnAllowedOriginMayReadTheAnswers) {
+  FerrydProcess server;
+  server.Start();
+  server.Register("alice");
+  std::string login = json::serialize(
+      json::object{{"user", "alice"}, {"password", "password123"}, {"device", "web"}});
+  Answer ok = Fetch(server, HttpRequestText("POST", "/v1/login", login, "Origin: http://test\r\n"));
+  EXPECT_EQ(ok.status, "HTTP/1.1 200 OK");
+  EXPECT_EQ(ok.Header("Access-Control-Allow-Origin"), "http://test");
+  EXPECT_EQ(ok.Header("Vary"), "Origin");
+  EXPECT_EQ(ok.Header("Access-Control-Allow-Credentials"), "");
+  // Errors too: the app shows them.
+  std::string wrong = json::serialize(
+      json::object{{"user", "alice"}, {"password", "wrong-password"}, {"device", "web"}});
+  Answer refused =
+      Fetch(server, HttpRequestText("POST", "/v1/login", wrong, "Origin: http://test\r\n"));
+  EXPECT_EQ(refused.status, "HTTP/1.1 401 Unauthorized");
+  EXPECT_EQ(refused.Header("Access-Control-Allow-Origin"), "http://test");
+  // No Origin (not a browser): no CORS headers.
+  EXPECT_EQ(Fetch(server, HttpRequestText("POST", "/v1/login", login))
+                .Header("Access-Control-Allow-Origin"),
+            "");
+}
+
+// A form on another site can POST without a preflight; ferryd refuses it
+// instead of acting on it unseen (here: registering an account).
+TEST(Cors, AForeignOriginsRequestIsRefusedUnserved) {
+  FerrydProcess server;
+  server.Start();
+  std::string body =
+      json::serialize(json::object{{"user", "mallory"}, {"password", "password123"}});
+  Answer a = Fetch(
+      server, HttpRequestText("POST", "/v1/register", body, "Origin: https://evil.example\r\n"));
+  EXPECT_EQ(a.status, "HTTP/1.1 403 Forbidden");
+  EXPECT_EQ(ErrorCode(a.body), "forbidden");
+  EXPECT_EQ(a.Header("Access-Control-Allow-Origin"), "");
+  EXPECT_NO_THROW(server.Register("mallory")) << "the refused request registered nobody";
+}
+
+// Blob URLs are capabilities, and --public-url may be another origin than
+// the page's: any origin may use them.
+TEST(Cors, BlobUrlsAnswerAnyOrigin) {
+  FerrydProcess server;
+  server.Start();
+  auto alice = server.NewUser("alice");
+  auto bob = server.NewUser("bob");
+  std::string chat = alice->CreateChat({"bob"});
+  NextEntry(*bob);  // created
+  std::string data = "attachment bytes";
+  json::object target = alice->AttachTarget("text/plain", data.size());
+  std::string url = Str(target, "uploadUrl");
+  const std::pair<std::string, std::string> origin{"Origin", "http://localhost:5173"};
+
+  client::HttpReply preflight =
+      client::GetUrl(url,
+                     {origin,
+                      {"Access-Control-Request-Method", "PUT"},
+                      {"Access-Control-Request-Headers", "content-type,x-amz-checksum-sha256"}},
+                     10s, "OPTIONS");
+  EXPECT_EQ(preflight.status, 204);
+  EXPECT_EQ(ReplyHeader(preflight, "Access-Control-Allow-Origin"), "*");
+  EXPECT_EQ(ReplyHeader(preflight, "Access-Control-Allow-Methods"), "GET, HEAD, PUT");
+  EXPECT_EQ(ReplyHeader(preflight, "Access-Control-Allow-Headers"),
+            "Content-Type, x-amz-checksum-sha256, Range");
+  EXPECT_EQ(ReplyHeader(preflight, "Access-Control-Max-Age"), "600");
+
+  // A refusal is readable too; the signature still decides.
+  std::string tampered = url;
+  tampered.back() = tampered.back() == '0' ? '1' : '0';
+  client::HttpReply forged =
+      client::PutBytes(tampered, data, {origin, {"Content-Type", "text/plain"}});
+  EXPECT_EQ(forged.status, 403);
+  EXPECT_EQ(ReplyHeader(forged, "Access-Control-Allow-Origin"), "*");
+
+  client::HttpReply put = client::PutBytes(url, data, {origin, {"Content-Type", "text/plain"}});
+  EXPECT_EQ(put.status, 200) << put.raw;
+  EXPECT_EQ(ReplyHeader(put, "Access-Control-Allow-Origin"), "*");
+  EXPECT_EQ(ReplyHeader(put, "Access-Control-Expose-Headers"),
+            "Content-Length, Content-Range, ETag");
+
+  alice->Send(chat, "file", "m1", {Str(target, "attachmentId")});
+  json::object entry = NextEntry(*bob);
+  std::string download = Str(entry["attachments"].as_array()[0].as_object(), "url");
+  client::HttpReply part = client::GetUrl(download, {origin, {"Range", "bytes=0-9"}});
+  EXPECT_EQ(part.status, 206);
+  EXPECT_EQ(part.raw, data.substr(0, 10));
+  EXPECT_EQ(ReplyHeader(part, "Access-Control-Allow-Origin"), "*");
+  EXPECT_EQ(ReplyHeader(part, "Access-Control-Expose-Headers"),
+            "Content-Length, Content-Range, ETag");
+}
+
+// Cross-site WebSocket hijacking: a page on another origin is refused at the
+// upgrade, before any session exists; the page's own origin is served.
+TEST(Cors, AForeignOriginCannotOpenAWebSocket) {
+  FerrydProcess server;
+  server.Start();
+  const client::Endpoint& ep = server.endpoint();
+  auto upgrade = [&](const std::string& origin, std::unique_ptr<RawConnection>* c) {
+    std::string request = UpgradeRequest(ep);
+    request.insert(request.size() - 2, "Origin: " + origin + "\r\n");
+    return Ask(ep, "", request, c);
+  };
+  std::unique_ptr<RawConnection> foreign;
+  EXPECT_EQ(upgrade("https://evil.example", &foreign), "HTTP/1.1 403 Forbidden");
+  EXPECT_TRUE(foreign->WaitEof(5s)) << "the refused connection is closed";
+  EXPECT_EQ(Metric(server, "ferry_connections_total"), 0) << "no WebSocket session was made";
+
+  std::unique_ptr<RawConnection> own;
+  EXPECT_EQ(upgrade("http://" + ep.host + ":" + std::to_string(ep.port), &own),
+            "HTTP/1.1 101 Switching Protocols");
+  auto deadline = std::chrono::steady_clock::now() + 10s;
+  while (Metric(server, "ferry_connections_total") != 1 &&
+         std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(10ms);  // polling a condition, bounded by the deadline
+  }
+  EXPECT_EQ(Metric(server, "ferry_connections_total"), 1);
 }
 
 }  // namespace
