@@ -24,6 +24,7 @@
 #include "common/log.h"
 #include "common/random.h"
 #include "net/server.h"
+#include "net/web_root.h"
 #include "service/service.h"
 #include "store/postgres/postgres_store.h"
 #include "store/sqlite/sqlite_store.h"
@@ -70,6 +71,12 @@ struct BlobFlags {
   S3Options s3;
 };
 
+// The web client served at / (docs/operations.md, "Web client").
+struct WebFlags {
+  std::string root;  // --web-root; "" = the source tree's web/dist, if built
+  bool disabled = false;
+};
+
 // --limit NAME=SPEC: the rate limits by name (docs/security.md).
 void SetLimit(Config& config, const std::string& arg) {
   std::size_t eq = arg.find('=');
@@ -95,7 +102,7 @@ void SetLimit(Config& config, const std::string& arg) {
 
 // Returns false (after printing help or an error) if ferryd should exit.
 bool ParseArgs(int argc, char** argv, Config& config, BackendFlags& backends, BlobFlags& blob,
-               std::string& port_file, int& exit_code) {
+               WebFlags& web, std::string& port_file, int& exit_code) {
   std::string listen = "127.0.0.1:8080", level = "info", strength = "interactive";
   double heartbeat_interval = 20, heartbeat_timeout = 10, hello_timeout = 10;
   bool behind_proxy = false;
@@ -155,7 +162,9 @@ bool ParseArgs(int argc, char** argv, Config& config, BackendFlags& backends, Bl
       ("s3-access-key", po::value(&blob.s3.access_key), "s3: access key id")
       ("s3-secret-key", po::value(&blob.s3.secret_key), "s3: secret key (or env FERRY_S3_SECRET_KEY)")
       ("s3-path-style", po::value(&blob.s3.path_style)->default_value(true), "s3: path-style URLs (false: virtual-hosted)")
-      ("s3-prefix", po::value(&blob.s3.prefix), "s3: key prefix inside the bucket");
+      ("s3-prefix", po::value(&blob.s3.prefix), "s3: key prefix inside the bucket")
+      ("web-root", po::value(&web.root), "DIR of the web client's files, served at / (default " FERRY_WEB_DIST " once built); read at start")
+      ("no-web", po::bool_switch(&web.disabled), "serve no web client (/ is 404)");
   // clang-format on
   po::variables_map vm;
   try {
@@ -202,6 +211,9 @@ bool ParseArgs(int argc, char** argv, Config& config, BackendFlags& backends, Bl
       config.hash_queue_per_address = config.hash_queue_max;
     }
     if (config.hash_threads < 1 || config.hash_threads > 64) throw po::error("--hash-threads must be 1..64");
+    if (web.disabled && !web.root.empty()) {
+      throw po::error("--no-web and --web-root exclude each other");
+    }
     if (config.tls_cert_file.empty() != config.tls_key_file.empty()) {
       throw po::error("--tls-cert and --tls-key go together");
     }
@@ -309,21 +321,48 @@ std::unique_ptr<Bus> OpenBus(const BackendFlags& backends) {
   return std::make_unique<RedisBus>(std::move(options));
 }
 
+// The web client's files: --web-root (any problem stops the start), or the
+// source tree's web/dist if it is built; null with --no-web.
+std::unique_ptr<net::WebRoot> LoadWebRoot(const WebFlags& web, const Config& config) {
+  if (web.disabled) {
+    log::Info("web client off (--no-web)");
+    return nullptr;
+  }
+  std::string dir = web.root.empty() ? FERRY_WEB_DIST : web.root;
+  std::error_code ec;
+  if (web.root.empty() && !std::filesystem::is_regular_file(dir + "/index.html", ec)) {
+    std::string missing = std::filesystem::is_directory(dir, ec) ? dir + "/index.html" : dir;
+    std::string why = "web client not built (" + missing +
+                      " missing): `make run` builds it; serving the API only";
+    log::Warn(why);
+    return std::make_unique<net::WebRoot>(net::WebRoot::Unavailable(why));
+  }
+  auto root = std::make_unique<net::WebRoot>(net::WebRoot::Load(
+      dir, {.max_bytes = config.web_root_max_bytes, .max_files = config.web_root_max_files}));
+  log::Info("web client at / from ", dir, " (", root->file_count(), " files, ",
+            (root->total_bytes() + 1023) / 1024, " KiB, read into memory)");
+  return root;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   Config config;
   BackendFlags backends;
   BlobFlags blob_flags;
+  WebFlags web_flags;
   std::string port_file;
   int exit_code = 0;
-  if (!ParseArgs(argc, argv, config, backends, blob_flags, port_file, exit_code)) return exit_code;
+  if (!ParseArgs(argc, argv, config, backends, blob_flags, web_flags, port_file, exit_code)) {
+    return exit_code;
+  }
   // A write to a socket whose peer has gone must fail with EPIPE, not end
   // the process: Asio sends with MSG_NOSIGNAL, but OpenSSL writes TLS
   // records (and close_notify) with plain write().
   std::signal(SIGPIPE, SIG_IGN);
   try {
     InitCrypto();
+    std::unique_ptr<net::WebRoot> web = LoadWebRoot(web_flags, config);
     std::filesystem::create_directories(config.data_dir);
     if (!LockDataDir(config.data_dir)) {
       log::Error("data dir ", config.data_dir, " is in use by another ferryd");
@@ -348,7 +387,7 @@ int main(int argc, char** argv) {
     BlobStore& blobs = builtin ? static_cast<BlobStore&>(*builtin) : *s3;
     Service service(config, std::move(*stores), *bus, blobs, SystemClock::Instance());
     service.Start();
-    net::Server server(config, service, builtin.get());
+    net::Server server(config, service, builtin.get(), web.get());
     if (builtin) {
       std::string url = blob_flags.public_url.empty()
                             ? (config.tls_cert_file.empty() ? "http://" : "https://") +

@@ -26,6 +26,9 @@ class BlobStore {
                                  std::int64_t ttl_s) = 0;
   // Deletes the object; idempotent. May block briefly (file system).
   virtual void Delete(const std::string& key) = 0;
+  // The origin (scheme://host[:port]) every URL above points at, e.g. for
+  // the web client's Content-Security-Policy.
+  virtual std::string UrlOrigin() const = 0;
 };
 
 // Attachment ids double as object keys: base64url, 22 characters.

@@ -125,14 +125,19 @@ struct Config {
   std::size_t max_unauthenticated = 4'096;
   std::size_t max_unauthenticated_per_address = 64;
   // Origins a browser may open a WebSocket from (the Origin header of the
-  // upgrade; others get 403). Always allowed: no Origin header (non-browser
-  // clients send none) and the server's own origin (http:// or https:// and
-  // the request's Host). "*" allows any.
+  // upgrade; others get 403) and call /v1/* from (CORS; others get 403).
+  // Always allowed: no Origin header (non-browser clients send none) and the
+  // server's own origin (http:// or https:// and the request's Host). "*"
+  // allows any.
   std::vector<std::string> allowed_origins;
   // TLS: a PEM certificate chain and its key. Both set: the port speaks
   // https and wss only (plain HTTP gets 400); both empty: plain http and ws.
   std::string tls_cert_file;
   std::string tls_key_file;
+  // The web client's files, served at / from memory (net/web_root.h): a web
+  // root beyond either limit stops ferryd at start.
+  std::size_t web_root_max_bytes = 32 * 1024 * 1024;
+  std::size_t web_root_max_files = 4'096;
   // File descriptors kept free for the store, blobs and logs: connections
   // are refused (503, then closed) when fewer than this are left.
   std::size_t fd_reserve = 64;

@@ -12,6 +12,10 @@
 // Download: the recipient client is named in the signed URL. Range requests
 // (one range) get 206. A fetch is recorded only after every byte of the
 // object was written to the socket.
+//
+// CORS: any origin may use a blob URL, and read every answer. The URL is a
+// capability (whoever holds it may do its one operation, whatever the
+// origin), and --public-url may be another origin than the page's.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -131,12 +135,19 @@ bool ParseRange(std::string_view header, std::uint64_t size, std::uint64_t* firs
 
 void HttpSession::HandleBlob() {
   keep_alive_ = header_parser_->get().keep_alive();
+  cors_allow_origin_ = "*";
   const auto& req = header_parser_->get();
   if (!blobs_) return Write(ErrorResponse(Errc::not_found, "blobs are not stored here"));
   bool is_get = req.method() == http::verb::get || req.method() == http::verb::head;
-  // A GET or HEAD with a body: the body is not read, so the connection must
-  // not read on from inside it as if it were the next request.
-  if (is_get && (req.chunked() || req.has_content_length())) keep_alive_ = false;
+  bool is_preflight = req.method() == http::verb::options;
+  // A GET, HEAD or OPTIONS with a body: the body is not read, so the
+  // connection must not read on from inside it as if it were the next request.
+  if ((is_get || is_preflight) && (req.chunked() || req.has_content_length())) {
+    keep_alive_ = false;
+  }
+  if (is_preflight) {
+    return Write(PreflightResponse("GET, HEAD, PUT", "Content-Type, x-amz-checksum-sha256, Range"));
+  }
   if (!is_get && req.method() != http::verb::put) {
     keep_alive_ = false;
     return Write(MethodNotAllowed("GET, HEAD, PUT"));
@@ -335,6 +346,7 @@ void HttpSession::OnDownloadChecked(std::string key, std::string client_id, bool
   res->version(11);
   res->result(ranged ? http::status::partial_content : http::status::ok);
   res->set(http::field::server, "ferryd");
+  SetCorsHeaders(*res, cors_allow_origin_);
   res->set(http::field::content_type, a->content_type);
   res->set(http::field::accept_ranges, "bytes");
   if (ranged) {

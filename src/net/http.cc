@@ -1,9 +1,11 @@
 // HttpSession: HTTP/1.1 on one accepted connection — the JSON account API,
-// /healthz, /metrics — and the hand-off to WebSocket on GET /v1/ws.
+// /healthz, /metrics, the web client's files — and the hand-off to
+// WebSocket on GET /v1/ws.
 //
 // Routing is a table of (method, path) -> handler. A handler gets the request
 // and a Respond callback it must call exactly once, from any thread; the
 // response is posted back onto the connection's strand and written there.
+// A path no route takes is the web client's (web_http.cc), or 404.
 // One request is served at a time per connection; requests are size-limited
 // and idle connections time out.
 #include <sys/socket.h>
@@ -40,6 +42,8 @@ constexpr unsigned char kTlsHandshakeRecord = 22;
 // A request's start line and headers, and its target within them: beyond, 431 and 414.
 constexpr std::size_t kHeaderLimit = 16 * 1024;
 constexpr std::size_t kTargetLimit = 8 * 1024;
+// How long a browser may cache a CORS preflight's answer.
+constexpr std::string_view kPreflightMaxAgeSeconds = "600";
 
 }  // namespace
 
@@ -65,6 +69,23 @@ Response MethodNotAllowed(std::string_view allow) {
                                      {"message", "this resource takes " + std::string(allow)}});
   res.set(http::field::allow, allow);
   return res;
+}
+
+Response PreflightResponse(std::string_view methods, std::string_view headers) {
+  Response res{http::status::no_content, 11};
+  res.set(http::field::access_control_allow_methods, methods);
+  res.set(http::field::access_control_allow_headers, headers);
+  res.set(http::field::access_control_max_age, kPreflightMaxAgeSeconds);
+  return res;
+}
+
+void SetCorsHeaders(http::fields& fields, std::string_view allow_origin) {
+  fields.set(http::field::access_control_allow_origin, allow_origin);
+  if (allow_origin == "*") {
+    fields.set(http::field::access_control_expose_headers, "Content-Length, Content-Range, ETag");
+  } else {
+    fields.set(http::field::vary, "Origin");
+  }
 }
 
 namespace {
@@ -239,6 +260,8 @@ constexpr Route kRoutes[] = {
 // Cross-site WebSocket hijacking: a page on another site must not open a
 // session in the user's browser. Tokens travel in the hello, never in
 // cookies, so this is defence in depth; the check is the Origin header.
+// The same check guards /v1/* (CORS): a page elsewhere may neither read
+// the API's answers nor, by a form's POST, act through it unseen.
 bool OriginAllowed(const HttpRequest& req, const Config& config) {
   auto origin_field = req.find(http::field::origin);
   if (origin_field == req.end()) return true;  // not a browser
@@ -253,7 +276,9 @@ bool OriginAllowed(const HttpRequest& req, const Config& config) {
   return false;
 }
 
-void Dispatch(Service& service, const HttpRequest& req, const Peer& peer, Respond respond) {
+// Serves `req` if a route takes its path: its handler, a CORS preflight
+// (OPTIONS), or 405. False, having not responded, if no route does.
+bool Dispatch(Service& service, const HttpRequest& req, const Peer& peer, Respond respond) {
   std::string_view target = req.target();
   std::string_view path = target.substr(0, target.find('?'));
   std::string allow;  // the methods the path takes, for a 405
@@ -262,12 +287,20 @@ void Dispatch(Service& service, const HttpRequest& req, const Peer& peer, Respon
                              path.find('/', r.path.size()) == std::string_view::npos)
                           : path == r.path;
     if (!match) continue;
-    if (req.method() == r.method) return r.handler(service, req, peer, std::move(respond));
+    if (req.method() == r.method) {
+      r.handler(service, req, peer, std::move(respond));
+      return true;
+    }
     if (!allow.empty()) allow += ", ";
     allow += std::string(http::to_string(r.method));
   }
-  if (!allow.empty()) return respond(MethodNotAllowed(allow));
-  respond(ErrorResponse(Errc::not_found, "no such resource"));
+  if (allow.empty()) return false;
+  if (req.method() == http::verb::options && path.starts_with("/v1/")) {
+    respond(PreflightResponse("GET, POST, DELETE", "Authorization, Content-Type"));
+  } else {
+    respond(MethodNotAllowed(allow));
+  }
+  return true;
 }
 
 }  // namespace
@@ -275,14 +308,16 @@ void Dispatch(Service& service, const HttpRequest& req, const Peer& peer, Respon
 // ---- HttpSession (the blob members are in blob_http.cc) ----
 
 HttpSession::HttpSession(tcp::socket socket, ConnectionLimits::Ticket ticket, const Config& config,
-                         Service& service, BuiltinBlobStore* blobs, const TlsContext* tls)
+                         Service& service, BuiltinBlobStore* blobs, const WebRoot* web,
+                         const TlsContext* tls)
     : stream_(std::move(socket)),
       deadline_(stream_.get_executor()),
       tls_(tls),
       ticket_(std::move(ticket)),
       config_(config),
       service_(service),
-      blobs_(blobs) {
+      blobs_(blobs),
+      web_(web) {
   beast::error_code ec;
   auto peer = stream_.socket().remote_endpoint(ec);
   if (!ec) peer_address_ = peer.address().to_string();
@@ -330,6 +365,8 @@ void HttpSession::SetDeadline(std::chrono::steady_clock::duration timeout) {
 }
 
 void HttpSession::DoRead() {
+  head_ = false;
+  cors_allow_origin_.clear();
   header_parser_.emplace();
   header_parser_->header_limit(kHeaderLimit);
   // No body limit yet: it depends on the target (a blob PUT may be large),
@@ -372,6 +409,7 @@ void HttpSession::ReadFailed(beast::error_code ec) {
 void HttpSession::OnHeader(beast::error_code ec) {
   if (ec) return ReadFailed(ec);
   service_.metrics().http_requests_total.fetch_add(1, std::memory_order_relaxed);
+  head_ = header_parser_->get().method() == http::verb::head;
   if (tls_ && !stream_.tls()) {
     keep_alive_ = false;
     return Write(
@@ -424,17 +462,40 @@ void HttpSession::OnRead(beast::error_code ec) {
   if (req.target() == "/v1/ws") {
     return Write(ErrorResponse(Errc::bad_request, "WebSocket upgrade required"));
   }
+  // CORS: a browser page of an allowed origin may call the API and read its
+  // answers; one of any other origin is refused before anything is done.
+  if (std::string_view(req.target()).starts_with("/v1/")) {
+    if (!OriginAllowed(req, config_)) {
+      return Write(ErrorResponse(Errc::forbidden, "origin not allowed"));
+    }
+    if (auto origin = req.find(http::field::origin); origin != req.end()) {
+      cors_allow_origin_ = std::string(origin->value());
+    }
+  }
   ClearDeadline();  // the handler may wait on storage
   auto executor = stream_.get_executor();
-  Dispatch(service_, req, Peer{peer_address_}, [self = shared_from_this(), executor](Response res) {
-    asio::post(executor, [self, res = std::move(res)]() mutable { self->Write(std::move(res)); });
-  });
+  bool routed = Dispatch(
+      service_, req, Peer{peer_address_}, [self = shared_from_this(), executor](Response res) {
+        asio::post(executor,
+                   [self, res = std::move(res)]() mutable { self->Write(std::move(res)); });
+      });
+  if (routed) return;
+  std::optional<Response> web;
+  if (web_) {
+    web = WebClientResponse(*web_, req, stream_.tls() ? "https" : "http",
+                            service_.blobs().UrlOrigin());
+  }
+  Write(web ? std::move(*web) : ErrorResponse(Errc::not_found, "no such resource"));
 }
 
 void HttpSession::Write(Response res) {
   res.set(http::field::server, "ferryd");
+  if (!cors_allow_origin_.empty()) SetCorsHeaders(res, cors_allow_origin_);
   res.keep_alive(keep_alive_);
-  res.prepare_payload();
+  // A 304 has no body, and no Content-Length of its own (RFC 9110 15.4.5).
+  if (res.result() != http::status::not_modified) res.prepare_payload();
+  // The answer to a HEAD is the GET's head: its Content-Length, no body.
+  if (head_) res.body().clear();
   auto response = std::make_shared<Response>(std::move(res));
   response_ = response;
   SetDeadline(kIdleTimeout);
@@ -455,8 +516,10 @@ void HttpSession::Shutdown() {
 }
 
 void StartHttpSession(tcp::socket socket, ConnectionLimits::Ticket ticket, const Config& config,
-                      Service& service, BuiltinBlobStore* blobs, const TlsContext* tls) {
-  std::make_shared<HttpSession>(std::move(socket), std::move(ticket), config, service, blobs, tls)
+                      Service& service, BuiltinBlobStore* blobs, const WebRoot* web,
+                      const TlsContext* tls) {
+  std::make_shared<HttpSession>(std::move(socket), std::move(ticket), config, service, blobs, web,
+                                tls)
       ->Start();
 }
 

@@ -139,10 +139,11 @@ class Refuser : public std::enable_shared_from_this<Refuser> {
 }  // namespace
 
 struct Server::Impl {
-  Impl(const Config& c, Service& s, BuiltinBlobStore* b)
+  Impl(const Config& c, Service& s, BuiltinBlobStore* b, const WebRoot* w)
       : config(c),
         service(s),
         blobs(b),
+        web(w),
         ioc(IoThreads(c)),
         acceptor(asio::make_strand(ioc)),  // Accept() and Stop() touch it from any thread
         signals(ioc, SIGINT, SIGTERM),
@@ -181,7 +182,8 @@ struct Server::Impl {
         service.metrics().connections_refused_total.fetch_add(1, std::memory_order_relaxed);
         Refuser::Refuse(std::move(socket), why);
       } else {
-        StartHttpSession(std::move(socket), std::move(ticket), config, service, blobs, tls.get());
+        StartHttpSession(std::move(socket), std::move(ticket), config, service, blobs, web,
+                         tls.get());
       }
       Accept();
     });
@@ -249,6 +251,7 @@ struct Server::Impl {
   const Config& config;
   Service& service;
   BuiltinBlobStore* blobs;
+  const WebRoot* web;
   asio::io_context ioc;
   tcp::acceptor acceptor;
   asio::signal_set signals;
@@ -260,8 +263,8 @@ struct Server::Impl {
   std::chrono::steady_clock::time_point last_accept_warning{};
 };
 
-Server::Server(const Config& config, Service& service, BuiltinBlobStore* blobs)
-    : impl_(std::make_unique<Impl>(config, service, blobs)) {}
+Server::Server(const Config& config, Service& service, BuiltinBlobStore* blobs, const WebRoot* web)
+    : impl_(std::make_unique<Impl>(config, service, blobs, web)) {}
 
 Server::~Server() = default;
 

@@ -14,30 +14,8 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-std::string HttpRequestText(std::string_view method, std::string_view target,
-                            std::string_view body = "", std::string_view extra_headers = "") {
-  std::string r = std::string(method) + " " + std::string(target) + " HTTP/1.1\r\nHost: test\r\n";
-  r += extra_headers;
-  if (!body.empty() || method == "POST") {
-    r +=
-        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
-  }
-  return r + "\r\n" + std::string(body);
-}
-
 std::string LoginBody(const std::string& user, const std::string& password) {
   return json::serialize(json::object{{"user", user}, {"password", password}, {"device", "phone"}});
-}
-
-// One HTTP request on a new connection from `source`; the status line ("" on
-// timeout). `conn` keeps the connection for a look at the head.
-std::string Ask(const FerrydProcess& server, const std::string& source, const std::string& request,
-                std::unique_ptr<RawConnection>* conn = nullptr, client::Ms timeout = 10s) {
-  auto c = std::make_unique<RawConnection>(server.endpoint(), 0, source);
-  c->Write(request);
-  std::string status = c->ReadResponseHead(timeout);
-  if (conn) *conn = std::move(c);
-  return status;
 }
 
 double Median(std::vector<double> v) {
@@ -65,7 +43,7 @@ TEST(Abuse, WrongPasswordFloodFromOneAddressDoesNotStarveOthers) {
   // The flood is queued or refused: the first refusals are back once this
   // answers, since the server reads requests in the order they came.
   std::unique_ptr<RawConnection> bob;
-  EXPECT_EQ(Ask(server, "127.0.0.2",
+  EXPECT_EQ(Ask(server.endpoint(), "127.0.0.2",
                 HttpRequestText("POST", "/v1/login", LoginBody("bob", "password123")), &bob, 20s),
             "HTTP/1.1 200 OK")
       << bob->head() << bob->Buffered();
@@ -92,7 +70,7 @@ TEST(Abuse, UnknownUserTakesAsLongAsAWrongPassword) {
   auto time_login = [&](const std::string& user) {
     auto start = Clock::now();
     std::unique_ptr<RawConnection> c;
-    EXPECT_EQ(Ask(server, "127.0.0.1",
+    EXPECT_EQ(Ask(server.endpoint(), "127.0.0.1",
                   HttpRequestText("POST", "/v1/login", LoginBody(user, "not-the-password")), &c),
               "HTTP/1.1 401 Unauthorized");
     return std::chrono::duration<double>(Clock::now() - start).count();
@@ -113,20 +91,20 @@ TEST(Abuse, FailedLoginsPerAccountAreLimited) {
   server.Register("alice");
   server.Register("bob");
   for (int i = 0; i < 3; ++i) {
-    EXPECT_EQ(Ask(server, "127.0.0.1",
+    EXPECT_EQ(Ask(server.endpoint(), "127.0.0.1",
                   HttpRequestText("POST", "/v1/login",
                                   LoginBody("alice", "guess" + std::to_string(i) + "xx"))),
               "HTTP/1.1 401 Unauthorized");
   }
   std::unique_ptr<RawConnection> c;
   // Even the right password, until the account's budget refills.
-  EXPECT_EQ(Ask(server, "127.0.0.2",
+  EXPECT_EQ(Ask(server.endpoint(), "127.0.0.2",
                 HttpRequestText("POST", "/v1/login", LoginBody("alice", "password123")), &c),
             "HTTP/1.1 429 Too Many Requests");
   EXPECT_GE(std::stoi(c->Header("Retry-After")), 1) << c->head();
   EXPECT_NE(c->Buffered().find("\"rate_limited\""), std::string::npos) << c->Buffered();
   // Another account is not affected.
-  EXPECT_EQ(Ask(server, "127.0.0.1",
+  EXPECT_EQ(Ask(server.endpoint(), "127.0.0.1",
                 HttpRequestText("POST", "/v1/login", LoginBody("bob", "password123"))),
             "HTTP/1.1 200 OK");
 }
@@ -139,12 +117,13 @@ TEST(Abuse, RegistrationsPerAddressAreLimited) {
         "POST", "/v1/register",
         json::serialize(json::object{{"user", user}, {"password", "password123"}}));
   };
-  EXPECT_EQ(Ask(server, "127.0.0.3", reg("user1")), "HTTP/1.1 201 Created");
-  EXPECT_EQ(Ask(server, "127.0.0.3", reg("user2")), "HTTP/1.1 201 Created");
+  EXPECT_EQ(Ask(server.endpoint(), "127.0.0.3", reg("user1")), "HTTP/1.1 201 Created");
+  EXPECT_EQ(Ask(server.endpoint(), "127.0.0.3", reg("user2")), "HTTP/1.1 201 Created");
   std::unique_ptr<RawConnection> c;
-  EXPECT_EQ(Ask(server, "127.0.0.3", reg("user3"), &c), "HTTP/1.1 429 Too Many Requests");
+  EXPECT_EQ(Ask(server.endpoint(), "127.0.0.3", reg("user3"), &c),
+            "HTTP/1.1 429 Too Many Requests");
   EXPECT_GE(std::stoi(c->Header("Retry-After")), 30) << c->head();  // a minute's rate: ~60 s
-  EXPECT_EQ(Ask(server, "127.0.0.4", reg("user3")), "HTTP/1.1 201 Created");
+  EXPECT_EQ(Ask(server.endpoint(), "127.0.0.4", reg("user3")), "HTTP/1.1 201 Created");
 }
 
 // Issue 10 #3, per address: one address cannot hold every connection.
@@ -153,17 +132,19 @@ TEST(Abuse, ConnectionsPerAddressAreCapped) {
   server.Start();
   const std::string health = HttpRequestText("GET", "/healthz");
   std::vector<std::unique_ptr<RawConnection>> held(3);
-  for (auto& c : held) ASSERT_EQ(Ask(server, "127.0.0.5", health, &c), "HTTP/1.1 200 OK");
+  for (auto& c : held)
+    ASSERT_EQ(Ask(server.endpoint(), "127.0.0.5", health, &c), "HTTP/1.1 200 OK");
   std::unique_ptr<RawConnection> refused;
-  EXPECT_EQ(Ask(server, "127.0.0.5", health, &refused), "HTTP/1.1 429 Too Many Requests");
+  EXPECT_EQ(Ask(server.endpoint(), "127.0.0.5", health, &refused),
+            "HTTP/1.1 429 Too Many Requests");
   EXPECT_EQ(refused->Header("Retry-After"), "1");
   EXPECT_TRUE(refused->WaitEof(5s)) << "a refused connection is closed";
-  EXPECT_EQ(Ask(server, "127.0.0.6", health), "HTTP/1.1 200 OK");
+  EXPECT_EQ(Ask(server.endpoint(), "127.0.0.6", health), "HTTP/1.1 200 OK");
   // A closed connection gives its place back.
   held.pop_back();
   std::string status;
   for (auto deadline = Clock::now() + 10s; Clock::now() < deadline;) {
-    status = Ask(server, "127.0.0.5", health);
+    status = Ask(server.endpoint(), "127.0.0.5", health);
     if (status == "HTTP/1.1 200 OK") break;
   }
   EXPECT_EQ(status, "HTTP/1.1 200 OK");
@@ -190,9 +171,9 @@ TEST(Abuse, UnauthenticatedConnectionsPerAddressAreCapped) {
   // Both said hello: two more may wait for theirs, a third may not.
   const std::string health = HttpRequestText("GET", "/healthz");
   std::unique_ptr<RawConnection> a, b, c;
-  EXPECT_EQ(Ask(server, "127.0.0.7", health, &a), "HTTP/1.1 200 OK");
-  EXPECT_EQ(Ask(server, "127.0.0.7", health, &b), "HTTP/1.1 200 OK");
-  EXPECT_EQ(Ask(server, "127.0.0.7", health, &c), "HTTP/1.1 429 Too Many Requests");
+  EXPECT_EQ(Ask(server.endpoint(), "127.0.0.7", health, &a), "HTTP/1.1 200 OK");
+  EXPECT_EQ(Ask(server.endpoint(), "127.0.0.7", health, &b), "HTTP/1.1 200 OK");
+  EXPECT_EQ(Ask(server.endpoint(), "127.0.0.7", health, &c), "HTTP/1.1 429 Too Many Requests");
 }
 
 // Issue 10 #3: out of descriptors, new connections timed out in the backlog
@@ -205,7 +186,7 @@ void ExpectServedOrRefusedAndRecovers(FerrydProcess& server, int connections) {
   for (int i = 0; i < connections; ++i) {
     std::string source = "127.0.1." + std::to_string(1 + i % 50);
     std::unique_ptr<RawConnection> c;
-    std::string status = Ask(server, source, health, &c, 5s);
+    std::string status = Ask(server.endpoint(), source, health, &c, 5s);
     ASSERT_FALSE(status.empty()) << "connection " << i << " got no answer";
     if (status == "HTTP/1.1 200 OK") {
       ++served;
@@ -220,7 +201,7 @@ void ExpectServedOrRefusedAndRecovers(FerrydProcess& server, int connections) {
   conns.clear();
   std::string status;
   for (auto deadline = Clock::now() + 10s; Clock::now() < deadline;) {
-    status = Ask(server, "127.0.0.1", health, nullptr, 5s);
+    status = Ask(server.endpoint(), "127.0.0.1", health, nullptr, 5s);
     if (status == "HTTP/1.1 200 OK") break;
   }
   EXPECT_EQ(status, "HTTP/1.1 200 OK") << "the server recovers once connections close";
@@ -248,16 +229,17 @@ TEST(Abuse, HttpLimitsHaveTheirStatusCodes) {
   FerrydProcess server;
   server.Start();
   std::unique_ptr<RawConnection> c;
-  EXPECT_EQ(Ask(server, "127.0.0.1", HttpRequestText("GET", "/v1/login"), &c),
+  EXPECT_EQ(Ask(server.endpoint(), "127.0.0.1", HttpRequestText("GET", "/v1/login"), &c),
             "HTTP/1.1 405 Method Not Allowed");
   EXPECT_EQ(c->Header("Allow"), "POST");
-  EXPECT_EQ(Ask(server, "127.0.0.1", HttpRequestText("PUT", "/v1/clients"), &c),
+  EXPECT_EQ(Ask(server.endpoint(), "127.0.0.1", HttpRequestText("PUT", "/v1/clients"), &c),
             "HTTP/1.1 405 Method Not Allowed");
   EXPECT_EQ(c->Header("Allow"), "GET");
-  EXPECT_EQ(Ask(server, "127.0.0.1", HttpRequestText("GET", "/v1/" + std::string(10'000, 'a')), &c),
+  EXPECT_EQ(Ask(server.endpoint(), "127.0.0.1",
+                HttpRequestText("GET", "/v1/" + std::string(10'000, 'a')), &c),
             "HTTP/1.1 414 URI Too Long");
   EXPECT_EQ(
-      Ask(server, "127.0.0.1",
+      Ask(server.endpoint(), "127.0.0.1",
           HttpRequestText("GET", "/healthz", "", "X-Big: " + std::string(20'000, 'b') + "\r\n"),
           &c),
       "HTTP/1.1 431 Request Header Fields Too Large");
@@ -275,7 +257,7 @@ TEST(Abuse, WebSocketOriginPolicy) {
     std::string request = UpgradeRequest(ep);
     if (!origin.empty()) request.insert(request.size() - 2, "Origin: " + origin + "\r\n");
     std::unique_ptr<RawConnection> c;
-    return Ask(server, "127.0.0.1", request, &c);
+    return Ask(server.endpoint(), "127.0.0.1", request, &c);
   };
   EXPECT_EQ(upgrade(""), "HTTP/1.1 101 Switching Protocols");
   EXPECT_EQ(upgrade("http://" + host), "HTTP/1.1 101 Switching Protocols");
@@ -294,7 +276,7 @@ TEST(Abuse, DeleteClientIgnoresAQueryString) {
   std::string phone = server.LoginAs("alice", "phone").token;
   std::string laptop = server.LoginAs("alice", "laptop").client_id;
   std::unique_ptr<RawConnection> c;
-  EXPECT_EQ(Ask(server, "127.0.0.1",
+  EXPECT_EQ(Ask(server.endpoint(), "127.0.0.1",
                 HttpRequestText("DELETE", "/v1/clients/" + laptop + "?why=lost", "",
                                 "Authorization: Bearer " + phone + "\r\n"),
                 &c),
@@ -309,7 +291,7 @@ TEST(Abuse, ABlobGetWithABodyDoesNotSmuggleARequest) {
   std::string inner = HttpRequestText("GET", "/healthz");
   std::unique_ptr<RawConnection> c;
   std::string status =
-      Ask(server, "127.0.0.1",
+      Ask(server.endpoint(), "127.0.0.1",
           HttpRequestText("GET", "/blobs/some-key", "",
                           "Content-Length: " + std::to_string(inner.size()) + "\r\n") +
               inner,

@@ -306,14 +306,6 @@ std::string Join(const std::vector<std::string>& lines) {
   return out;
 }
 
-// The value of an unlabelled metric of GET /metrics, -1 if absent.
-std::int64_t Metric(const FerrydProcess& server, const std::string& name) {
-  auto r = client::Http(server.endpoint(), "GET", "/metrics");
-  std::size_t at = r.raw.find("\n" + name + " ");
-  if (at == std::string::npos) return -1;
-  return std::stoll(r.raw.substr(at + name.size() + 2));
-}
-
 // The lines of ferryd's log (stderr) about the store.
 std::vector<std::string> StoreLogLines(const FerrydProcess& server) {
   std::ifstream in(fs::path(server.data_dir()).parent_path() / "ferryd.log");

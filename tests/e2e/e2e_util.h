@@ -44,6 +44,14 @@ inline void ExpectError(client::Session& s, json::object request, std::string_vi
   EXPECT_EQ(Str(reply, "code"), code) << json::serialize(reply);
 }
 
+// The value of an unlabelled metric of GET /metrics, -1 if absent.
+inline std::int64_t Metric(const FerrydProcess& server, const std::string& name) {
+  auto r = client::Http(server.endpoint(), "GET", "/metrics");
+  std::size_t at = r.raw.find("\n" + name + " ");
+  if (at == std::string::npos) return -1;
+  return std::stoll(r.raw.substr(at + name.size() + 2));
+}
+
 inline json::array Users(std::initializer_list<const char*> names) {
   json::array a;
   for (const char* n : names) a.emplace_back(n);

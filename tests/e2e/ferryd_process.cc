@@ -94,6 +94,7 @@ void FerrydProcess::Start() {
     int status;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
+      start_exit_status_ = status;
       throw std::runtime_error("ferryd exited at start:\n" + LogTail());
     }
     if (std::chrono::steady_clock::now() > deadline) {

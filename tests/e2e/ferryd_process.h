@@ -24,6 +24,8 @@ class FerrydProcess {
 
   // Starts ferryd and waits (bounded) until it listens. Throws on failure.
   void Start();
+  // The wait status of a ferryd that exited during Start() (which threw); -1 otherwise.
+  int start_exit_status() const { return start_exit_status_; }
   // SIGKILL, as a crash would: nothing is flushed.
   void Kill9();
   // SIGTERM and wait for a clean exit; returns the exit status.
@@ -53,6 +55,7 @@ class FerrydProcess {
   std::string dir_;
   std::string data_dir_;
   pid_t pid_ = -1;
+  int start_exit_status_ = -1;
   int fd_limit_ = 0;
   client::Endpoint endpoint_;
 };

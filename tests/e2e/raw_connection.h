@@ -10,6 +10,7 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -39,6 +40,21 @@ inline std::string MaskedText(std::string_view payload) {
     frame += static_cast<char>(payload[i] ^ mask[i % 4]);
   }
   return frame;
+}
+
+// An HTTP/1.1 request's text, with `Host: test`; a JSON body (and its
+// headers) when `body` is not empty or the method is POST. `extra_headers`
+// are whole lines, each ending in CRLF.
+inline std::string HttpRequestText(std::string_view method, std::string_view target,
+                                   std::string_view body = "",
+                                   std::string_view extra_headers = "") {
+  std::string r = std::string(method) + " " + std::string(target) + " HTTP/1.1\r\nHost: test\r\n";
+  r += extra_headers;
+  if (!body.empty() || method == "POST") {
+    r +=
+        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
+  }
+  return r + "\r\n" + std::string(body);
 }
 
 inline std::string UpgradeRequest(const client::Endpoint& ep) {
@@ -114,6 +130,18 @@ class RawConnection {
     }
     return false;
   }
+  // Reads the body of the last response head, as long as its Content-Length
+  // says (none: empty), and consumes it; nullopt on timeout.
+  std::optional<std::string> ReadBody(client::Ms timeout) {
+    std::string length = Header("Content-Length");
+    std::size_t n = length.empty() ? 0 : std::stoul(length);
+    while (Data().size() < n) {
+      if (!ReadMore(timeout)) return std::nullopt;
+    }
+    std::string body(Data().substr(0, n));
+    buffer_.consume(n);
+    return body;
+  }
   // What is buffered and not yet consumed (e.g. a response body).
   std::string Buffered() const { return std::string(Data()); }
 
@@ -172,9 +200,24 @@ class RawConnection {
   std::string head_;
 };
 
+// One HTTP request on a new connection from `source` ("": any address); the
+// status line ("" on timeout). `conn` keeps the connection for a look at the
+// head and the body.
+inline std::string Ask(const client::Endpoint& ep, const std::string& source,
+                       const std::string& request, std::unique_ptr<RawConnection>* conn = nullptr,
+                       client::Ms timeout = std::chrono::seconds(10)) {
+  auto c = std::make_unique<RawConnection>(ep, 0, source);
+  c->Write(request);
+  std::string status = c->ReadResponseHead(timeout);
+  if (conn) *conn = std::move(c);
+  return status;
+}
+
 }  // namespace raw
 
+using raw::Ask;
 using raw::Frame;
+using raw::HttpRequestText;
 using raw::MaskedText;
 using raw::RawConnection;
 using raw::UpgradeRequest;

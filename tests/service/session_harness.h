@@ -206,6 +206,7 @@ class FakeBlobStore final : public BlobStore {
     std::lock_guard lock(mu);
     deleted.push_back(key);
   }
+  std::string UrlOrigin() const override { return "http://blobs"; }
   std::mutex mu;
   std::vector<std::string> deleted;
 };

@@ -34,6 +34,7 @@ class BuiltinBlobStore final : public BlobStore {
   std::string PresignGet(const std::string& key, const std::string& client_id, Millis now,
                          std::int64_t ttl_s) override;
   void Delete(const std::string& key) override;
+  std::string UrlOrigin() const override { return scheme_ + "://" + host_; }
 
   // ---- For the HTTP side ----
   struct Verified {

@@ -32,6 +32,7 @@ class S3BlobStore final : public BlobStore {
   std::string PresignGet(const std::string& key, const std::string& client_id, Millis now,
                          std::int64_t ttl_s) override;
   void Delete(const std::string& key) override;
+  std::string UrlOrigin() const override { return scheme_ + "://" + host_; }
 
  private:
   sigv4::PresignRequest Request(const char* method, const std::string& key, Millis now,
