@@ -3,13 +3,12 @@
 // registered through the UI in their own browser contexts, and helpers that
 // use only the roles, names and data-* hooks of web/README.md.
 import { test as base, expect, type Browser, type BrowserContext, type Locator, type Page } from "@playwright/test";
-import { execFileSync, spawn, type ChildProcess } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { dirname, join, resolve } from "node:path";
 import { setTimeout as delay } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
-import { startDevProxy } from "./dev-proxy";
 
 export { expect };
 
@@ -19,12 +18,6 @@ export const screenshotDir = resolve(process.env.FERRY_SCREENSHOT_DIR ?? join(we
 export const PASSWORD = "password123";
 
 // ---------------------------------------------------------------- ferryd
-
-let helpText: string | undefined;
-function ferrydHelp(bin: string): string {
-  helpText ??= execFileSync(bin, ["--help"], { encoding: "utf8" });
-  return helpText;
-}
 
 // Polls cond every few ms until it is true (a condition, never a fixed
 // sleep), failing with what() after ms.
@@ -41,7 +34,6 @@ export class Ferryd {
   private proc: ChildProcess | undefined;
   private exit: Promise<number> | undefined;
   private exited = false;
-  private proxy: { port: number; close: () => Promise<void> } | undefined;
   readonly dataDir: string;
   readonly logFile: string;
   readonly portFile: string;
@@ -55,10 +47,9 @@ export class Ferryd {
     this.portFile = join(dir, "port");
   }
 
-  // Where the browser goes: ferryd itself, or (a ferryd without
-  // --web-root) the dev proxy in front of it.
+  // Where the browser goes: ferryd serves the web client (--web-root).
   get url(): string {
-    return `http://127.0.0.1:${this.proxy ? this.proxy.port : this.port}`;
+    return `http://127.0.0.1:${this.port}`;
   }
 
   get pid(): number | undefined {
@@ -78,14 +69,8 @@ export class Ferryd {
       "--limit", "register-per-address=off",
       "--limit", "login-per-address=off",
       "--limit", "send-per-client=off",
+      "--web-root", webRoot,
     ];
-    if (ferrydHelp(this.bin).includes("--web-root")) {
-      args.push("--web-root", webRoot);
-    } else {
-      this.proxy ??= await startDevProxy(webRoot, () => this.port);
-      const origin = `http://127.0.0.1:${this.proxy.port}`;
-      args.push("--public-url", origin, "--allowed-origins", origin);
-    }
     // The port of a ferryd just stopped may take a moment to be free again.
     const deadline = Date.now() + 30_000;
     for (;;) {
@@ -120,7 +105,7 @@ export class Ferryd {
       async () => {
         if (this.exited) throw new Error(`ferryd exited:\n${this.logTail()}`);
         try {
-          const r = await fetch(`http://127.0.0.1:${this.port}/healthz`);
+          const r = await fetch(`${this.url}/healthz`);
           return r.status === 200 && (await r.text()).trim() === "ok";
         } catch {
           return false;
@@ -152,13 +137,6 @@ export class Ferryd {
     const code = await this.stop();
     if (code !== 0) throw new Error(`ferryd exited with ${code} at restart:\n${this.logTail()}`);
     await this.start();
-  }
-
-  async close(): Promise<number> {
-    const code = await this.stop();
-    await this.proxy?.close();
-    this.proxy = undefined;
-    return code;
   }
 
   log(): string {
@@ -264,7 +242,7 @@ export const test = base.extend<Fixtures>({
       await ferryd.start();
       await use(ferryd);
     } finally {
-      code = await ferryd.close();
+      code = await ferryd.stop();
       if (testInfo.status !== testInfo.expectedStatus || code !== 0) {
         await testInfo.attach("ferryd.log", { body: ferryd.log(), contentType: "text/plain" });
       }
