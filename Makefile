@@ -15,15 +15,16 @@ CLUSTER_DIR  ?= ./ferry-cluster
 CLUSTER_PORT ?= 8080
 NODES        ?= 3
 
-.PHONY: run test test-tsan fuzz cluster cluster-down deps build build-asan clean
+.PHONY: run test test-tsan test-web web fuzz cluster cluster-down deps build build-asan clean
 
-run: deps
+run: deps web
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
 	cmake --build $(BUILD) -j $(JOBS) --target ferryd ferry
 	$(BUILD)/apps/ferryd/ferryd --listen $(LISTEN) --data-dir $(DATA_DIR)
 
 test: build build-asan
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS)
+	$(MAKE) --no-print-directory test-web
 	cd $(ASAN_BUILD) && ctest --output-on-failure -j $(JOBS)
 	$(MAKE) --no-print-directory test-tsan
 	$(MAKE) --no-print-directory fuzz
@@ -57,6 +58,23 @@ test-tsan: deps
 	  [ -e "$$f" ] || continue; echo "=== $$f"; cat "$$f"; status=1; \
 	done; \
 	exit $$status
+
+# The web client (web/): npm ci and npm run build, each only when stale.
+web: deps
+	scripts/web-build
+
+# The web client's type check, unit tests (node --test) and browser tests
+# (Playwright driving Debian's chromium, one ferryd per test; a few
+# minutes). Screenshots of every screen land in $(BUILD)/web-screenshots.
+WEB_WORKERS ?= 2
+test-web: web
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo
+	cmake --build $(BUILD) -j $(JOBS) --target ferryd
+	cd web && npm run --silent typecheck
+	cd web && npm test
+	cd web && FERRYD=$(abspath $(BUILD))/apps/ferryd/ferryd \
+	  FERRY_SCREENSHOT_DIR=$(abspath $(BUILD))/web-screenshots \
+	  npx --no-install playwright test --workers $(WEB_WORKERS)
 
 # The libFuzzer fuzzers (tests/fuzz/): built with clang, ASan, UBSan and
 # assertions (no NDEBUG), then each run for FUZZ_SECONDS over a copy of its

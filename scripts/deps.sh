@@ -21,7 +21,14 @@ packages=(
   # cluster mode and its tests: real Redis Cluster, PostgreSQL 15, HAProxy;
   # deploy/ also uses curl (health checks) and ss (free ports)
   redis-server redis-tools postgresql-15 haproxy curl iproute2
+  # the web client's browser tests drive Debian's chromium (Playwright never
+  # downloads a browser)
+  chromium
 )
+# The web client (web/) is built and tested with Node.js and npm; Debian's
+# are installed only when there is no node at all (a newer Node.js from
+# elsewhere is kept; Playwright needs Node.js 20 or newer).
+command -v node >/dev/null 2>&1 || packages+=(nodejs npm)
 
 missing=()
 for p in "${packages[@]}"; do
