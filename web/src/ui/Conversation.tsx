@@ -50,6 +50,7 @@ export function Conversation({ app, chatId }: { app: ChatApp; chatId: string }) 
 
   let status = "";
   if (typing.length) status = `${typing.join(", ")} ${typing.length > 1 ? "are" : "is"} typing…`;
+  else if (peer && app.conn !== "online") status = ""; // a last answer is stale while disconnected
   else if (peer) {
     const p = app.presence.get(peer);
     status = p ? (p.online ? "online" : p.lastSeen ? lastSeenLabel(p.lastSeen, Date.now()) : "") : "";

@@ -14,6 +14,7 @@ test("both clients ride out a ferryd restart; the offline message goes out once"
   await send(bob.page, "two");
   for (const u of [alice, bob]) await expect(bodies(u.page)).toHaveText(["one", "two"]);
   await expect(messages(alice.page).first()).toHaveAttribute("data-state", /^(delivered|read)$/);
+  await expect(alice.page.getByTestId("presence")).toHaveText("online");
 
   // ferryd goes away (SIGTERM: a clean shutdown, 1001 to every client).
   const code = await ferryd.stop();
@@ -22,6 +23,8 @@ test("both clients ride out a ferryd restart; the offline message goes out once"
     await expect(connection(u.page)).toHaveAttribute("data-state", /^(offline|connecting)$/);
     await expect(u.page.getByRole("status").filter({ hasText: "Offline — reconnecting…" })).toBeVisible();
   }
+  // bob's "online" is a stale answer now: the header does not claim it.
+  await expect(alice.page.getByTestId("presence")).not.toHaveText("online");
   await shot(alice.page, "4-restart-offline");
 
   // alice writes while offline: queued, not lost.
