@@ -17,7 +17,7 @@ import {
 import { ImageDialog, MembersDialog } from "./dialogs";
 import { useTick } from "./hooks";
 
-const TICKS: Record<string, string> = { sending: "🕓", sent: "✓", delivered: "✓✓", read: "✓✓", failed: "!" };
+const TICKS: Record<string, string> = { sent: "✓", delivered: "✓✓", read: "✓✓", failed: "!" };
 const TICK_LABEL: Record<string, string> = {
   sending: "sending",
   sent: "sent",
@@ -216,7 +216,7 @@ function Message({ app, m, group, state }: { app: ChatApp; m: StoredMessage; gro
         <time dateTime={new Date(m.ts).toISOString()}>{timeLabel(m.ts)}</time>
         {own && (
           <span class={`ticks ${state}`} aria-label={TICK_LABEL[state]} title={TICK_LABEL[state]}>
-            {TICKS[state]}
+            {state === "sending" ? <Clock /> : TICKS[state]}
           </span>
         )}
       </div>
@@ -281,5 +281,15 @@ function Attachment({ app, m, a }: { app: ChatApp; m: StoredMessage; a: StoredAt
       )}
       {viewing && url && <ImageDialog name={a.name} url={url} onClose={() => setViewing(false)} />}
     </div>
+  );
+}
+
+/** The "sending" mark: a clock face (an icon, since not every system has an emoji font). */
+function Clock() {
+  return (
+    <svg viewBox="0 0 16 16" width="11" height="11" aria-hidden="true">
+      <circle cx="8" cy="8" r="6.5" fill="none" stroke="currentColor" stroke-width="1.5" />
+      <path d="M8 4.5V8l2.5 1.5" fill="none" stroke="currentColor" stroke-width="1.5" />
+    </svg>
   );
 }
