@@ -4,6 +4,7 @@ import type { Session } from "../app";
 import { ProtocolError, type ClientInfo } from "../protocol";
 import { browserName } from "../state";
 import { ago } from "./format";
+import { useAction } from "./hooks";
 
 interface Props {
   notice?: string;
@@ -30,30 +31,19 @@ export function Login({ notice, onLogin }: Props) {
   const [user, setUser] = useState("");
   const [password, setPassword] = useState("");
   const [device, setDevice] = useState(() => browserName(navigator.userAgent));
-  const [busy, setBusy] = useState(false);
-  const [error, setError] = useState<string>();
   const [devices, setDevices] = useState<ClientInfo[]>();
+  const { busy, error, run } = useAction((err) => {
+    if (err instanceof ProtocolError && err.code === "too_many_clients") {
+      setDevices((err.body as { clients?: ClientInfo[] } | undefined)?.clients ?? []);
+      return "You are logged in on too many devices. Revoke one to log in here.";
+    }
+    return explain(err);
+  });
 
   async function doLogin() {
     const u = user.trim().toLowerCase();
     const r = await api.login(u, password, device.trim());
     onLogin({ user: u, token: r.token, clientId: r.clientId, device: device.trim() });
-  }
-
-  async function run(what: () => Promise<void>) {
-    setBusy(true);
-    setError(undefined);
-    try {
-      await what();
-    } catch (err) {
-      if (err instanceof ProtocolError && err.code === "too_many_clients") {
-        const body = err.body as { clients?: ClientInfo[] } | undefined;
-        setDevices(body?.clients ?? []);
-        setError("You are logged in on too many devices. Revoke one to log in here.");
-      } else setError(explain(err));
-    } finally {
-      setBusy(false);
-    }
   }
 
   // Revoking needs a token of this user: logging in with that device's own

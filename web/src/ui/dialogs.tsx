@@ -2,6 +2,7 @@ import type { ComponentChildren } from "preact";
 import { useEffect, useRef, useState } from "preact/hooks";
 import type { ChatApp } from "../app";
 import { ProtocolError } from "../protocol";
+import { useAction } from "./hooks";
 
 /** A modal <dialog>: Escape and the Close button close it. */
 function Modal({ label, onClose, children }: { label: string; onClose(): void; children: ComponentChildren }) {
@@ -46,25 +47,16 @@ function explain(err: unknown): string {
 export function NewChatDialog({ app, onClose }: { app: ChatApp; onClose(chatId?: string): void }) {
   const [members, setMembers] = useState("");
   const [name, setName] = useState("");
-  const [error, setError] = useState<string>();
-  const [busy, setBusy] = useState(false);
+  const { busy, error, setError, run } = useAction(explain);
   return (
     <Modal label="New chat" onClose={() => onClose()}>
       <form
-        onSubmit={async (e) => {
+        onSubmit={(e) => {
           e.preventDefault();
           const list = userList(members).filter((u) => u !== app.me);
           if (list.length === 0) return setError("Name at least one other user.");
           if (list.length > 99) return setError("A chat has at most 100 members.");
-          setBusy(true);
-          setError(undefined);
-          try {
-            onClose(await app.createChat(list, name.trim() || undefined));
-          } catch (err) {
-            setError(explain(err));
-          } finally {
-            setBusy(false);
-          }
+          void run(async () => onClose(await app.createChat(list, name.trim() || undefined)));
         }}
       >
         <label>
@@ -91,19 +83,7 @@ export function NewChatDialog({ app, onClose }: { app: ChatApp; onClose(chatId?:
 export function MembersDialog({ app, chatId, onClose }: { app: ChatApp; chatId: string; onClose(): void }) {
   const chat = app.chats.get(chatId)!;
   const [add, setAdd] = useState("");
-  const [error, setError] = useState<string>();
-  const [busy, setBusy] = useState(false);
-  async function run(what: () => Promise<void>) {
-    setBusy(true);
-    setError(undefined);
-    try {
-      await what();
-    } catch (err) {
-      setError(explain(err));
-    } finally {
-      setBusy(false);
-    }
-  }
+  const { busy, error, run } = useAction(explain);
   return (
     <Modal label="Members" onClose={onClose}>
       <ul class="members" aria-label="Chat members">

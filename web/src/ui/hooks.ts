@@ -1,4 +1,4 @@
-import { useEffect, useReducer } from "preact/hooks";
+import { useEffect, useReducer, useState } from "preact/hooks";
 import type { ChatApp } from "../app";
 
 /** Re-renders the component whenever the app's state changes. */
@@ -14,4 +14,25 @@ export function useTick(ms: number): void {
     const t = setInterval(() => bump(undefined), ms);
     return () => clearInterval(t);
   }, [ms]);
+}
+
+/**
+ * A form's action: `run(what)` marks it busy, clears the last error, and
+ * shows what a failure says (`explain` turns it into words, and may do more).
+ */
+export function useAction(explain: (err: unknown) => string) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string>();
+  async function run(what: () => Promise<void>) {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await what();
+    } catch (err) {
+      setError(explain(err));
+    } finally {
+      setBusy(false);
+    }
+  }
+  return { busy, error, setError, run };
 }
