@@ -30,6 +30,8 @@ export interface ConnectionHooks {
 /** Silence after which the connection is taken for dead: the server pings every 20 s. */
 const DEAD_AFTER_MS = 45_000;
 const REQUEST_TIMEOUT_MS = 20_000;
+/** From `new WebSocket` to the hello's `ok`: past this, the attempt is abandoned and retried. */
+const CONNECT_TIMEOUT_MS = 10_000;
 
 interface Pending {
   resolve(v: Record<string, unknown>): void;
@@ -52,6 +54,7 @@ export class Connection {
   constructor(
     private readonly url: string,
     private readonly hooks: ConnectionHooks,
+    private readonly connectTimeoutMs = CONNECT_TIMEOUT_MS,
   ) {}
 
   start(): void {
@@ -117,12 +120,21 @@ export class Connection {
     }
     this.ws = ws;
     this.lastFrameAt = Date.now();
+    // A handshake that hangs (a SYN into the void, a proxy that never
+    // answers) would otherwise wait for the browser's own timeout, minutes.
+    const abandon = setTimeout(() => {
+      if (this.ws !== ws || this.state === "online") return;
+      this.dropSocket();
+      ws.close();
+      this.scheduleReconnect();
+    }, this.connectTimeoutMs);
     ws.onopen = () => {
       const { token, after } = this.hooks.hello();
       const hello: Record<string, unknown> = { type: "hello", token };
       if (after !== undefined) hello.after = after;
       this.rawRequest(ws, hello, REQUEST_TIMEOUT_MS).then(
         (ok) => {
+          clearTimeout(abandon);
           if (this.ws !== ws) return;
           this.attempt = 0;
           if (!this.hooks.onHello(ok as unknown as HelloOk)) {

@@ -1,10 +1,19 @@
 import { useEffect, useReducer, useState } from "preact/hooks";
 import type { ChatApp } from "../app";
 
-/** Re-renders the component whenever the app's state changes. */
+/**
+ * Re-renders the component whenever the app's state changes. Effects run
+ * after the first paint, so a change made between the render and the
+ * subscription (the connection coming online, say) would be missed: one
+ * render right after subscribing catches it.
+ */
 export function useApp(app: ChatApp): void {
   const [, bump] = useReducer((n: number) => n + 1, 0);
-  useEffect(() => app.subscribe(() => bump(undefined)), [app]);
+  useEffect(() => {
+    const unsubscribe = app.subscribe(() => bump(undefined));
+    bump(undefined);
+    return unsubscribe;
+  }, [app]);
 }
 
 /** Re-renders every `ms` (for "last seen" and typing expiry labels). */

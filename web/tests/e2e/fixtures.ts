@@ -245,6 +245,8 @@ export const test = base.extend<Fixtures>({
       code = await ferryd.stop();
       if (testInfo.status !== testInfo.expectedStatus || code !== 0) {
         await testInfo.attach("ferryd.log", { body: ferryd.log(), contentType: "text/plain" });
+        // The reporter shows only the attachment's start: the end is what tells.
+        console.log(`--- ${testInfo.title}: the end of ferryd's log\n${ferryd.logTail()}`);
       }
       rmSync(ferryd.dir, { recursive: true, force: true });
     }
