@@ -33,6 +33,7 @@ export function Conversation({ app, chatId }: { app: ChatApp; chatId: string }) 
   const [members, setMembers] = useState(false);
   const [text, setText] = useState("");
   const [dragging, setDragging] = useState(false);
+  const dragDepth = useRef(0);
   const logRef = useRef<HTMLDivElement>(null);
   const fileRef = useRef<HTMLInputElement>(null);
   const inputRef = useRef<HTMLTextAreaElement>(null);
@@ -75,13 +76,18 @@ export function Conversation({ app, chatId }: { app: ChatApp; chatId: string }) 
   return (
     <div
       class={`conversation ${dragging ? "dragging" : ""}`}
-      onDragOver={(e) => {
-        e.preventDefault();
+      onDragEnter={() => {
+        dragDepth.current++;
         setDragging(true);
       }}
-      onDragLeave={() => setDragging(false)}
+      onDragOver={(e) => e.preventDefault()}
+      onDragLeave={() => {
+        // dragleave fires for every child crossed: only the last one ends it
+        if (--dragDepth.current <= 0) setDragging(false);
+      }}
       onDrop={(e) => {
         e.preventDefault();
+        dragDepth.current = 0;
         setDragging(false);
         attach(e.dataTransfer?.files ?? null);
       }}

@@ -131,3 +131,26 @@ test("a file that is not an image is offered as a download link with its size", 
   expect((await readFile(await download.path())).equals(data)).toBe(true);
   await shot(bob.page, "3-attachment-file");
 });
+
+test("a file dropped on the conversation is sent, and the drop hint stays up over its children", async ({ newUser }) => {
+  const alice = await newUser("alice");
+  const bob = await newUser("bob");
+  await createChat(alice.page, ["bob"]);
+  const conversation = alice.page.locator(".conversation");
+  const dropped = await alice.page.evaluateHandle(() => {
+    const d = new DataTransfer();
+    d.items.add(new File(["dropped bytes\n"], "dropped.txt", { type: "text/plain" }));
+    return d;
+  });
+  // Entering the conversation, then one of its children, then leaving the
+  // first: the pointer is still over the conversation, the hint stays.
+  await conversation.dispatchEvent("dragenter", { dataTransfer: dropped });
+  await alice.page.getByRole("log", { name: "Messages" }).dispatchEvent("dragenter", { dataTransfer: dropped });
+  await conversation.dispatchEvent("dragleave", { dataTransfer: dropped });
+  await expect(conversation).toHaveClass(/dragging/);
+  await conversation.dispatchEvent("drop", { dataTransfer: dropped });
+  await expect(conversation).not.toHaveClass(/dragging/);
+  await expect(messages(alice.page)).toHaveAttribute("data-state", /^(sent|delivered|read)$/);
+  await openChat(bob.page, "alice");
+  await expect(messages(bob.page).getByRole("link", { name: /^Download dropped\.txt \(/ })).toBeVisible();
+});
