@@ -7,7 +7,10 @@
 namespace ferry {
 namespace {
 
-constexpr std::size_t kTimeBytes = 6, kRandomBytes = 8, kTagBytes = 6;
+// The counter's 3 bytes are the first of the 8 after the time.
+constexpr std::size_t kTimeBytes = 6, kRandomBytes = 8, kTagBytes = 6, kCounterBytes = 3;
+// 4 base64url digits of 0..51 each (message_ids.h).
+constexpr std::uint32_t kDigitBase = 52, kCounterRange = 52 * 52 * 52 * 52;
 constexpr std::size_t kIdBytes = kTimeBytes + kRandomBytes + kTagBytes;
 using RawId = std::array<unsigned char, kIdBytes>;
 
@@ -32,7 +35,27 @@ std::string MessageIds::New(Millis ts, std::string_view chat_id) const {
   for (std::size_t i = 0; i < kTimeBytes; ++i) {
     raw[i] = static_cast<unsigned char>(ms >> (8 * (kTimeBytes - 1 - i)));
   }
-  randombytes_buf(raw.data() + kTimeBytes, kRandomBytes);
+  std::uint32_t counter = 0;
+  {
+    std::lock_guard lock(mu_);
+    if (ts != counter_ts_) {
+      counter_ts_ = ts;
+      next_counter_ = randombytes_uniform(kCounterRange / 2);
+    }
+    counter = next_counter_;
+    // Millions of ids in one millisecond would repeat the last counter:
+    // still distinct by the random bytes, only no longer in order.
+    if (next_counter_ + 1 < kCounterRange) ++next_counter_;
+  }
+  // Base 52, a digit per 6 bits, the most significant in the top ones.
+  std::uint32_t bits = 0;
+  for (int shift = 0; shift < 24; shift += 6, counter /= kDigitBase) {
+    bits |= (counter % kDigitBase) << shift;
+  }
+  raw[kTimeBytes] = static_cast<unsigned char>(bits >> 16);
+  raw[kTimeBytes + 1] = static_cast<unsigned char>(bits >> 8);
+  raw[kTimeBytes + 2] = static_cast<unsigned char>(bits);
+  randombytes_buf(raw.data() + kTimeBytes + kCounterBytes, kRandomBytes - kCounterBytes);
   Tag(key_, chat_id, raw);
   std::string out(sodium_base64_ENCODED_LEN(kIdBytes, sodium_base64_VARIANT_URLSAFE_NO_PADDING),
                   '\0');

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include "common/random.h"
 #include "service/message_ids.h"
 #include "service/receipt_coalescer.h"
@@ -89,6 +91,26 @@ TEST(MessageIds, AnIdVerifiesForItsChatAndTimeOnly) {
   // Later times sort later; ids of one millisecond are distinct.
   EXPECT_LT(ids.New(1'000, "c"), ids.New(2'000, "c"));
   EXPECT_NE(ids.New(1'000, "c"), ids.New(1'000, "c"));
+}
+
+// Clients order a chat by (ts, messageId), so messages sent in one
+// millisecond (a burst of three, say) must not show in a random order.
+TEST(MessageIds, IdsOfOneMillisecondSortInTheOrderMinted) {
+  InitCrypto();
+  MessageIds ids("key-1");
+  for (Millis ts : {Millis{1'700'000'000'000}, Millis{1'700'000'000'001}}) {
+    std::string previous = ids.New(ts, "chat-a");
+    for (int i = 0; i < 5'000; ++i) {
+      std::string id = ids.New(ts, i % 2 == 0 ? "chat-a" : "chat-b");
+      ASSERT_LT(previous, id) << "id " << i << " of ms " << ts;
+      EXPECT_TRUE(ids.IsOf(Position{ts, id}, i % 2 == 0 ? "chat-a" : "chat-b"));
+      previous = id;
+    }
+  }
+  // Another process's ids of the same millisecond are still distinct.
+  std::set<std::string> seen;
+  for (int i = 0; i < 1'000; ++i) seen.insert(MessageIds("key-1").New(5'000, "c"));
+  EXPECT_EQ(seen.size(), 1'000u);
 }
 
 }  // namespace
