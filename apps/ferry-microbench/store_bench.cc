@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/random.h"
+#include "store/sqlite/sqlite_gather_vfs.h"
 #include "store/sqlite/sqlite_store.h"
 
 namespace ferry {
@@ -27,12 +28,14 @@ constexpr Millis kDay = 86'400'000;
 // pair of users.
 class StoreFixture {
  public:
-  StoreFixture() {
+  explicit StoreFixture(bool gather_wal_writes) {
     const char* tmp = std::getenv("TMPDIR");
     std::string templ = std::string(tmp ? tmp : "/tmp") + "/ferry-microbench-XXXXXX";
     if (mkdtemp(templ.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
     dir_ = templ;
-    auto opened = OpenSqliteStore({dir_ + "/ferry.db"});
+    SqliteOptions options{dir_ + "/ferry.db"};
+    options.gather_wal_writes = gather_wal_writes;
+    auto opened = OpenSqliteStore(options);
     if (!opened) throw std::runtime_error("cannot open the store");
     store_ = std::move(*opened);
     for (int i = 0; i < kUsers; ++i) {
@@ -116,18 +119,24 @@ class StoreFixture {
 };
 
 // Args: messages per commit; message ids time-ordered (1, as ferryd makes
-// them) or random (0, to show what the order saves).
+// them) or random (0, to show what the order saves); WAL writes gathered
+// (1, as ferryd opens the store) or not (0). The counter wal_writes is the
+// write() calls per commit that reach the WAL file when gathered.
 void BM_StoreSendAckGroup(benchmark::State& state) {
-  StoreFixture fixture;
+  StoreFixture fixture(state.range(2) != 0);
   const int group = static_cast<int>(state.range(0));
   const bool time_ordered = state.range(1) != 0;
   for (int i = 0; i < 20; ++i) fixture.SendGroup(group, time_ordered);  // past the first checkpoints
+  const std::uint64_t writes_before = sqlite::GatherCountsNow().writes_out;
   for (auto _ : state) fixture.SendGroup(group, time_ordered);
   state.SetItemsProcessed(state.iterations() * group);
+  state.counters["wal_writes"] = benchmark::Counter(
+      static_cast<double>(sqlite::GatherCountsNow().writes_out - writes_before) /
+      static_cast<double>(state.iterations()));
 }
 BENCHMARK(BM_StoreSendAckGroup)
-    ->ArgsProduct({{16, 64, 256, 1024}, {0, 1}})
-    ->ArgNames({"msgs_per_commit", "time_ordered_ids"})
+    ->ArgsProduct({{16, 64, 256, 1024}, {0, 1}, {0, 1}})
+    ->ArgNames({"msgs_per_commit", "time_ordered_ids", "gather_wal_writes"})
     ->Unit(benchmark::kMillisecond);
 
 }  // namespace

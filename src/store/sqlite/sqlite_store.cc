@@ -16,6 +16,7 @@
 #include "common/log.h"
 #include "store/record_codec.h"
 #include "store/sqlite/sqlite_fault_vfs.h"
+#include "store/sqlite/sqlite_gather_vfs.h"
 #include "store/sqlite/sqlite_schema.h"
 #include "store/sqlite/sqlite_store_impl.h"
 
@@ -37,6 +38,7 @@ Result<std::unique_ptr<Store>> OpenSqliteStore(const SqliteOptions& options) {
   } else if (options.inject_faults) {
     vfs = sqlite::FaultVfsName();
   }
+  if (options.gather_wal_writes) vfs = sqlite::GatherVfsName(vfs);
   sqlite3* raw = nullptr;
   // NOMUTEX: the store has one caller at a time, so SQLite's own locking
   // would be pure overhead.

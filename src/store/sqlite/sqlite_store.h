@@ -19,6 +19,9 @@ struct SqliteOptions {
   // (sqlite_fault_vfs.h). Also on when the environment names a fault
   // control file (kDiskFaultFileEnv), which is how e2e tests reach ferryd.
   bool inject_faults = false;
+  // Gather each commit's WAL writes into one write() (sqlite_gather_vfs.h).
+  // Off only to measure what it saves.
+  bool gather_wal_writes = true;
 };
 
 // Opens the database at options.path, creating the file and the schema if
