@@ -30,9 +30,10 @@ std::int64_t Int(const json::object& o, std::string_view key) {
   return v && v->is_int64() ? v->get_int64() : -1;
 }
 
-// The next message/chat entry pushed to `s` by a notification; nullopt (and
-// a test failure) if none comes within `timeout`.
-json::object NextLive(client::Session& s, client::Ms timeout = 5s) {
+// The next event of one of `types` pushed to `s`, skipping the others;
+// nullopt (and a test failure) if none comes within `timeout`.
+json::object NextOfType(client::Session& s, const std::set<std::string>& types,
+                        client::Ms timeout = 5s) {
   auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     auto left = std::chrono::duration_cast<client::Ms>(deadline - std::chrono::steady_clock::now());
@@ -45,13 +46,18 @@ json::object NextLive(client::Session& s, client::Ms timeout = 5s) {
       s.ws().Send(json::object{{"type", "pong"}});
       continue;
     }
-    if (Str(*e, "type") == "message" || Str(*e, "type") == "chat") return *e;
+    if (types.contains(Str(*e, "type"))) return *e;
   }
   ADD_FAILURE() << "no entry was pushed in time"
                 << (s.ws().close_info()
                         ? " (closed " + std::to_string(s.ws().close_info()->code) + ")"
                         : "");
   return {};
+}
+
+// The next message/chat entry pushed to `s` by a notification.
+json::object NextLive(client::Session& s, client::Ms timeout = 5s) {
+  return NextOfType(s, {"message", "chat"}, timeout);
 }
 
 class CrossNode : public ::testing::Test {
@@ -202,6 +208,37 @@ TEST_F(CrossNode, LastSeenAcrossNodes) {
   } while (std::chrono::steady_clock::now() < deadline);
   EXPECT_EQ(seen["online"], false) << json::serialize(seen);
   EXPECT_GT(Int(seen, "lastSeen"), 0) << json::serialize(seen);
+}
+
+// Protocol v1.1 across nodes: typing goes over the bus only (never
+// stored), a receipt is an inbox entry of the sender's, written and
+// published by the node the recipient acked on.
+TEST_F(CrossNode, TypingAndReceiptsAcrossNodes) {
+  Account a = NewAccount(Node(1), "ty");
+  Account b = NewAccount(Node(3), "ty");
+  auto alice = Connect(Node(1), a);
+  auto bob = Connect(Node(3), b);
+  std::string chat = alice->CreateChat({b.user});
+  EXPECT_EQ(Str(NextLive(*bob), "event"), "created");
+
+  json::object typing{{"type", "typing"}, {"chatId", chat}, {"state", "composing"}};
+  json::object accepted = alice->Call(typing);
+  ASSERT_EQ(Str(accepted, "type"), "ok") << json::serialize(accepted);
+  json::object t = NextOfType(*bob, {"typing"});
+  EXPECT_EQ(Str(t, "user"), a.user);
+  EXPECT_EQ(Str(t, "chatId"), chat);
+  EXPECT_EQ(Str(t, "state"), "composing");
+
+  json::object ok = alice->Send(chat, "did you see it?", "m-1");
+  json::object m = NextLive(*bob);
+  ASSERT_EQ(Str(m, "messageId"), Str(ok, "messageId"));
+  bob->Ack(Int(m, "seq"));
+  json::object r = NextOfType(*alice, {"receipt"});
+  EXPECT_EQ(Str(r, "kind"), "delivered");
+  EXPECT_EQ(Str(r, "user"), b.user);
+  EXPECT_EQ(Str(r, "chatId"), chat);
+  ASSERT_TRUE(r.contains("upTo")) << json::serialize(r);
+  EXPECT_EQ(Str(r.at("upTo").as_object(), "messageId"), Str(ok, "messageId"));
 }
 
 TEST_F(CrossNode, AttachmentUploadedOnOneNodeFetchedOnAnother) {
