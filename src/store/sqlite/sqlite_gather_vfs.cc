@@ -15,7 +15,6 @@
 
 #include <atomic>
 #include <map>
-#include <memory>
 #include <mutex>
 #include <new>
 #include <string>
@@ -26,15 +25,6 @@ namespace {
 
 std::atomic<std::uint64_t> g_writes_in{0};
 std::atomic<std::uint64_t> g_writes_out{0};
-
-// A registered gathering VFS: `vfs` first, so SQLite's pointer is ours.
-struct GatherVfs {
-  sqlite3_vfs vfs;
-  sqlite3_vfs* parent;
-  std::string name;
-};
-
-sqlite3_vfs* Parent(sqlite3_vfs* vfs) { return reinterpret_cast<GatherVfs*>(vfs)->parent; }
 
 constexpr int RoundUp(int n) {
   constexpr int kAlign = alignof(std::max_align_t);
@@ -50,7 +40,7 @@ struct Pending {
 };
 
 // Files do not know their VFS, so a WAL file's Pending is found by the
-// offset the VFS put it at, kept in the methods' owner below.
+// offset the VFS put it at, kept beside the methods (one per VFS).
 struct WalMethods {
   sqlite3_io_methods methods;
   int pending_offset;
@@ -153,33 +143,32 @@ constexpr sqlite3_io_methods kWalMethods = {
     .xDeviceCharacteristics = DeviceCharacteristics,
 };
 
-WalMethods& WalMethodsFor(int pending_offset) {
-  // One table per offset (there is one offset per parent VFS).
-  static std::mutex mu;
-  static std::map<int, std::unique_ptr<WalMethods>> tables;
-  std::lock_guard lock(mu);
-  auto& table = tables[pending_offset];
-  if (!table) table.reset(new WalMethods{kWalMethods, pending_offset});
-  return *table;
-}
+// A registered gathering VFS: `vfs` first, so SQLite's pointer is ours.
+struct GatherVfs {
+  sqlite3_vfs vfs;
+  sqlite3_vfs* parent;
+  std::string name;
+  WalMethods wal;  // its WAL files' methods
+};
 
 int Open(sqlite3_vfs* vfs, const char* name, sqlite3_file* file, int flags, int* out_flags) {
-  sqlite3_vfs* parent = Parent(vfs);
+  auto* gather = reinterpret_cast<GatherVfs*>(vfs);
+  sqlite3_vfs* parent = gather->parent;
   int rc = parent->xOpen(parent, name, file, flags, out_flags);
   if (rc != SQLITE_OK || (flags & SQLITE_OPEN_WAL) == 0 || file->pMethods == nullptr) return rc;
-  const int offset = RoundUp(parent->szOsFile);
-  auto* pending = new (reinterpret_cast<char*>(file) + offset) Pending;
+  auto* pending = new (reinterpret_cast<char*>(file) + gather->wal.pending_offset) Pending;
   pending->real = file->pMethods;
   pending->bytes.reserve(kGatherLimit);
-  file->pMethods = &WalMethodsFor(offset).methods;
+  file->pMethods = &gather->wal.methods;
   return rc;
 }
 
 sqlite3_vfs* Register(sqlite3_vfs* parent) {
-  auto* gather = new GatherVfs{*parent, parent, std::string("ferry-gather/") + parent->zName};
+  auto* gather = new GatherVfs{*parent, parent, std::string("ferry-gather/") + parent->zName,
+                               WalMethods{kWalMethods, RoundUp(parent->szOsFile)}};
   sqlite3_vfs& vfs = gather->vfs;
   vfs.pNext = nullptr;
-  vfs.szOsFile = RoundUp(parent->szOsFile) + static_cast<int>(sizeof(Pending));
+  vfs.szOsFile = gather->wal.pending_offset + static_cast<int>(sizeof(Pending));
   vfs.zName = gather->name.c_str();
   vfs.xOpen = Open;
   sqlite3_vfs_register(&vfs, /*makeDflt=*/0);
