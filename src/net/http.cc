@@ -20,6 +20,7 @@
 
 #include "common/log.h"
 #include "net/http_session.h"
+#include "net/ws_codec.h"
 
 namespace ferry::net {
 namespace asio = boost::asio;
@@ -108,13 +109,14 @@ bool ParseBody(const HttpRequest& req, json::object* out, const Respond& respond
 }
 
 // Reads string fields; on a missing or mistyped one responds 400.
-bool GetStrings(const json::object& o, std::initializer_list<std::pair<const char*, std::string*>> fields,
+bool GetStrings(const json::object& o,
+                std::initializer_list<std::pair<const char*, std::string*>> fields,
                 const Respond& respond) {
   for (auto [name, dest] : fields) {
     auto it = o.find(name);
     if (it == o.end() || !it->value().is_string()) {
-      respond(ErrorResponse(Errc::bad_request, std::string("field '") + name +
-                                                   "' must be a string"));
+      respond(
+          ErrorResponse(Errc::bad_request, std::string("field '") + name + "' must be a string"));
       return false;
     }
     *dest = std::string(it->value().get_string());
@@ -373,10 +375,9 @@ void HttpSession::DoRead() {
   // so OnHeader and the blob handler check Content-Length themselves.
   header_parser_->body_limit(boost::none);
   SetDeadline(kIdleTimeout);
-  http::async_read_header(stream_, buffer_, *header_parser_,
-                          [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                            self->OnHeader(ec);
-                          });
+  http::async_read_header(
+      stream_, buffer_, *header_parser_,
+      [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnHeader(ec); });
 }
 
 void HttpSession::ReadFailed(beast::error_code ec) {
@@ -426,17 +427,17 @@ void HttpSession::OnHeader(beast::error_code ec) {
   // Everything else has a small JSON body (or none): read it into memory.
   // The limit must be checked here: a converted parser has already passed
   // the point where beast compares Content-Length with body_limit.
-  if (auto length = header_parser_->content_length(); length && *length > config_.max_http_body_bytes) {
+  if (auto length = header_parser_->content_length();
+      length && *length > config_.max_http_body_bytes) {
     keep_alive_ = false;
     return Write(ErrorResponse(Errc::too_large, "request body too large"));
   }
   parser_.emplace(std::move(*header_parser_));
   header_parser_.reset();
   parser_->body_limit(config_.max_http_body_bytes);
-  http::async_read(stream_, buffer_, *parser_,
-                   [self = shared_from_this()](beast::error_code e, std::size_t) {
-                     self->OnRead(e);
-                   });
+  http::async_read(
+      stream_, buffer_, *parser_,
+      [self = shared_from_this()](beast::error_code e, std::size_t) { self->OnRead(e); });
 }
 
 void HttpSession::OnRead(beast::error_code ec) {
@@ -449,6 +450,23 @@ void HttpSession::OnRead(beast::error_code ec) {
       if (!OriginAllowed(req, config_)) {
         keep_alive_ = false;
         return Write(ErrorResponse(Errc::forbidden, "WebSocket origin not allowed"));
+      }
+      // RFC 6455 section 4.2.2: a version we do not speak gets 426 naming ours.
+      auto version = req.find(http::field::sec_websocket_version);
+      if (version == req.end()) {
+        keep_alive_ = false;
+        return Write(ErrorResponse(Errc::bad_request, "Sec-WebSocket-Version missing"));
+      }
+      if (version->value() != "13") {
+        keep_alive_ = false;
+        Response res = ErrorResponse(Errc::bad_request, "Sec-WebSocket-Version must be 13");
+        res.result(http::status::upgrade_required);
+        res.set(http::field::sec_websocket_version, "13");
+        return Write(std::move(res));
+      }
+      if (!ws::ValidKey(req[http::field::sec_websocket_key])) {
+        keep_alive_ = false;
+        return Write(ErrorResponse(Errc::bad_request, "Sec-WebSocket-Key missing or malformed"));
       }
       // Bytes read past the request are the client's first frames.
       ClearDeadline();

@@ -67,6 +67,20 @@ class Stream {
         TlsOp<WriteStep<ConstBuffers>, false>{this, {buffers}}, token, socket_);
   }
 
+  // Reads what can be read without waiting; `would_block` when nothing can
+  // (then an async_read_some waits for it). A plain socket must be in
+  // non-blocking mode (socket().non_blocking(true)).
+  std::size_t ReadNow(void* data, std::size_t size, boost::system::error_code& ec) {
+    if (!tls_) return socket_.read_some(boost::asio::buffer(data, size), ec);
+    if (!socket_.is_open()) {
+      ec = boost::asio::error::bad_descriptor;
+      return 0;
+    }
+    Step step = tls_.Read(data, size);
+    ec = step.want == TlsConnection::Want::nothing ? step.ec : boost::asio::error::would_block;
+    return step.want == TlsConnection::Want::nothing ? step.bytes : 0;
+  }
+
   // Sends TLS close_notify if the socket takes it now (never waits).
   void NotifyClose() {
     if (tls_ && socket_.is_open()) tls_.NotifyClose();

@@ -1,34 +1,36 @@
-// WsSession: one WebSocket connection. Owns the Beast stream, a bounded
-// write queue with one write in flight, and one timer; the chat logic lives
-// in service::ClientSession, which this class drives as its Transport.
+// WsSession: one WebSocket connection, framed by ws_codec.h on the bare
+// Stream. It owns a bounded write queue with one write in flight, one
+// timer and the frame reader; the chat logic lives in
+// service::ClientSession, which this class drives as its Transport.
 //
 // Idle connections are most of a chat server's connections, so an idle one
-// holds little: the stream sits on a bare socket (not a tcp_stream, whose
-// two timers the websocket's own timeouts make redundant; the buffer of the
-// bytes read past the upgrade request is freed once they are read), the
-// write queue allocates only while frames wait, and the read buffer is
-// released after every message.
+// holds little: its pending read is into a small buffer of its own, enough
+// for a typical request; what does not fit is read at once, without
+// waiting, into the thread's big buffer. The frame reader keeps bytes only
+// while a frame or a message is incomplete, and the write queue allocates
+// only while frames wait.
+//
+// Writes are gathered: every frame queued while a handler runs (an `ok`
+// and a push, a burst of pushes) goes out in one write of header and
+// payload buffers, never copied together.
 //
 // Threading: everything runs on the connection's strand. Pending handlers
 // hold a shared_ptr to the session; it dies when the last one completes.
 // Backpressure: when queued bytes exceed the high-water mark, reading from
 // the client pauses (and ClientSession stops pushing) until writes drain.
-#include <boost/asio/compose.hpp>
+#include <array>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/core/buffered_read_stream.hpp>
-#include <boost/beast/websocket.hpp>
 #include <vector>
 
 #include "common/log.h"
 #include "net/sessions.h"
+#include "net/ws_codec.h"
 #include "service/session.h"
 
 namespace ferry::net {
 namespace asio = boost::asio;
-namespace beast = boost::beast;
-namespace websocket = beast::websocket;
+using boost::system::error_code;
 
 namespace {
 
@@ -39,130 +41,44 @@ Millis NowMs() {
       .count();
 }
 
-// The first read of each message asks for at most this much.
-constexpr std::size_t kFirstReadBytes = 256;
+// A connection's own read buffer: a request of this size or less costs one
+// read. Larger reads go on in the thread's buffer.
+constexpr std::size_t kOwnReadBytes = 256;
 
-// The socket under a WebSocket session, with the bytes the HTTP parser read
-// past the upgrade request in front of it: reads drain those first, then go
-// straight to the socket. A client that sends its hello in the same TCP
-// write as the upgrade request (RFC 6455 asks it to wait for the 101, not
-// every client does) has the frame there, and it is the session's to read.
-//
-// It also meters what the client sends, below beast (which reads empty
-// fragments and control frames in a loop of its own, never returning to the
-// session): every byte read costs a unit of the connection's read budget
-// (Config::ws_read_per_connection), and a read waits while the budget is in
-// debt, so no client makes the server read faster than the budget, however
-// it frames its bytes. It counts the bytes of the message being read; one
-// that goes past its wire limit stops being read (the session closes it).
-class UpgradedSocket : public beast::buffered_read_stream<Stream, beast::flat_buffer> {
- public:
-  UpgradedSocket(Stream stream, asio::const_buffer leftover, const Config& config)
-      : buffered_read_stream(std::move(stream)),
-        rule_(config.ws_read_per_connection),
-        message_wire_max_(2 * config.max_frame_bytes + 64 * 1024) {
-    buffer().commit(asio::buffer_copy(buffer().prepare(leftover.size()), leftover));
-  }
-  // Frees the leftover buffer once read. Requires no read in progress.
-  void ReleaseDrained() {
-    if (buffer().size() == 0) buffer().shrink_to_fit();
-  }
-
-  // A message was read whole: charges its cost and starts counting the next.
-  void MessageDone(std::size_t cost) {
-    Spend(static_cast<double>(cost));
-    message_bytes_ = 0;
-    message_started_ = 0;
-  }
-  // A control frame (ping, pong, close) of `payload` bytes was read: it costs
-  // as a message does, and its bytes are no part of the message being read.
-  void ControlFrameRead(std::size_t payload, std::size_t cost) {
-    Spend(static_cast<double>(cost));
-    std::size_t wire = payload + 6;  // a masked control frame's header is 6 bytes
-    message_bytes_ = message_bytes_ > wire ? message_bytes_ - wire : 0;
-    if (message_bytes_ == 0) message_started_ = 0;
-  }
-  // When the message being read began (0: none), and whether it is over its wire limit.
-  Millis message_started() const { return message_started_; }
-  bool message_overrun() const { return message_bytes_ > message_wire_max_; }
-  // Ends a read waiting for budget (with operation_aborted): the connection is closing.
-  void CancelWait() {
-    if (wait_timer_) wait_timer_->cancel();
-  }
-
-  template <class MutableBuffers, class Handler>
-  auto async_read_some(const MutableBuffers& buffers, Handler&& handler) {
-    return asio::async_compose<Handler, void(beast::error_code, std::size_t)>(
-        ReadOp<MutableBuffers>{this, buffers}, handler, next_layer());
-  }
-
- private:
-  template <class MutableBuffers>
-  struct ReadOp {
-    UpgradedSocket* s;
-    MutableBuffers buffers;
-    int state = 0;
-
-    template <class Self>
-    void operator()(Self& self, beast::error_code ec = {}, std::size_t n = 0) {
-      switch (state) {
-        case 0:
-          if (Millis wait = s->Wait()) {
-            state = 1;
-            if (!s->wait_timer_)
-              s->wait_timer_ = std::make_unique<asio::steady_timer>(s->get_executor());
-            s->wait_timer_->expires_after(std::chrono::milliseconds(wait));
-            return s->wait_timer_->async_wait(std::move(self));
-          }
-          [[fallthrough]];
-        case 1:
-          if (ec) return self.complete(ec, 0);  // the wait was cancelled
-          state = 2;
-          return s->buffered_read_stream::async_read_some(buffers, std::move(self));
-        default:
-          if (!ec) s->Read(n);
-          self.complete(ec, n);
-      }
-    }
-  };
-
-  void Spend(double units) { budget_.Spend(rule_, NowMs(), units); }
-  void Read(std::size_t n) {
-    if (message_started_ == 0) message_started_ = NowMs();
-    message_bytes_ += n;
-    Spend(static_cast<double>(n));
-  }
-  // How long the next read must wait: until the budget is out of debt, or
-  // (over the wire limit) for as long as the connection lives.
-  Millis Wait() const {
-    if (message_overrun()) return 3'600'000;
-    return budget_.Wait(rule_, NowMs());
-  }
-
-  const RateRule rule_;
-  const std::size_t message_wire_max_;
-  TokenBucket budget_;
-  std::size_t message_bytes_ = 0;
-  Millis message_started_ = 0;
-  std::unique_ptr<asio::steady_timer> wait_timer_;  // made on first wait: most never wait
+// The thread's read buffer, for what follows a full first read. `busy`
+// guards against a second use while one is parsed (a handler run inside
+// another on the same thread), which then reads into a buffer of its own.
+struct ThreadReadBuffer {
+  static constexpr std::size_t kBytes = 64 * 1024;
+  std::array<char, kBytes> data;
+  bool busy = false;
 };
+thread_local ThreadReadBuffer thread_read_buffer;
 
-// The WebSocket close handshake ends by tearing down the next layer: here
-// TLS's close_notify (if it is TLS), then the TCP socket under the leftover
-// bytes (found by argument-dependent lookup).
-template <class Handler>
-void async_teardown(beast::role_type role, UpgradedSocket& s, Handler&& handler) {
-  s.next_layer().NotifyClose();
-  websocket::async_teardown(role, s.next_layer().socket(), std::forward<Handler>(handler));
-}
+// One write gathers at most this many buffers (Asio passes up to 64 to sendmsg).
+constexpr std::size_t kGatherBuffers = 64;
+// ... and stops adding frames past this many bytes.
+constexpr std::size_t kGatherBytes = 256 * 1024;
+
+// A buffer sequence for one gathered write.
+struct Gather {
+  std::array<asio::const_buffer, kGatherBuffers> buffers;
+  std::size_t count = 0;
+  const asio::const_buffer* begin() const { return buffers.data(); }
+  const asio::const_buffer* end() const { return buffers.data() + count; }
+  void Add(const char* data, std::size_t size) {
+    if (size > 0) buffers[count++] = asio::const_buffer(data, size);
+  }
+};
 
 class WsSession final : public Transport, public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(Stream stream, ConnectionLimits::Ticket ticket, asio::const_buffer leftover,
-            const Config& config, Service& service)
-      : ws_(std::move(stream), leftover, config),
+  WsSession(Stream stream, ConnectionLimits::Ticket ticket, const Config& config, Service& service)
+      : stream_(std::move(stream)),
         ticket_(std::move(ticket)),
-        timer_(ws_.get_executor()),
+        timer_(stream_.get_executor()),
+        reader_(config.max_frame_bytes),
+        rule_(config.ws_read_per_connection),
         config_(config),
         service_(service) {}
 
@@ -170,50 +86,56 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
     if (session_) session_->OnClosed();  // idempotent; Finish() normally did it
   }
 
-  void Start(HttpRequest request) {
-    auto self = shared_from_this();
-    auto executor = ws_.get_executor();
-    session_ = service_.NewSession(this, [executor](std::function<void()> fn) {
-      asio::post(executor, std::move(fn));
-    });
-    websocket::stream_base::timeout timeouts{};
-    timeouts.handshake_timeout = std::chrono::seconds(10);
-    timeouts.idle_timeout = websocket::stream_base::none();  // heartbeats are ours
-    timeouts.keep_alive_pings = false;
-    ws_.set_option(timeouts);
-    ws_.read_message_max(config_.max_frame_bytes);
-    ws_.auto_fragment(false);
-    // Pings and pongs are answered or dropped by beast inside a read; they
-    // are metered here. The stream (a member) never outlives this session.
-    ws_.control_callback([this](websocket::frame_type, beast::string_view payload) {
-      ws_.next_layer().ControlFrameRead(payload.size(), config_.ws_message_cost);
-    });
-    ws_.set_option(websocket::stream_base::decorator(
-        [](websocket::response_type& res) { res.set(beast::http::field::server, "ferryd"); }));
-    ws_.async_accept(request, [self](beast::error_code ec) { self->OnAccept(ec); });
+  // Answers the upgrade (its key checked by the HTTP session) and serves.
+  // `leftover`: bytes the HTTP session read past the request, the client's
+  // first frames (a client may send them in the same write as the request).
+  void Start(std::string_view key, asio::const_buffer leftover) {
+    auto executor = stream_.get_executor();
+    session_ = service_.NewSession(
+        this, [executor](std::function<void()> fn) { asio::post(executor, std::move(fn)); });
+    error_code ec;
+    stream_.socket().non_blocking(true, ec);  // for ReadNow; Asio's async ops are unaffected
+    // A fixed kernel send buffer (Config::ws_send_buffer_bytes), counted in the send queue's cap.
+    stream_.socket().set_option(
+        asio::socket_base::send_buffer_size(static_cast<int>(config_.ws_send_buffer_bytes)), ec);
+    Outgoing& response = queue_.emplace_back();
+    response.payload =
+        "HTTP/1.1 101 Switching Protocols\r\nServer: ferryd\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Accept: " +
+        ws::AcceptKey(key) + "\r\n\r\n";
+    queued_bytes_ += response.payload.size();
+
+    service_.metrics().connections.fetch_add(1, std::memory_order_relaxed);
+    service_.metrics().connections_total.fetch_add(1, std::memory_order_relaxed);
+    counted_ = true;
+    error_code ep_ec;
+    auto ep = stream_.socket().remote_endpoint(ep_ec);
+    log::Info("conn open from ",
+              ep_ec ? std::string("?") : ep.address().to_string() + ":" + std::to_string(ep.port()),
+              " id=", session_->conn_id());
+    session_->OnOpen();
+    Flush();
+    if (leftover.size() > 0) {
+      std::string bytes(static_cast<const char*>(leftover.data()), leftover.size());
+      Spend(static_cast<double>(bytes.size()));
+      Process(bytes.data(), bytes.size());
+    }
+    DoRead();
   }
 
   // ---- Transport ----
   void Send(std::string frame) override {
     if (closing_ || closed_) return;
-    queued_bytes_ += frame.size();
-    queue_.push_back(std::move(frame));
-    if (!writing_) DoWrite();
+    Enqueue(ws::kText, std::move(frame));
   }
 
   void Close(std::uint16_t code, std::string_view reason) override {
     if (closing_ || closed_) return;
     closing_ = true;
-    close_reason_.code = code;
-    close_reason_.reason = std::string(reason.substr(0, 120));  // a close frame holds 123 bytes
-    // Frames not yet on the wire are dropped: the inbox still holds entries.
-    while (queue_.size() > queue_head_ + (writing_ ? 1u : 0u)) {
-      queued_bytes_ -= queue_.back().size();
-      queue_.pop_back();
-    }
+    DropUnsent();
+    Enqueue(ws::kClose, ws::ClosePayload(code, reason), /*close=*/true);
     // A client that does not read could hold the close forever.
     ArmTimer(5000);
-    if (!writing_) DoClose();
     // For the chat logic the connection ends now, not when the peer answers
     // the close frame: presence and last seen are recorded at once (which a
     // shutdown relies on).
@@ -226,111 +148,115 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
 
   void PauseReading(bool paused) override {
     input_paused_ = paused;
-    if (!paused && read_paused_ && queued_bytes_ <= config_.send_queue_high_bytes / 2) {
-      read_paused_ = false;
+    if (!paused && !processing_) {
+      ProcessKept();
       DoRead();
     }
   }
 
   void ArmTimer(std::int64_t delay_ms) override {
     timer_.expires_after(std::chrono::milliseconds(delay_ms));
-    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
-      if (ec) return;  // re-armed or cancelled
+    timer_.async_wait([self = shared_from_this()](error_code ec) {
+      if (ec) return;                             // re-armed or cancelled
       if (self->closing_) return self->Finish();  // the close handshake took too long
       if (self->MessageOverdue()) {
-        return self->Close(websocket::close_code::policy_error, "message not completed in time");
+        return self->Fail(ws::close::kPolicy, "message not completed in time");
       }
       if (self->session_) self->session_->OnTimer();
     });
   }
 
  private:
-  void OnAccept(beast::error_code ec) {
-    if (ec) {
-      log::Debug("ws accept failed: ", ec.message());
-      return Finish();
-    }
-    service_.metrics().connections.fetch_add(1, std::memory_order_relaxed);
-    service_.metrics().connections_total.fetch_add(1, std::memory_order_relaxed);
-    counted_ = true;
-    // A fixed kernel send buffer (Config::ws_send_buffer_bytes), counted in the send queue's cap.
-    beast::error_code buffer_ec;
-    ws_.next_layer().next_layer().socket().set_option(
-        asio::socket_base::send_buffer_size(static_cast<int>(config_.ws_send_buffer_bytes)),
-        buffer_ec);
-    beast::error_code ep_ec;
-    auto ep = ws_.next_layer().next_layer().socket().remote_endpoint(ep_ec);
-    log::Info("conn open from ", ep_ec ? std::string("?") : ep.address().to_string() + ":" +
-                                                              std::to_string(ep.port()),
-              " id=", session_->conn_id());
-    session_->OnOpen();
-    DoRead();
+  // One frame to write (or, first, the upgrade's response, which has no
+  // frame header).
+  struct Outgoing {
+    std::string payload;
+    char header[10];
+    std::uint8_t header_size = 0;
+    bool close = false;  // our close frame: after it, nothing more is written
+    std::size_t size() const { return header_size + payload.size(); }
+  };
+
+  void Enqueue(int opcode, std::string payload, bool close = false) {
+    queued_bytes_ += payload.size();
+    Outgoing& out = queue_.emplace_back();
+    out.header_size =
+        static_cast<std::uint8_t>(ws::EncodeHeader(opcode, payload.size(), out.header));
+    out.payload = std::move(payload);
+    out.close = close;
+    ScheduleFlush();
   }
 
-  void DoRead() {
-    if (closing_ || closed_) return;
-    if (input_paused_ || queued_bytes_ > config_.send_queue_high_bytes) {
-      read_paused_ = true;  // resumed by OnWrite once the queue drains, or PauseReading(false)
+  // Frames queued inside one of this connection's handlers go out together
+  // when it ends; one queued from elsewhere (a push from the store's
+  // completion) a moment later, with whatever joins it meanwhile.
+  void ScheduleFlush() {
+    if (writing_ || flush_posted_) return;
+    if (processing_) {
+      flush_after_processing_ = true;
       return;
     }
-    // A message is read piecewise: an idle connection's pending read holds
-    // a small buffer (async_read would hold beast's 1.5 KiB read size), and
-    // the rest of a bigger message follows from what beast already buffered.
-    std::size_t limit = buffer_.size() == 0 ? kFirstReadBytes : 0;  // 0: beast's choice
-    ws_.async_read_some(buffer_, limit, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      self->OnRead(ec);
+    flush_posted_ = true;
+    asio::post(stream_.get_executor(), [self = shared_from_this()] {
+      self->flush_posted_ = false;
+      self->Flush();
     });
   }
 
-  void OnRead(beast::error_code ec) {
-    if (ec) {
-      if (ec != websocket::error::closed && ec != asio::error::operation_aborted) {
-        log::Info("conn ", session_->conn_id(), " read ended: ", ec.message());
-      }
-      return Finish();
+  void Flush() {
+    if (writing_ || closed_ || queue_head_ == queue_.size()) return;
+    Gather gather;
+    std::size_t bytes = 0;
+    std::size_t skip = head_written_;
+    in_flight_ = 0;
+    for (std::size_t i = queue_head_;
+         i < queue_.size() && gather.count + 2 <= kGatherBuffers && bytes < kGatherBytes; ++i) {
+      ++in_flight_;
+      const Outgoing& out = queue_[i];
+      std::size_t header_skip = std::min<std::size_t>(skip, out.header_size);
+      gather.Add(out.header + header_skip, out.header_size - header_skip);
+      std::size_t payload_skip = skip - header_skip;
+      gather.Add(out.payload.data() + payload_skip, out.payload.size() - payload_skip);
+      bytes += out.size() - skip;
+      skip = 0;
+      if (out.close) break;
     }
-    if (!ws_.got_text()) {
-      buffer_.clear();
-      Close(websocket::close_code::unknown_data, "binary frames are not accepted");
-      return;
-    }
-    if (!ws_.is_message_done()) return DoRead();
-    ws_.next_layer().MessageDone(config_.ws_message_cost);
-    auto data = buffer_.cdata();
-    session_->OnText(std::string_view(static_cast<const char*>(data.data()), data.size()));
-    buffer_.clear();
-    buffer_.shrink_to_fit();  // frees it: most connections sit idle between messages
-    ws_.next_layer().ReleaseDrained();
-    DoRead();
-  }
-
-  void DoWrite() {
     writing_ = true;
-    ws_.text(true);
-    ws_.async_write(asio::buffer(queue_[queue_head_]),
-                    [self = shared_from_this()](beast::error_code ec, std::size_t) {
-                      self->OnWrite(ec);
-                    });
+    stream_.async_write_some(gather, [self = shared_from_this()](error_code ec, std::size_t n) {
+      self->OnWrite(ec, n);
+    });
   }
 
-  void OnWrite(beast::error_code ec) {
+  void OnWrite(error_code ec, std::size_t written) {
     writing_ = false;
-    PopFront();
     if (ec) return Finish();
-    if (closing_) return DoClose();
-    if (queue_head_ < queue_.size()) DoWrite();
+    bool close_written = false;
+    while (written > 0) {
+      Outgoing& out = queue_[queue_head_];
+      std::size_t left = out.size() - head_written_;
+      if (written < left) {
+        head_written_ += written;
+        break;
+      }
+      written -= left;
+      close_written = out.close;
+      PopFront();
+    }
+    if (close_written) return CloseWritten();
+    Flush();
     if (queued_bytes_ <= config_.send_queue_high_bytes / 2) {
-      if (read_paused_ && !input_paused_) {
+      if (read_paused_) {
         read_paused_ = false;
         DoRead();
       }
-      if (session_) session_->OnDrained();
+      if (session_ && !closing_) session_->OnDrained();
     }
   }
 
   void PopFront() {
-    queued_bytes_ -= queue_[queue_head_].size();
-    queue_[queue_head_] = std::string();  // its memory goes now
+    queued_bytes_ -= queue_[queue_head_].payload.size();
+    queue_[queue_head_] = Outgoing();  // its memory goes now
+    head_written_ = 0;
     ++queue_head_;
     if (queue_head_ == queue_.size()) {
       queue_head_ = 0;
@@ -343,51 +269,211 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
     }
   }
 
-  void DoClose() {
-    if (close_started_) return;
-    close_started_ = true;
-    ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) {
-      // The read loop sees the peer's close (or the timeout) and finishes.
-      self->ForceCloseSoon();
-    });
+  // Drops the frames not yet on the wire, but those begun (or in a write
+  // in flight) are finished: the inbox still holds the entries.
+  void DropUnsent() {
+    std::size_t keep = queue_head_;
+    if (writing_) {
+      keep = queue_head_ + in_flight_;
+    } else if (head_written_ > 0) {
+      keep = queue_head_ + 1;
+    }
+    while (queue_.size() > keep) {
+      queued_bytes_ -= queue_.back().payload.size();
+      queue_.pop_back();
+    }
   }
 
-  // After our close frame went out, give the peer a moment to answer, then
-  // drop the TCP connection regardless.
+  void DoRead() {
+    if (reading_ || closed_) return;
+    if (input_paused_) return;  // PauseReading(false) reads again
+    if (queued_bytes_ > config_.send_queue_high_bytes) {
+      read_paused_ = true;  // resumed by OnWrite once the queue drains
+      return;
+    }
+    reading_ = true;
+    if (Millis wait = budget_.Wait(rule_, NowMs())) {
+      if (!wait_timer_) wait_timer_ = std::make_unique<asio::steady_timer>(stream_.get_executor());
+      wait_timer_->expires_after(std::chrono::milliseconds(wait));
+      wait_timer_->async_wait([self = shared_from_this()](error_code ec) {
+        self->reading_ = false;
+        if (ec) return;
+        self->ProcessKept();  // what waited for the budget first
+        self->DoRead();
+      });
+      return;
+    }
+    stream_.async_read_some(
+        asio::buffer(own_buffer_),
+        [self = shared_from_this()](error_code ec, std::size_t n) { self->OnRead(ec, n); });
+  }
+
+  void OnRead(error_code ec, std::size_t n) {
+    reading_ = false;
+    if (ec) return ReadEnded(ec);
+    Spend(static_cast<double>(n));
+    if (!Draining()) Process(own_buffer_.data(), n);
+    // A full buffer: more may be there. It is read now, without waiting,
+    // into the thread's buffer (a read that finds nothing costs a system
+    // call, which a typical request does not pay).
+    if (n == own_buffer_.size()) ReadMoreNow();
+    DoRead();
+  }
+
+  void ReadMoreNow() {
+    ThreadReadBuffer& shared = thread_read_buffer;
+    std::unique_ptr<char[]> own;
+    char* buffer = shared.data.data();
+    if (shared.busy) {
+      own = std::make_unique<char[]>(ThreadReadBuffer::kBytes);
+      buffer = own.get();
+    }
+    shared.busy = !own;
+    while (!closed_ && !input_paused_ && budget_.Wait(rule_, NowMs()) == 0) {
+      error_code ec;
+      std::size_t n = stream_.ReadNow(buffer, ThreadReadBuffer::kBytes, ec);
+      if (ec == asio::error::would_block) break;
+      if (ec) {
+        if (!own) shared.busy = false;
+        return ReadEnded(ec);
+      }
+      Spend(static_cast<double>(n));
+      if (!Draining()) Process(buffer, n);
+      if (n < ThreadReadBuffer::kBytes) break;
+    }
+    if (!own) shared.busy = false;
+  }
+
+  void ReadEnded(error_code ec) {
+    if (ec != asio::error::eof && ec != asio::error::operation_aborted && session_) {
+      log::Info("conn ", session_->conn_id(), " read ended: ", ec.message());
+    }
+    Finish();
+  }
+
+  // Parses `size` bytes at `data`, which stay put until it returns, and
+  // acts on what they hold. Bytes it does not get to (reading paused, or a
+  // frame not yet whole) are kept by the reader.
+  void Process(char* data, std::size_t size) {
+    processing_ = true;
+    reader_.Feed(data, size);
+    bool waiting_for_bytes = false;
+    // Every message costs read budget: in debt, the rest waits (DoRead).
+    while (!closed_ && !input_paused_ && !Draining() && budget_.Wait(rule_, NowMs()) == 0) {
+      std::optional<ws::Event> event = reader_.Next();
+      if (!event) {
+        waiting_for_bytes = true;
+        break;
+      }
+      if (!Handle(*event)) break;
+    }
+    // A message whose bytes are still to come has a deadline from its first.
+    if (waiting_for_bytes && reader_.MessageOpen()) {
+      if (message_started_ == 0) message_started_ = NowMs();
+    } else {
+      message_started_ = 0;
+    }
+    reader_.Keep();
+    processing_ = false;
+    if (flush_after_processing_) {
+      flush_after_processing_ = false;
+      Flush();
+    }
+  }
+
+  // Acts on what was kept while reading was paused.
+  void ProcessKept() { Process(nullptr, 0); }
+
+  // False: read nothing more.
+  bool Handle(const ws::Event& event) {
+    using Kind = ws::Event::Kind;
+    switch (event.kind) {
+      case Kind::message:
+        Spend(static_cast<double>(config_.ws_message_cost));
+        if (closing_) return true;  // after our close, the client's messages go unread
+        message_started_ = 0;
+        session_->OnText(event.payload);
+        return true;
+      case Kind::ping:
+        Spend(static_cast<double>(config_.ws_message_cost));
+        if (!closing_) Enqueue(ws::kPong, std::string(event.payload));
+        return true;
+      case Kind::pong:
+        Spend(static_cast<double>(config_.ws_message_cost));
+        return true;
+      case Kind::close:
+        peer_closed_ = true;
+        if (closing_) {
+          // The answer to our close: done, unless ours is still queued.
+          if (queue_.empty()) Finish();
+          return false;
+        }
+        // Echoes the code (RFC 6455 section 5.5.1), not the reason.
+        Close(event.code == ws::close::kNoStatus ? ws::close::kNormal : event.code, {});
+        return false;
+      case Kind::error:
+        Fail(event.code, event.payload);
+        return false;
+    }
+    return false;
+  }
+
+  // Closes because the client broke a rule: the TCP connection ends once
+  // the close frame is written, without waiting for the client's answer.
+  void Fail(std::uint16_t code, std::string_view why) {
+    if (session_) log::Info("conn ", session_->conn_id(), " closed ", code, ": ", why);
+    failed_ = true;
+    if (closing_) {
+      if (!writing_) Finish();
+      return;
+    }
+    Close(code, why);
+  }
+
+  // No more frames are read after the client's close or a broken rule:
+  // what still comes is read and dropped until the client ends TCP.
+  bool Draining() const { return peer_closed_ || failed_; }
+
+  // Our close frame is out: nothing more is written. The TCP connection
+  // ends gracefully, with a FIN after the close frame, while reading goes
+  // on (for the client's answering close, or to drain) until the client
+  // ends its side. Closing the socket at once would make the kernel answer
+  // bytes still arriving with a reset, which can destroy the close frame
+  // before the client reads it. A client that does not end its side is
+  // cut off after a moment.
+  void CloseWritten() {
+    error_code ignored;
+    stream_.NotifyClose();
+    stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    ForceCloseSoon();
+    DoRead();
+  }
+
   void ForceCloseSoon() {
     if (closed_) return;
     timer_.expires_after(std::chrono::seconds(2));
-    // Finish() (not just closing the socket): with reads paused for
-    // back-pressure no read is pending that would notice the close.
-    timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+    timer_.async_wait([self = shared_from_this()](error_code ec) {
       if (!ec) self->Finish();
     });
   }
 
-  void ForceClose() {
-    beast::error_code ignored;
-    Stream& stream = ws_.next_layer().next_layer();
-    stream.NotifyClose();
-    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    stream.Close();
+  // A message has been open longer than allowed.
+  bool MessageOverdue() const {
+    return message_started_ != 0 && NowMs() - message_started_ > config_.message_read_timeout_ms;
   }
 
-  // A message has been open longer than allowed, or past its wire limit.
-  bool MessageOverdue() const {
-    const UpgradedSocket& socket = ws_.next_layer();
-    if (socket.message_overrun()) return true;
-    Millis started = socket.message_started();
-    if (started == 0) return false;
-    return NowMs() - started > config_.message_read_timeout_ms;
-  }
+  void Spend(double units) { budget_.Spend(rule_, NowMs(), units); }
 
   // The connection is over: runs once, releases the session.
   void Finish() {
     if (closed_) return;
     closed_ = true;
     timer_.cancel();
-    ws_.next_layer().CancelWait();
-    ForceClose();
+    if (wait_timer_) wait_timer_->cancel();
+    error_code ignored;
+    stream_.NotifyClose();
+    stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    stream_.Close();
     if (counted_) service_.metrics().connections.fetch_sub(1, std::memory_order_relaxed);
     if (session_) {
       log::Info("conn ", session_->conn_id(), " closed");
@@ -395,34 +481,47 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
     }
   }
 
-  websocket::stream<UpgradedSocket> ws_;
+  Stream stream_;
   ConnectionLimits::Ticket ticket_;
   asio::steady_timer timer_;
+  ws::FrameReader reader_;
+  const RateRule rule_;
+  TokenBucket budget_;  // what the client may still send: every byte and message costs
+  std::unique_ptr<asio::steady_timer> wait_timer_;  // made on the first wait: most never wait
   const Config& config_;
   Service& service_;
   std::shared_ptr<ClientSession> session_;
-  beast::flat_buffer buffer_;
-  // Frames to write: queue_[queue_head_] is the one being written. A vector
-  // with a head index rather than a deque, which allocates a block up front.
-  std::vector<std::string> queue_;
+  Millis message_started_ = 0;  // when the message being read began (0: none)
+  // Frames to write: queue_[queue_head_] is the first not wholly written,
+  // head_written_ bytes of it are. A vector with a head index rather than
+  // a deque, which allocates a block up front.
+  std::vector<Outgoing> queue_;
   std::size_t queue_head_ = 0;
+  std::size_t head_written_ = 0;
+  std::size_t in_flight_ = 0;  // frames in the pending write, from queue_head_
   std::size_t queued_bytes_ = 0;
-  websocket::close_reason close_reason_;
-  bool writing_ = false;
+  bool reading_ = false;       // a read (or a wait for read budget) is pending
+  bool writing_ = false;       // a write is pending
+  bool flush_posted_ = false;  // a Flush() is posted
+  bool processing_ = false;    // inside Process(): frames queued now are flushed at its end
+  bool flush_after_processing_ = false;
   bool read_paused_ = false;   // no read pending, by back-pressure
   bool input_paused_ = false;  // the session asked to stop reading
-  bool closing_ = false;
-  bool close_started_ = false;
+  bool closing_ = false;       // our close frame is queued or written
+  bool peer_closed_ = false;   // the client's close frame was read
+  bool failed_ = false;        // the client broke the protocol: no waiting for its close
   bool closed_ = false;
   bool counted_ = false;
+  std::array<char, kOwnReadBytes> own_buffer_;
 };
 
 }  // namespace
 
 void StartWebSocketSession(Stream stream, ConnectionLimits::Ticket ticket, HttpRequest request,
                            asio::const_buffer leftover, const Config& config, Service& service) {
-  std::make_shared<WsSession>(std::move(stream), std::move(ticket), leftover, config, service)
-      ->Start(std::move(request));
+  std::string key(request[boost::beast::http::field::sec_websocket_key]);
+  std::make_shared<WsSession>(std::move(stream), std::move(ticket), config, service)
+      ->Start(key, leftover);
 }
 
 }  // namespace ferry::net

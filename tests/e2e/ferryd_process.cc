@@ -48,7 +48,11 @@ void FerrydProcess::Start() {
   std::string port_file = dir_ + "/port";
   fs::remove(port_file);
   bool cost_given = std::find(args_.begin(), args_.end(), "--password-cost") != args_.end();
-  std::vector<std::string> argv = {FERRYD_PATH, "--listen", "127.0.0.1:0", "--data-dir", data_dir_,
+  // FERRY_TEST_FERRYD=PATH runs another ferryd build instead of this
+  // tree's (e.g. an older one, to see a new test pass against it first).
+  const char* other = std::getenv("FERRY_TEST_FERRYD");
+  const std::string ferryd = other && *other ? other : FERRYD_PATH;
+  std::vector<std::string> argv = {ferryd, "--listen", "127.0.0.1:0", "--data-dir", data_dir_,
                                    "--port-file", port_file,
                                    // Tests make users and send in bulk; the
                                    // limit tests set the limits they test.
@@ -83,7 +87,7 @@ void FerrydProcess::Start() {
     lowered.rlim_cur = static_cast<rlim_t>(fd_limit_);
     setrlimit(RLIMIT_NOFILE, &lowered);
   }
-  int rc = posix_spawn(&pid_, FERRYD_PATH, &actions, nullptr, cargv.data(), environ);
+  int rc = posix_spawn(&pid_, ferryd.c_str(), &actions, nullptr, cargv.data(), environ);
   if (fd_limit_ > 0) setrlimit(RLIMIT_NOFILE, &saved);
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) throw std::runtime_error("cannot start ferryd");
