@@ -156,6 +156,10 @@ TEST(WsFrameReader, InvalidUtf8Closes1007EvenAcrossFragments) {
   EXPECT_EQ(Read(ClientFrame(0x01, "\xe2\x82") + ClientFrame(0x80, "\xac")).events,
             Events{"message:\xe2\x82\xac"});
   EXPECT_EQ(Read(ClientFrame(0x01, "\xff")).events, Events{"error:1007"});
+  // A sequence cut short is found at the message's end, also when its
+  // last fragment is empty (which Beast 1.81 let through).
+  EXPECT_EQ(Read(ClientFrame(0x01, "abc\xe2\x82") + ClientFrame(0x80, "")).events,
+            Events{"error:1007"});
 }
 
 TEST(WsFrameReader, TheMessageLimitIsCheckedOnTheHeader) {
