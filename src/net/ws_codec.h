@@ -98,7 +98,6 @@ class FrameReader {
 
  private:
   std::optional<Event> Fail(std::uint16_t code, std::string_view why);
-  std::optional<Event> Deliver(char* payload, std::size_t size, bool fin, int opcode);
   std::optional<Event> Control(int opcode, char* payload, std::size_t size);
   // The bytes being parsed: the caller's, or pending_ when bytes were kept.
   char* data() { return in_pending_ ? pending_.data() : fed_; }

@@ -560,6 +560,10 @@ TEST_F(WsConformance, InvalidUtf8Closes1007) {
       {"invalid byte in a second, non-final fragment",
        Text("{\"x\":\"ok", false) + Cont("\xfe", false)},
       {"sequence cut at the message's end", Text("{\"x\":\"", false) + Cont("abc\xe2\x82")},
+      // Beast 1.81 skipped the end-of-message check when the final fragment
+      // was empty, and let the cut sequence through (found by ws_codec_fuzz).
+      {"sequence cut, then an empty final fragment",
+       Text("{\"x\":\"abc\xe2\x82", false) + Cont("")},
       {"overlong C0 AF", Text("{\"x\":\"\xc0\xaf\"}")},
       {"surrogate ED A0 80", Text("{\"x\":\"\xed\xa0\x80\"}")},
       {"above U+10FFFF: F4 90 80 80", Text("{\"x\":\"\xf4\x90\x80\x80\"}")},
