@@ -4,13 +4,16 @@
 // WebSocket hello, createChat, send, ack, sync, ping/pong) and nothing
 // else: accounts, chats and inboxes live in memory, nothing is durable,
 // passwords are not checked, and one thread does everything. What it spends
-// per message is what any server pays to move that message through Beast:
-// read and parse the send, encode the entry, write the ok and the push.
+// per message is what any server pays to move that message over a
+// WebSocket: read, unmask and parse the send, encode the entry, write the
+// ok and the push.
 //
-// It shares ferryd's wire codec (src/protocol) and the shape of its
-// WebSocket session (one write in flight, queued bytes capped), so ferryd's
-// CPU per message as a multiple of this one's measures what lies between:
-// the service, the store and durability. It takes ferryd's command line
+// It shares ferryd's wire codec (src/protocol), its WebSocket framing
+// (net/ws_codec) and the shape of its WebSocket session (net/websocket.cc:
+// a small first read, gathered writes, one write in flight, queued bytes
+// capped), so ferryd's CPU per message as a multiple of this one's
+// measures what lies between: the service, the store and durability. Beast
+// parses and writes its HTTP only. It takes ferryd's command line
 // (bench tools start either one the same way) and ignores what it does not
 // need.
 //
@@ -25,13 +28,15 @@
 // so the Hub needs no locks. A WebSocket session is owned by its pending
 // handlers; its client refers to it by a raw pointer that the session
 // clears when it stops delivering (Detach).
+#include <array>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/rfc6455.hpp>
 #include <boost/json.hpp>
 #include <deque>
 #include <filesystem>
@@ -48,6 +53,7 @@
 #include "common/errc.h"
 #include "common/listen.h"
 #include "common/random.h"
+#include "net/ws_codec.h"
 #include "protocol/protocol.h"
 
 namespace ferry::null_server {
@@ -58,6 +64,7 @@ namespace beast = boost::beast;
 namespace http = beast::http;
 namespace websocket = beast::websocket;
 namespace json = boost::json;
+namespace ws = net::ws;
 using tcp = asio::ip::tcp;
 
 Millis NowMs() { return SystemClock::Instance().Now(); }
@@ -141,96 +148,316 @@ class Hub {
 
 // ---- WebSocket session ----
 
-// One WebSocket connection: a Beast stream over a bare socket, a queue of
+// Framing is ferryd's own (net/ws_codec.h), run the way net/websocket.cc
+// runs it, so that both pay the same per frame: the same first read, the
+// same thread buffer, the same gathered writes. Left out: ferryd's read
+// budget, message deadlines, read pauses under back-pressure and TLS.
+
+// A connection's own read buffer: a request of this size or less costs one
+// read. What follows a full one is read at once, without waiting, into the
+// thread's buffer (no guard for a second use, as ferryd has: here nothing
+// reads inside a handler).
+constexpr std::size_t kOwnReadBytes = 256;
+constexpr std::size_t kThreadReadBytes = 64 * 1024;
+thread_local std::array<char, kThreadReadBytes> thread_read_buffer;
+
+// One write gathers at most this many buffers (Asio passes up to 64 to
+// sendmsg), and stops adding frames past this many bytes.
+constexpr std::size_t kGatherBuffers = 64;
+constexpr std::size_t kGatherBytes = 256 * 1024;
+
+// How long our close frame may wait to be written (a client that does not
+// read holds it), and then how long the client has to end its side.
+constexpr auto kCloseWriteTimeout = std::chrono::seconds(5);
+constexpr auto kCloseLinger = std::chrono::seconds(2);
+
+// A buffer sequence for one gathered write.
+struct Gather {
+  std::array<asio::const_buffer, kGatherBuffers> buffers;
+  std::size_t count = 0;
+  const asio::const_buffer* begin() const { return buffers.data(); }
+  const asio::const_buffer* end() const { return buffers.data() + count; }
+  void Add(const char* data, std::size_t size) {
+    if (size > 0) buffers[count++] = asio::const_buffer(data, size);
+  }
+};
+
+// One WebSocket connection on a bare socket: a frame reader, a queue of
 // frames with one write in flight, and the requests of its client. The
 // queue is bounded by Config::send_queue_max_bytes: a client that does not
 // read is closed with 4429, as ferryd does.
 class WsSession : public std::enable_shared_from_this<WsSession> {
  public:
-  WsSession(tcp::socket socket, Hub& hub) : ws_(std::move(socket)), hub_(hub) {}
+  WsSession(tcp::socket socket, Hub& hub)
+      : socket_(std::move(socket)), hub_(hub), reader_(hub.config().max_frame_bytes) {}
   ~WsSession() { Detach(); }
 
-  void Start(http::request<http::string_body> request) {
-    websocket::stream_base::timeout timeouts{};
-    timeouts.handshake_timeout = std::chrono::seconds(10);  // also bounds the close handshake
-    timeouts.idle_timeout = websocket::stream_base::none();
-    timeouts.keep_alive_pings = false;
-    ws_.set_option(timeouts);
-    ws_.read_message_max(hub_.config().max_frame_bytes);
-    ws_.auto_fragment(false);
-    ws_.async_accept(request, [self = shared_from_this()](beast::error_code ec) {
-      if (ec) return self->Finish();
-      ++self->hub_.connections;
-      self->counted_ = true;
-      self->DoRead();
-    });
+  // Answers the upgrade (its key checked by the HTTP session) and serves.
+  // `leftover`: bytes read past the request, the client's first frames.
+  void Start(std::string_view key, asio::const_buffer leftover) {
+    beast::error_code ec;
+    socket_.non_blocking(true, ec);  // for ReadMoreNow; Asio's async ops are unaffected
+    Outgoing& response = queue_.emplace_back();
+    response.payload =
+        "HTTP/1.1 101 Switching Protocols\r\nServer: ferry-null\r\nUpgrade: websocket\r\n"
+        "Connection: Upgrade\r\nSec-WebSocket-Accept: " +
+        ws::AcceptKey(key) + "\r\n\r\n";
+    queued_bytes_ += response.payload.size();
+    ++hub_.connections;
+    counted_ = true;
+    Flush();
+    if (leftover.size() > 0) {
+      std::string bytes(static_cast<const char*>(leftover.data()), leftover.size());
+      Process(bytes.data(), bytes.size());
+    }
+    DoRead();
   }
 
   void Push(const Entry& entry) { Send(protocol::Frame(*entry.encoded, entry.seq)); }
   void Ping() { Send(protocol::PingFrame(client_->head)); }
 
-  // Sends a close frame after the write in progress; frames still queued
-  // are dropped (the inbox keeps the entries).
+  // Queues a close frame; frames not yet on the wire are dropped (the inbox
+  // keeps the entries). The client's messages go unread from now on.
   void Close(std::uint16_t code, std::string_view reason) {
     if (closing_ || closed_) return;
     closing_ = true;
     Detach();
-    while (queue_.size() > (writing_ ? 1u : 0u)) {
-      queued_bytes_ -= queue_.back().size();
-      queue_.pop_back();
-    }
-    close_reason_.code = code;
-    close_reason_.reason = std::string(reason.substr(0, 120));  // a close frame holds 123 bytes
-    if (!writing_) DoClose();
+    DropUnsent();
+    Enqueue(ws::kClose, ws::ClosePayload(code, reason), /*close=*/true);
+    FinishAfter(kCloseWriteTimeout);
   }
 
  private:
+  // One frame to write (or, first, the upgrade's response, which has no
+  // frame header).
+  struct Outgoing {
+    std::string payload;
+    char header[10];
+    std::uint8_t header_size = 0;
+    bool close = false;  // our close frame: after it, nothing more is written
+    std::size_t size() const { return header_size + payload.size(); }
+  };
+
   void Send(std::string frame) {
     if (closing_ || closed_) return;
     if (queued_bytes_ + frame.size() > hub_.config().send_queue_max_bytes) {
       return Close(4429, "too much queued for a client that does not read");
     }
-    queued_bytes_ += frame.size();
-    queue_.push_back(std::move(frame));
-    if (!writing_) DoWrite();
+    Enqueue(ws::kText, std::move(frame));
   }
 
-  void DoRead() {
-    ws_.async_read(buffer_, [self = shared_from_this()](beast::error_code ec, std::size_t) {
-      self->OnRead(ec);
+  void Enqueue(int opcode, std::string payload, bool close = false) {
+    queued_bytes_ += payload.size();
+    Outgoing& out = queue_.emplace_back();
+    out.header_size =
+        static_cast<std::uint8_t>(ws::EncodeHeader(opcode, payload.size(), out.header));
+    out.payload = std::move(payload);
+    out.close = close;
+    ScheduleFlush();
+  }
+
+  // Frames queued inside one of this connection's handlers go out together
+  // when it ends; one queued from elsewhere (a push from another
+  // connection's send, the heartbeat) a moment later, with whatever joins it.
+  void ScheduleFlush() {
+    if (writing_ || flush_posted_) return;
+    if (processing_) {
+      flush_after_processing_ = true;
+      return;
+    }
+    flush_posted_ = true;
+    asio::post(socket_.get_executor(), [self = shared_from_this()] {
+      self->flush_posted_ = false;
+      self->Flush();
     });
   }
 
-  void OnRead(beast::error_code ec) {
-    if (ec) return Finish();
-    if (!ws_.got_text()) return Close(websocket::close_code::unknown_data, "binary frame");
-    auto data = buffer_.cdata();
-    // Closing: the client no longer acts (e.g. one replaced by a newer hello).
-    if (!closing_) OnText(std::string_view(static_cast<const char*>(data.data()), data.size()));
-    buffer_.consume(buffer_.size());
-    if (!closed_) DoRead();  // also while closing: the peer's close frame ends it
-  }
-
-  void DoWrite() {
+  void Flush() {
+    if (writing_ || closed_ || queue_head_ == queue_.size()) return;
+    Gather gather;
+    std::size_t bytes = 0;
+    std::size_t skip = head_written_;
+    in_flight_ = 0;
+    for (std::size_t i = queue_head_;
+         i < queue_.size() && gather.count + 2 <= kGatherBuffers && bytes < kGatherBytes; ++i) {
+      ++in_flight_;
+      const Outgoing& out = queue_[i];
+      std::size_t header_skip = std::min<std::size_t>(skip, out.header_size);
+      gather.Add(out.header + header_skip, out.header_size - header_skip);
+      std::size_t payload_skip = skip - header_skip;
+      gather.Add(out.payload.data() + payload_skip, out.payload.size() - payload_skip);
+      bytes += out.size() - skip;
+      skip = 0;
+      if (out.close) break;
+    }
     writing_ = true;
-    ws_.text(true);
-    ws_.async_write(
-        asio::buffer(queue_.front()),
-        [self = shared_from_this()](beast::error_code ec, std::size_t) { self->OnWrite(ec); });
+    socket_.async_write_some(
+        gather,
+        [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->OnWrite(ec, n); });
   }
 
-  void OnWrite(beast::error_code ec) {
+  void OnWrite(beast::error_code ec, std::size_t written) {
     writing_ = false;
-    queued_bytes_ -= queue_.front().size();
-    queue_.pop_front();
     if (ec) return Finish();
-    if (closing_) return DoClose();
-    if (!queue_.empty()) DoWrite();
+    bool close_written = false;
+    while (written > 0) {
+      Outgoing& out = queue_[queue_head_];
+      std::size_t left = out.size() - head_written_;
+      if (written < left) {
+        head_written_ += written;
+        break;
+      }
+      written -= left;
+      close_written = out.close;
+      PopFront();
+    }
+    if (close_written) return CloseWritten();
+    Flush();
   }
 
-  void DoClose() {
-    ws_.async_close(close_reason_,
-                    [self = shared_from_this()](beast::error_code) { self->Finish(); });
+  void PopFront() {
+    queued_bytes_ -= queue_[queue_head_].payload.size();
+    queue_[queue_head_] = Outgoing();  // its memory goes now
+    head_written_ = 0;
+    ++queue_head_;
+    if (queue_head_ == queue_.size()) {
+      queue_head_ = 0;
+      queue_.clear();
+      if (queue_.capacity() > 16) queue_.shrink_to_fit();  // a burst's array goes with it
+    } else if (queue_head_ >= 64 && queue_head_ * 2 >= queue_.size()) {
+      // A queue that never drains completely must not grow by its spent slots.
+      queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(queue_head_));
+      queue_head_ = 0;
+    }
+  }
+
+  // Drops the frames not yet on the wire; those begun (or in the write in
+  // flight) are finished.
+  void DropUnsent() {
+    std::size_t keep = queue_head_;
+    if (writing_) {
+      keep = queue_head_ + in_flight_;
+    } else if (head_written_ > 0) {
+      keep = queue_head_ + 1;
+    }
+    while (queue_.size() > keep) {
+      queued_bytes_ -= queue_.back().payload.size();
+      queue_.pop_back();
+    }
+  }
+
+  void DoRead() {
+    if (reading_ || closed_) return;
+    reading_ = true;
+    socket_.async_read_some(
+        asio::buffer(own_buffer_),
+        [self = shared_from_this()](beast::error_code ec, std::size_t n) { self->OnRead(ec, n); });
+  }
+
+  void OnRead(beast::error_code ec, std::size_t n) {
+    reading_ = false;
+    if (ec) return Finish();
+    if (!Draining()) Process(own_buffer_.data(), n);
+    // A full buffer: more may be there (a read that finds nothing costs a
+    // system call, which a typical request does not pay).
+    if (n == own_buffer_.size()) ReadMoreNow();
+    DoRead();
+  }
+
+  void ReadMoreNow() {
+    char* buffer = thread_read_buffer.data();
+    while (!closed_) {
+      beast::error_code ec;
+      std::size_t n = socket_.read_some(asio::buffer(buffer, kThreadReadBytes), ec);
+      if (ec == asio::error::would_block) break;
+      if (ec) return Finish();
+      if (!Draining()) Process(buffer, n);
+      if (n < kThreadReadBytes) break;
+    }
+  }
+
+  // Parses `size` bytes at `data`, which stay put until it returns, and
+  // acts on what they hold; the reader keeps an incomplete frame's bytes.
+  void Process(char* data, std::size_t size) {
+    processing_ = true;
+    reader_.Feed(data, size);
+    while (!closed_ && !Draining()) {
+      std::optional<ws::Event> event = reader_.Next();
+      if (!event || !Handle(*event)) break;
+    }
+    reader_.Keep();
+    processing_ = false;
+    if (flush_after_processing_) {
+      flush_after_processing_ = false;
+      Flush();
+    }
+  }
+
+  // False: read nothing more.
+  bool Handle(const ws::Event& event) {
+    using Kind = ws::Event::Kind;
+    switch (event.kind) {
+      case Kind::message:
+        // Closing: the client no longer acts (e.g. one replaced by a newer hello).
+        if (!closing_) OnText(event.payload);
+        return true;
+      case Kind::ping:
+        if (!closing_) Enqueue(ws::kPong, std::string(event.payload));
+        return true;
+      case Kind::pong:
+        return true;
+      case Kind::close:
+        peer_closed_ = true;
+        if (closing_) {
+          // The answer to our close: done, unless ours is still queued.
+          if (queue_.empty()) Finish();
+          return false;
+        }
+        // Echoes the code (RFC 6455 section 5.5.1), not the reason.
+        Close(event.code == ws::close::kNoStatus ? ws::close::kNormal : event.code, {});
+        return false;
+      case Kind::error:
+        Fail(event.code, event.payload);
+        return false;
+    }
+    return false;
+  }
+
+  // Closes because the client broke a rule: the TCP connection ends once
+  // the close frame is written, without waiting for the client's answer.
+  void Fail(std::uint16_t code, std::string_view why) {
+    failed_ = true;
+    if (closing_) {
+      if (!writing_) Finish();
+      return;
+    }
+    Close(code, why);
+  }
+
+  // No more frames are read after the client's close or a broken rule:
+  // what still comes is read and dropped until the client ends TCP.
+  bool Draining() const { return peer_closed_ || failed_; }
+
+  // Our close frame is out: a FIN follows it, and reading goes on (for the
+  // client's answering close, or to drain) until the client ends its side,
+  // for closing the socket at once would answer bytes still arriving with
+  // a reset, which can destroy the close frame before the client reads it.
+  void CloseWritten() {
+    beast::error_code ignored;
+    socket_.shutdown(tcp::socket::shutdown_send, ignored);
+    FinishAfter(kCloseLinger);
+    DoRead();
+  }
+
+  // Ends the connection after `delay` unless it ends before. The timer is
+  // made on the first close: an open connection holds none.
+  void FinishAfter(std::chrono::milliseconds delay) {
+    if (closed_) return;
+    if (!timer_) timer_ = std::make_unique<asio::steady_timer>(socket_.get_executor());
+    timer_->expires_after(delay);
+    timer_->async_wait([self = shared_from_this()](beast::error_code ec) {
+      if (!ec) self->Finish();
+    });
   }
 
   // The connection is over: runs once.
@@ -238,10 +465,11 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     if (closed_) return;
     closed_ = true;
     Detach();
+    if (timer_) timer_->cancel();
     if (counted_) --hub_.connections;
     beast::error_code ignored;
-    ws_.next_layer().shutdown(tcp::socket::shutdown_both, ignored);
-    ws_.next_layer().close(ignored);
+    socket_.shutdown(tcp::socket::shutdown_both, ignored);
+    socket_.close(ignored);
   }
 
   // This connection stops receiving its client's entries.
@@ -318,17 +546,29 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
     Send(protocol::ErrorReply(d.id, Errc::bad_request, "not implemented by ferry-null"));
   }
 
-  websocket::stream<tcp::socket> ws_;
+  tcp::socket socket_;
   Hub& hub_;
-  Client* client_ = nullptr;  // set by hello
-  beast::flat_buffer buffer_;
-  std::deque<std::string> queue_;  // front: the frame being written
+  ws::FrameReader reader_;
+  Client* client_ = nullptr;                   // set by hello
+  std::unique_ptr<asio::steady_timer> timer_;  // bounds the close, once closing
+  // Frames to write: queue_[queue_head_] is the first not wholly written,
+  // head_written_ bytes of it are.
+  std::vector<Outgoing> queue_;
+  std::size_t queue_head_ = 0;
+  std::size_t head_written_ = 0;
+  std::size_t in_flight_ = 0;  // frames in the pending write, from queue_head_
   std::size_t queued_bytes_ = 0;
-  websocket::close_reason close_reason_;
-  bool writing_ = false;
-  bool closing_ = false;
+  bool reading_ = false;       // a read is pending
+  bool writing_ = false;       // a write is pending
+  bool flush_posted_ = false;  // a Flush() is posted
+  bool processing_ = false;    // inside Process(): frames queued now are flushed at its end
+  bool flush_after_processing_ = false;
+  bool closing_ = false;      // our close frame is queued or written
+  bool peer_closed_ = false;  // the client's close frame was read
+  bool failed_ = false;       // the client broke the protocol: no waiting for its close
   bool closed_ = false;
   bool counted_ = false;  // in hub_.connections
+  std::array<char, kOwnReadBytes> own_buffer_;
 };
 
 // ---- Hub ----
@@ -555,9 +795,27 @@ class HttpSession : public std::enable_shared_from_this<HttpSession> {
     Request req = parser_->release();
     std::string_view target = req.target();
     if (websocket::is_upgrade(req) && target.substr(0, target.find('?')) == "/v1/ws") {
-      return std::make_shared<WsSession>(std::move(socket_), hub_)->Start(std::move(req));
+      return Upgrade(req);
     }
     Write(Dispatch(hub_, req), req.keep_alive());
+  }
+
+  // As ferryd answers an upgrade (net/http.cc), less its origin check.
+  void Upgrade(const Request& req) {
+    // RFC 6455 section 4.2.2: a version we do not speak gets 426 naming ours.
+    auto version = req.find(http::field::sec_websocket_version);
+    if (version == req.end() || version->value() != "13") {
+      Response res = ErrorResponse(Errc::bad_request);
+      if (version != req.end()) {
+        res.result(http::status::upgrade_required);
+        res.set(http::field::sec_websocket_version, "13");
+      }
+      return Write(std::move(res), false);
+    }
+    std::string_view key = req[http::field::sec_websocket_key];
+    if (!ws::ValidKey(key)) return Write(ErrorResponse(Errc::bad_request), false);
+    // Bytes read past the request are the client's first frames.
+    std::make_shared<WsSession>(std::move(socket_), hub_)->Start(key, buffer_.cdata());
   }
 
   void Write(Response res, bool keep_alive) {
