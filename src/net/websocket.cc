@@ -90,17 +90,9 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
   // `leftover`: bytes the HTTP session read past the request, the client's
   // first frames (a client may send them in the same write as the request).
   void Start(std::string_view key, asio::const_buffer leftover) {
-    // The session's completions (a store result, a bus event) run as a
-    // batch: what they queue goes out in one write as they end, with no
-    // second trip through the executor. A weak pointer: the session holds
-    // this function.
-    session_ = service_.NewSession(this, [executor = stream_.get_executor(),
-                                          weak = weak_from_this()](std::function<void()> fn) {
-      asio::post(executor, [weak, fn = std::move(fn)] {
-        if (auto self = weak.lock()) return self->Batch(fn);
-        fn();
-      });
-    });
+    auto executor = stream_.get_executor();
+    session_ = service_.NewSession(
+        this, [executor](std::function<void()> fn) { asio::post(executor, std::move(fn)); });
     error_code ec;
     stream_.socket().non_blocking(true, ec);  // for ReadNow; Asio's async ops are unaffected
     // A fixed kernel send buffer (Config::ws_send_buffer_bytes), counted in the send queue's cap.
@@ -170,7 +162,7 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
       if (self->MessageOverdue()) {
         return self->Fail(ws::close::kPolicy, "message not completed in time");
       }
-      if (self->session_) self->Batch([&] { self->session_->OnTimer(); });
+      if (self->session_) self->session_->OnTimer();
     });
   }
 
@@ -195,25 +187,13 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
     ScheduleFlush();
   }
 
-  // Runs `fn`, holding back the frames it queues, and writes them together
-  // as it ends.
-  template <class Fn>
-  void Batch(const Fn& fn) {
-    ++batch_depth_;
-    fn();
-    if (--batch_depth_ == 0 && flush_after_batch_) {
-      flush_after_batch_ = false;
-      Flush();
-    }
-  }
-
-  // Frames queued inside a batch (one of this connection's handlers) go
-  // out together when it ends; one queued from elsewhere a moment later,
-  // with whatever joins it meanwhile.
+  // Frames queued inside one of this connection's handlers go out together
+  // when it ends; one queued from elsewhere (a push from the store's
+  // completion) a moment later, with whatever joins it meanwhile.
   void ScheduleFlush() {
     if (writing_ || flush_posted_) return;
-    if (batch_depth_ > 0) {
-      flush_after_batch_ = true;
+    if (processing_) {
+      flush_after_processing_ = true;
       return;
     }
     flush_posted_ = true;
@@ -375,9 +355,6 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
   // acts on what they hold. Bytes it does not get to (reading paused, or a
   // frame not yet whole) are kept by the reader.
   void Process(char* data, std::size_t size) {
-    Batch([&] { ProcessBatched(data, size); });
-  }
-  void ProcessBatched(char* data, std::size_t size) {
     processing_ = true;
     reader_.Feed(data, size);
     bool waiting_for_bytes = false;
@@ -398,6 +375,10 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
     }
     reader_.Keep();
     processing_ = false;
+    if (flush_after_processing_) {
+      flush_after_processing_ = false;
+      Flush();
+    }
   }
 
   // Acts on what was kept while reading was paused.
@@ -522,9 +503,8 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
   bool reading_ = false;       // a read (or a wait for read budget) is pending
   bool writing_ = false;       // a write is pending
   bool flush_posted_ = false;  // a Flush() is posted
-  int batch_depth_ = 0;        // inside Batch(): frames queued now are written at its end
-  bool flush_after_batch_ = false;
-  bool processing_ = false;    // inside Process(): PauseReading(false) must not re-enter it
+  bool processing_ = false;    // inside Process(): frames queued now are flushed at its end
+  bool flush_after_processing_ = false;
   bool read_paused_ = false;   // no read pending, by back-pressure
   bool input_paused_ = false;  // the session asked to stop reading
   bool closing_ = false;       // our close frame is queued or written
