@@ -386,7 +386,8 @@ def floor_section(pairs, ferryd_group, null_group):
     parts = [
         "## The floor",
         "ferry-null (`apps/ferry-null`) speaks the part of the protocol these scenarios use, with "
-        "ferryd's wire codec and Beast session shape, and nothing else: accounts, chats and inboxes "
+        "ferryd's wire codec, WebSocket framing (net/ws_codec) and session shape, and nothing else: "
+        "accounts, chats and inboxes "
         "in memory, nothing durable, no password hashing, one thread. Its CPU per message is what "
         "moving a message over WebSockets costs at least on this machine; ferryd's as a multiple "
         "of it is what the service, the store and durability add. Each ferryd run below was "
