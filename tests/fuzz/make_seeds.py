@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""Writes the binary seed corpora of websocket_fuzz, ws_codec_fuzz and
+"""Writes the binary seed corpora of ws_codec_fuzz and
 http_fuzz (tests/fuzz/corpus/NAME/), which are easier to build than to
 type: masked client frames, and HTTP requests with exact lengths. Run from anywhere;
 rewrites the files it owns and leaves any other seed (e.g. a crash kept as
@@ -33,7 +33,7 @@ def frame(opcode, payload, fin=True, mask=MASK, length_form=None, rsv=0):
 
 
 def ws_control(byte0):
-    """Byte 0 of a websocket_fuzz input: read size in bits 1..7, bit 0 the
+    """Byte 0 of a ws_codec_fuzz input: read size in bits 1..7, bit 0 the
     small message limit."""
     return bytes([byte0])
 
@@ -41,34 +41,7 @@ def ws_control(byte0):
 HELLO = '{"type":"hello","id":1,"token":"k1Xb3Qm9fZ0pW7eYtR2sVg","after":41}'
 SEND = '{"type":"send","id":4,"chatId":"vKTiXuuQG_oNbG95O_OGsA","clientMsgId":"c-17","body":"hi \u00e9"}'
 
-WEBSOCKET = {
-    "hello": ws_control(0) + frame(1, HELLO),
-    "hello_split_reads": ws_control(7 << 1) + frame(1, HELLO),
-    "two_messages": ws_control(0) + frame(1, HELLO) + frame(1, SEND),
-    "fragmented_with_ping": ws_control(3 << 1)
-    + frame(1, '{"type":"ack",', fin=False)
-    + frame(9, "p1")
-    + frame(0, '"upTo"', fin=False)
-    + frame(0, ":43}"),
-    "ping_pong_close": ws_control(0)
-    + frame(9, "are you there")
-    + frame(10, "")
-    + frame(8, struct.pack(">H", 1000) + b"bye"),
-    "binary": ws_control(0) + frame(2, b"\x00\x01\x02\xff"),
-    "len16_over_small_limit": ws_control(1) + frame(1, '"' + "x" * 298 + '"', length_form=126),
-    "fragments_over_small_limit": ws_control(1)
-    + frame(1, "a" * 60, fin=False)
-    + frame(0, "b" * 60),
-    "len64_huge": ws_control(0) + bytes([0x81, 0xFF]) + struct.pack(">Q", 1 << 40) + MASK + b"abcd",
-    "unmasked": ws_control(0) + frame(1, HELLO, mask=None),
-    "bad_utf8": ws_control(0) + frame(1, b'{"body":"\xc3\x28\xed\xa0\x80"}'),
-    "close_bad_code": ws_control(0) + frame(8, struct.pack(">H", 1005)),
-    "send_then_close": ws_control(1 << 1) + frame(1, SEND) + frame(8, struct.pack(">H", 1001)),
-}
-
-
-# ws_codec_fuzz: the same input layout as websocket_fuzz (byte 0: read size
-# in bits 1..7, bit 0 the small limit). Each seed is named for what it
+# ws_codec_fuzz (byte 0: read size in bits 1..7, bit 0 the small limit). Each seed is named for what it
 # shows; a few show a difference between ws_codec and beast that the fuzz
 # body tolerates (their names say which rule: see ws_codec_fuzz.cc).
 ZERO = b"\0\0\0\0"  # a zero key leaves the payload as it is: easier to mutate
@@ -224,6 +197,5 @@ def write(name, seeds):
             f.write(data)
 
 
-write("websocket_fuzz", WEBSOCKET)
 write("ws_codec_fuzz", WS_CODEC)
 write("http_fuzz", HTTP)

@@ -4,8 +4,7 @@
 // test stream after a completed handshake, reading as WsSession did (a
 // small first read per message; a binary message closes with 1003).
 //
-// Input: byte 0 as websocket_fuzz's (either's seeds run on the other):
-// bits 1..7 the size of each read (0: the whole input in one), bit 0 the
+// Input: byte 0: bits 1..7 the size of each read (0: the whole input in one), bit 0 the
 // message limit (ferryd's Config::max_frame_bytes, or kSmallLimit that
 // short inputs can exceed); the rest are the client's bytes, then EOF.
 //
