@@ -1,6 +1,6 @@
 // WsSession: one WebSocket connection, framed by ws_codec.h on the bare
 // Stream. It owns a bounded write queue with one write in flight, one
-// timer and the frame reader; the chat logic lives in
+// deadline on the io_context's TimerWheel and the frame reader; the chat logic lives in
 // service::ClientSession, which this class drives as its Transport.
 //
 // Idle connections are most of a chat server's connections, so an idle one
@@ -25,6 +25,7 @@
 
 #include "common/log.h"
 #include "net/sessions.h"
+#include "net/timer_wheel.h"
 #include "net/ws_codec.h"
 #include "service/session.h"
 
@@ -71,18 +72,21 @@ struct Gather {
   }
 };
 
-class WsSession final : public Transport, public std::enable_shared_from_this<WsSession> {
+class WsSession final : public Transport,
+                        public TimerWheel::Timed,
+                        public std::enable_shared_from_this<WsSession> {
  public:
   WsSession(Stream stream, ConnectionLimits::Ticket ticket, const Config& config, Service& service)
       : stream_(std::move(stream)),
         ticket_(std::move(ticket)),
-        timer_(stream_.get_executor()),
+        wheel_(TimerWheel::Of(stream_.get_executor())),
         reader_(config.max_frame_bytes),
         rule_(config.ws_read_per_connection),
         config_(config),
         service_(service) {}
 
   ~WsSession() override {
+    wheel_.Cancel(*this);
     if (session_) session_->OnClosed();  // idempotent; Finish() normally did it
   }
 
@@ -148,25 +152,40 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
 
   void PauseReading(bool paused) override {
     input_paused_ = paused;
-    if (!paused && !processing_) {
+    // Paused, no read is pending to keep the session alive (and an idle
+    // one has no write pending either): it keeps itself until resumed.
+    if (paused) {
+      if (!closed_) paused_hold_ = shared_from_this();
+      return;
+    }
+    // Let go once this call is done: it may be the last reference.
+    if (paused_hold_) asio::post(stream_.get_executor(), [hold = std::move(paused_hold_)] {});
+    if (!processing_) {
       ProcessKept();
       DoRead();
     }
   }
 
-  void ArmTimer(std::int64_t delay_ms) override {
-    timer_.expires_after(std::chrono::milliseconds(delay_ms));
-    timer_.async_wait([self = shared_from_this()](error_code ec) {
-      if (ec) return;                             // re-armed or cancelled
-      if (self->closing_) return self->Finish();  // the close handshake took too long
-      if (self->MessageOverdue()) {
-        return self->Fail(ws::close::kPolicy, "message not completed in time");
-      }
-      if (self->session_) self->session_->OnTimer();
+  void ArmTimer(std::int64_t delay_ms) override { wheel_.Arm(*this, delay_ms); }
+
+ private:
+  // ---- TimerWheel::Timed ----
+  std::shared_ptr<Timed> KeepAlive() override { return weak_from_this().lock(); }
+
+  void OnWheelTimer(std::uint32_t generation) override {
+    asio::post(stream_.get_executor(), [self = shared_from_this(), generation] {
+      if (generation == self->Generation()) self->OnDeadline();  // else re-armed or cancelled
     });
   }
 
- private:
+  // The one deadline (ArmTimer, or the close's) came.
+  void OnDeadline() {
+    if (closed_) return;
+    if (closing_) return Finish();  // the close handshake took too long
+    if (MessageOverdue()) return Fail(ws::close::kPolicy, "message not completed in time");
+    if (session_) session_->OnTimer();
+  }
+
   // One frame to write (or, first, the upgrade's response, which has no
   // frame header).
   struct Outgoing {
@@ -451,10 +470,7 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
 
   void ForceCloseSoon() {
     if (closed_) return;
-    timer_.expires_after(std::chrono::seconds(2));
-    timer_.async_wait([self = shared_from_this()](error_code ec) {
-      if (!ec) self->Finish();
-    });
+    wheel_.Arm(*this, 2000);  // OnDeadline: closing_, so Finish()
   }
 
   // A message has been open longer than allowed.
@@ -468,7 +484,9 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
   void Finish() {
     if (closed_) return;
     closed_ = true;
-    timer_.cancel();
+    wheel_.Cancel(*this);
+    // Dropped after this call returns: Finish() may hold the last reference.
+    if (paused_hold_) asio::post(stream_.get_executor(), [hold = std::move(paused_hold_)] {});
     if (wait_timer_) wait_timer_->cancel();
     error_code ignored;
     stream_.NotifyClose();
@@ -483,7 +501,7 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
 
   Stream stream_;
   ConnectionLimits::Ticket ticket_;
-  asio::steady_timer timer_;
+  TimerWheel& wheel_;  // the one deadline: ArmTimer's, or the close's
   ws::FrameReader reader_;
   const RateRule rule_;
   TokenBucket budget_;  // what the client may still send: every byte and message costs
@@ -491,6 +509,9 @@ class WsSession final : public Transport, public std::enable_shared_from_this<Ws
   const Config& config_;
   Service& service_;
   std::shared_ptr<ClientSession> session_;
+  // Itself while reading is paused by the session: nothing else may hold it
+  // then (the timer wheel does not).
+  std::shared_ptr<WsSession> paused_hold_;
   Millis message_started_ = 0;  // when the message being read began (0: none)
   // Frames to write: queue_[queue_head_] is the first not wholly written,
   // head_written_ bytes of it are. A vector with a head index rather than
