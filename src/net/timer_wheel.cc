@@ -32,18 +32,18 @@ void TimerWheel::shutdown() {
   timer_.cancel();
 }
 
-std::uint64_t TimerWheel::NowTick() const {
-  auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(
-                std::chrono::steady_clock::now() - epoch_)
-                .count();
-  return static_cast<std::uint64_t>(ms / kTickMs);
+std::int64_t TimerWheel::NowMs() const {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+                                                               epoch_)
+      .count();
 }
 
+std::uint64_t TimerWheel::NowTick() const { return static_cast<std::uint64_t>(NowMs() / kTickMs); }
+
 void TimerWheel::Arm(Timed& t, std::int64_t delay_ms) {
-  std::uint64_t now = NowTick();
-  // Rounded up, and never into a tick already fired.
-  std::uint64_t due = now + static_cast<std::uint64_t>((std::max<std::int64_t>(delay_ms, 0) +
-                                                        kTickMs - 1) / kTickMs);
+  // Rounded up to a tick (never early), and never into a tick already fired.
+  std::int64_t at_ms = NowMs() + std::max<std::int64_t>(delay_ms, 0);
+  auto due = static_cast<std::uint64_t>((at_ms + kTickMs - 1) / kTickMs);
   std::lock_guard lock(mu_);
   if (t.linked_) Unlink(t);
   ++t.generation_;
