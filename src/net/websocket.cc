@@ -87,6 +87,7 @@ class WsSession final : public Transport,
 
   ~WsSession() override {
     wheel_.Cancel(*this);
+    while (head_) head_ = std::move(head_->next);  // a long queue without deep recursion
     if (session_) session_->OnClosed();  // idempotent; Finish() normally did it
   }
 
@@ -102,7 +103,7 @@ class WsSession final : public Transport,
     // A fixed kernel send buffer (Config::ws_send_buffer_bytes), counted in the send queue's cap.
     stream_.socket().set_option(
         asio::socket_base::send_buffer_size(static_cast<int>(config_.ws_send_buffer_bytes)), ec);
-    Outgoing& response = queue_.emplace_back();
+    Outgoing& response = Append();
     response.payload =
         "HTTP/1.1 101 Switching Protocols\r\nServer: ferryd\r\nUpgrade: websocket\r\n"
         "Connection: Upgrade\r\nSec-WebSocket-Accept: " +
@@ -190,15 +191,30 @@ class WsSession final : public Transport,
   // frame header).
   struct Outgoing {
     std::string payload;
+    std::unique_ptr<Outgoing> next;  // the frame queued after this one
     char header[10];
     std::uint8_t header_size = 0;
     bool close = false;  // our close frame: after it, nothing more is written
     std::size_t size() const { return header_size + payload.size(); }
   };
 
+  // A new frame at the end of the queue. Frames never move once queued: a
+  // write waiting for the socket holds their addresses.
+  Outgoing& Append() {
+    auto frame = std::make_unique<Outgoing>();
+    Outgoing* added = frame.get();
+    if (tail_) {
+      tail_->next = std::move(frame);
+    } else {
+      head_ = std::move(frame);
+    }
+    tail_ = added;
+    return *added;
+  }
+
   void Enqueue(int opcode, std::string payload, bool close = false) {
     queued_bytes_ += payload.size();
-    Outgoing& out = queue_.emplace_back();
+    Outgoing& out = Append();
     out.header_size =
         static_cast<std::uint8_t>(ws::EncodeHeader(opcode, payload.size(), out.header));
     out.payload = std::move(payload);
@@ -223,15 +239,16 @@ class WsSession final : public Transport,
   }
 
   void Flush() {
-    if (writing_ || closed_ || queue_head_ == queue_.size()) return;
+    if (writing_ || closed_ || !head_) return;
     Gather gather;
     std::size_t bytes = 0;
     std::size_t skip = head_written_;
     in_flight_ = 0;
-    for (std::size_t i = queue_head_;
-         i < queue_.size() && gather.count + 2 <= kGatherBuffers && bytes < kGatherBytes; ++i) {
+    for (const Outgoing* frame = head_.get();
+         frame && gather.count + 2 <= kGatherBuffers && bytes < kGatherBytes;
+         frame = frame->next.get()) {
       ++in_flight_;
-      const Outgoing& out = queue_[i];
+      const Outgoing& out = *frame;
       std::size_t header_skip = std::min<std::size_t>(skip, out.header_size);
       gather.Add(out.header + header_skip, out.header_size - header_skip);
       std::size_t payload_skip = skip - header_skip;
@@ -251,7 +268,7 @@ class WsSession final : public Transport,
     if (ec) return Finish();
     bool close_written = false;
     while (written > 0) {
-      Outgoing& out = queue_[queue_head_];
+      Outgoing& out = *head_;
       std::size_t left = out.size() - head_written_;
       if (written < left) {
         head_written_ += written;
@@ -273,33 +290,32 @@ class WsSession final : public Transport,
   }
 
   void PopFront() {
-    queued_bytes_ -= queue_[queue_head_].payload.size();
-    queue_[queue_head_] = Outgoing();  // its memory goes now
+    queued_bytes_ -= head_->payload.size();
+    head_ = std::move(head_->next);  // takes `next` out first: no recursion
+    if (!head_) tail_ = nullptr;
     head_written_ = 0;
-    ++queue_head_;
-    if (queue_head_ == queue_.size()) {
-      queue_head_ = 0;
-      queue_.clear();
-      if (queue_.capacity() > 16) queue_.shrink_to_fit();  // a burst's array goes with it
-    } else if (queue_head_ >= 64 && queue_head_ * 2 >= queue_.size()) {
-      // A queue that never drains completely must not grow by its spent slots.
-      queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(queue_head_));
-      queue_head_ = 0;
-    }
   }
 
   // Drops the frames not yet on the wire, but those begun (or in a write
   // in flight) are finished: the inbox still holds the entries.
   void DropUnsent() {
-    std::size_t keep = queue_head_;
+    std::size_t keep = 0;
     if (writing_) {
-      keep = queue_head_ + in_flight_;
+      keep = in_flight_;
     } else if (head_written_ > 0) {
-      keep = queue_head_ + 1;
+      keep = 1;
     }
-    while (queue_.size() > keep) {
-      queued_bytes_ -= queue_.back().payload.size();
-      queue_.pop_back();
+    Outgoing* last = nullptr;  // the last frame kept
+    std::unique_ptr<Outgoing>* cut = &head_;
+    for (std::size_t i = 0; i < keep && *cut; ++i) {
+      last = cut->get();
+      cut = &last->next;
+    }
+    std::unique_ptr<Outgoing> dropped = std::move(*cut);
+    tail_ = last;
+    while (dropped) {
+      queued_bytes_ -= dropped->payload.size();
+      dropped = std::move(dropped->next);
     }
   }
 
@@ -424,7 +440,7 @@ class WsSession final : public Transport,
         peer_closed_ = true;
         if (closing_) {
           // The answer to our close: done, unless ours is still queued.
-          if (queue_.empty()) Finish();
+          if (!head_) Finish();
           return false;
         }
         // Echoes the code (RFC 6455 section 5.5.1), not the reason.
@@ -513,13 +529,14 @@ class WsSession final : public Transport,
   // then (the timer wheel does not).
   std::shared_ptr<WsSession> paused_hold_;
   Millis message_started_ = 0;  // when the message being read began (0: none)
-  // Frames to write: queue_[queue_head_] is the first not wholly written,
-  // head_written_ bytes of it are. A vector with a head index rather than
-  // a deque, which allocates a block up front.
-  std::vector<Outgoing> queue_;
-  std::size_t queue_head_ = 0;
+  // Frames to write: a list from head_, the first not wholly written
+  // (head_written_ bytes of it are), to tail_. Each frame is its own block,
+  // so none moves while a write holds its address (a vector moved them as
+  // it grew), and an idle connection holds no array.
+  std::unique_ptr<Outgoing> head_;
+  Outgoing* tail_ = nullptr;
   std::size_t head_written_ = 0;
-  std::size_t in_flight_ = 0;  // frames in the pending write, from queue_head_
+  std::size_t in_flight_ = 0;  // frames in the pending write, from head_
   std::size_t queued_bytes_ = 0;
   bool reading_ = false;       // a read (or a wait for read budget) is pending
   bool writing_ = false;       // a write is pending

@@ -10,6 +10,47 @@ namespace {
 class Delivery : public ::testing::Test {
  protected:
   void SetUp() override { server.Start(); }
+
+  // Alice, connected, in a chat with bob, who is registered and logged in
+  // but not connected.
+  struct Offline {
+    std::unique_ptr<client::Session> alice;
+    FerrydProcess::Login bob;
+    std::string chat;
+  };
+  Offline BobOffline() {
+    auto alice = server.NewUser("alice");
+    server.Register("bob");
+    FerrydProcess::Login bob = server.LoginAs("bob");
+    std::string chat = alice->CreateChat({"bob"});
+    return {std::move(alice), bob, chat};
+  }
+
+  // `count` sends from `from` into `chat`, pipelined (they share commits),
+  // then their oks; send i has body(i).
+  void SendPipelined(client::Session& from, const std::string& chat, int count,
+                     const std::function<std::string(int)>& body) {
+    for (int i = 0; i < count; ++i) {
+      from.ws().Send(json::object{
+          {"type", "send"}, {"id", i}, {"chatId", chat}, {"clientMsgId", i}, {"body", body(i)}});
+    }
+    for (int i = 0; i < count; ++i) {
+      std::optional<json::object> reply = from.ws().Receive(10s);
+      ASSERT_TRUE(reply);
+      ASSERT_EQ(Str(*reply, "type"), "ok") << json::serialize(*reply);
+    }
+  }
+
+  // A WebSocket on a raw socket with SO_RCVBUF `receive_buffer`, upgraded,
+  // its hello (id 1) sent with `token`.
+  std::unique_ptr<RawConnection> RawHello(const std::string& token, int receive_buffer) {
+    auto c = std::make_unique<RawConnection>(server.endpoint(), receive_buffer);
+    c->Write(UpgradeRequest(server.endpoint()));
+    EXPECT_EQ(c->ReadResponseHead(5s), "HTTP/1.1 101 Switching Protocols");
+    c->SendText(json::serialize(json::object{{"type", "hello"}, {"id", 1}, {"token", token}}));
+    return c;
+  }
+
   FerrydProcess server;
 };
 
@@ -218,6 +259,40 @@ TEST_F(Delivery, NewConnectionOfSameClientReplacesOld) {
   EXPECT_EQ(Str(second->Request(json::object{{"type", "listChats"}}), "type"), "ok");
 }
 
+// A write that waits for a full socket holds the addresses of the frames
+// it writes (their headers included) while more frames are queued behind
+// it: the queue must not move them. Thousands of small entries to a client
+// with a small receive buffer keep a write waiting while every ack lets
+// more pushes in; every frame must arrive whole and in order. (The queue
+// was a vector of frames, which moved them when it grew: the waiting write
+// then sent the freed headers, and this test read frames with opcodes 7
+// and 14 in two runs of three.)
+TEST_F(Delivery, ManySmallFramesToASlowReaderArriveIntact) {
+  constexpr int kMessages = 3000;
+  auto [alice, lb, chat] = BobOffline();
+  auto body = [](int i) { return "m" + std::to_string(i) + std::string(400, '.'); };
+  ASSERT_NO_FATAL_FAILURE(SendPipelined(*alice, chat, kMessages, body));
+
+  std::unique_ptr<RawConnection> bob = RawHello(lb.token, /*receive_buffer=*/4 * 1024);
+  std::int64_t last_seq = 0;
+  while (last_seq < kMessages + 1) {  // seq 1 is the chat's creation
+    std::optional<Frame> f = bob->ReadFrame(10s);
+    ASSERT_TRUE(f) << "nothing whole in 10 s after seq " << last_seq;
+    ASSERT_EQ(f->opcode, 1) << "after seq " << last_seq << ": " << f->Describe();
+    boost::system::error_code ec;
+    json::value v = json::parse(f->payload, ec);
+    ASSERT_FALSE(ec) << "after seq " << last_seq << ": " << f->Describe();
+    const json::object& event = v.as_object();
+    if (!event.contains("seq")) continue;  // the hello's ok, a ping
+    ASSERT_EQ(Int(event, "seq"), last_seq + 1);
+    last_seq = Int(event, "seq");
+    if (last_seq > 1) {
+      ASSERT_EQ(Str(event, "body"), body(static_cast<int>(last_seq - 2)));
+    }
+    bob->SendText(json::serialize(json::object{{"type", "ack"}, {"upTo", last_seq}}));
+  }
+}
+
 // Issue 10: a backlog bigger than the send queue's hard cap, and any request
 // while it goes out, closed a client that reads and acks as fast as it can
 // with 4429: the reply found the whole first page of the backlog queued.
@@ -228,30 +303,15 @@ TEST_F(Delivery, NewConnectionOfSameClientReplacesOld) {
 // 60 kB (the issue's 75 fits then).
 TEST_F(Delivery, BigBacklogDrainsToAReadingClientWhoseRequestIsAnswered) {
   constexpr int kMessages = 150;
-  auto alice = server.NewUser("alice");
-  server.Register("bob");
-  FerrydProcess::Login lb = server.LoginAs("bob");
-  std::string chat = alice->CreateChat({"bob"});
+  auto [alice, lb, chat] = BobOffline();
   const std::string body(60'000, 'x');
-  // Sent pipelined: they share commits.
-  for (int i = 0; i < kMessages; ++i) {
-    alice->ws().Send(json::object{
-        {"type", "send"}, {"id", i}, {"chatId", chat}, {"clientMsgId", i}, {"body", body}});
-  }
-  for (int i = 0; i < kMessages; ++i) {
-    std::optional<json::object> reply = alice->ws().Receive(10s);
-    ASSERT_TRUE(reply);
-    ASSERT_EQ(Str(*reply, "type"), "ok") << json::serialize(*reply);
-  }
+  ASSERT_NO_FATAL_FAILURE(SendPipelined(*alice, chat, kMessages, [&](int) { return body; }));
 
-  RawConnection bob(server.endpoint(), /*receive_buffer=*/64 * 1024);
-  bob.Write(UpgradeRequest(server.endpoint()));
-  ASSERT_EQ(bob.ReadResponseHead(5s), "HTTP/1.1 101 Switching Protocols");
-  bob.SendText(json::serialize(json::object{{"type", "hello"}, {"id", 1}, {"token", lb.token}}));
+  std::unique_ptr<RawConnection> bob = RawHello(lb.token, /*receive_buffer=*/64 * 1024);
   std::int64_t last_seq = 0;
   bool answered = false;
   while (last_seq < kMessages + 1 || !answered) {
-    std::optional<Frame> f = bob.ReadFrame(10s);
+    std::optional<Frame> f = bob->ReadFrame(10s);
     ASSERT_TRUE(f) << "nothing in 10 s after seq " << last_seq;
     ASSERT_EQ(f->opcode, 1) << "after seq " << last_seq << ": " << f->Describe();
     json::object event = json::parse(f->payload).as_object();
@@ -261,8 +321,8 @@ TEST_F(Delivery, BigBacklogDrainsToAReadingClientWhoseRequestIsAnswered) {
     } else if (Int(event, "seq") > 0) {
       ASSERT_EQ(Int(event, "seq"), last_seq + 1);
       last_seq = Int(event, "seq");
-      if (last_seq == 1) bob.SendText(R"({"type":"listChats","id":2})");
-      bob.SendText(json::serialize(json::object{{"type", "ack"}, {"upTo", last_seq}}));
+      if (last_seq == 1) bob->SendText(R"({"type":"listChats","id":2})");
+      bob->SendText(json::serialize(json::object{{"type", "ack"}, {"upTo", last_seq}}));
     }
   }
 }
