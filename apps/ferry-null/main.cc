@@ -54,6 +54,7 @@
 #include "common/listen.h"
 #include "common/random.h"
 #include "net/ws_codec.h"
+#include "net/ws_write_queue.h"
 #include "protocol/protocol.h"
 
 namespace ferry::null_server {
@@ -197,12 +198,10 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void Start(std::string_view key, asio::const_buffer leftover) {
     beast::error_code ec;
     socket_.non_blocking(true, ec);  // for ReadMoreNow; Asio's async ops are unaffected
-    Outgoing& response = queue_.emplace_back();
-    response.payload =
+    queue_.PushRaw(
         "HTTP/1.1 101 Switching Protocols\r\nServer: ferry-null\r\nUpgrade: websocket\r\n"
         "Connection: Upgrade\r\nSec-WebSocket-Accept: " +
-        ws::AcceptKey(key) + "\r\n\r\n";
-    queued_bytes_ += response.payload.size();
+        ws::AcceptKey(key) + "\r\n\r\n");
     ++hub_.connections;
     counted_ = true;
     Flush();
@@ -228,31 +227,16 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   }
 
  private:
-  // One frame to write (or, first, the upgrade's response, which has no
-  // frame header).
-  struct Outgoing {
-    std::string payload;
-    char header[10];
-    std::uint8_t header_size = 0;
-    bool close = false;  // our close frame: after it, nothing more is written
-    std::size_t size() const { return header_size + payload.size(); }
-  };
-
   void Send(std::string frame) {
     if (closing_ || closed_) return;
-    if (queued_bytes_ + frame.size() > hub_.config().send_queue_max_bytes) {
+    if (queue_.bytes() + frame.size() > hub_.config().send_queue_max_bytes) {
       return Close(4429, "too much queued for a client that does not read");
     }
     Enqueue(ws::kText, std::move(frame));
   }
 
   void Enqueue(int opcode, std::string payload, bool close = false) {
-    queued_bytes_ += payload.size();
-    Outgoing& out = queue_.emplace_back();
-    out.header_size =
-        static_cast<std::uint8_t>(ws::EncodeHeader(opcode, payload.size(), out.header));
-    out.payload = std::move(payload);
-    out.close = close;
+    queue_.Push(opcode, std::move(payload), close);
     ScheduleFlush();
   }
 
@@ -273,23 +257,10 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   }
 
   void Flush() {
-    if (writing_ || closed_ || queue_head_ == queue_.size()) return;
+    if (writing_ || closed_ || queue_.empty()) return;
     Gather gather;
-    std::size_t bytes = 0;
-    std::size_t skip = head_written_;
-    in_flight_ = 0;
-    for (std::size_t i = queue_head_;
-         i < queue_.size() && gather.count + 2 <= kGatherBuffers && bytes < kGatherBytes; ++i) {
-      ++in_flight_;
-      const Outgoing& out = queue_[i];
-      std::size_t header_skip = std::min<std::size_t>(skip, out.header_size);
-      gather.Add(out.header + header_skip, out.header_size - header_skip);
-      std::size_t payload_skip = skip - header_skip;
-      gather.Add(out.payload.data() + payload_skip, out.payload.size() - payload_skip);
-      bytes += out.size() - skip;
-      skip = 0;
-      if (out.close) break;
-    }
+    in_flight_ = queue_.Gather(kGatherBuffers, kGatherBytes,
+                               [&](const char* data, std::size_t size) { gather.Add(data, size); });
     writing_ = true;
     socket_.async_write_some(
         gather,
@@ -299,52 +270,13 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   void OnWrite(beast::error_code ec, std::size_t written) {
     writing_ = false;
     if (ec) return Finish();
-    bool close_written = false;
-    while (written > 0) {
-      Outgoing& out = queue_[queue_head_];
-      std::size_t left = out.size() - head_written_;
-      if (written < left) {
-        head_written_ += written;
-        break;
-      }
-      written -= left;
-      close_written = out.close;
-      PopFront();
-    }
-    if (close_written) return CloseWritten();
+    if (queue_.Written(written)) return CloseWritten();
     Flush();
-  }
-
-  void PopFront() {
-    queued_bytes_ -= queue_[queue_head_].payload.size();
-    queue_[queue_head_] = Outgoing();  // its memory goes now
-    head_written_ = 0;
-    ++queue_head_;
-    if (queue_head_ == queue_.size()) {
-      queue_head_ = 0;
-      queue_.clear();
-      if (queue_.capacity() > 16) queue_.shrink_to_fit();  // a burst's array goes with it
-    } else if (queue_head_ >= 64 && queue_head_ * 2 >= queue_.size()) {
-      // A queue that never drains completely must not grow by its spent slots.
-      queue_.erase(queue_.begin(), queue_.begin() + static_cast<std::ptrdiff_t>(queue_head_));
-      queue_head_ = 0;
-    }
   }
 
   // Drops the frames not yet on the wire; those begun (or in the write in
   // flight) are finished.
-  void DropUnsent() {
-    std::size_t keep = queue_head_;
-    if (writing_) {
-      keep = queue_head_ + in_flight_;
-    } else if (head_written_ > 0) {
-      keep = queue_head_ + 1;
-    }
-    while (queue_.size() > keep) {
-      queued_bytes_ -= queue_.back().payload.size();
-      queue_.pop_back();
-    }
-  }
+  void DropUnsent() { queue_.DropUnsent(writing_ ? in_flight_ : 0); }
 
   void DoRead() {
     if (reading_ || closed_) return;
@@ -551,13 +483,8 @@ class WsSession : public std::enable_shared_from_this<WsSession> {
   ws::FrameReader reader_;
   Client* client_ = nullptr;                   // set by hello
   std::unique_ptr<asio::steady_timer> timer_;  // bounds the close, once closing
-  // Frames to write: queue_[queue_head_] is the first not wholly written,
-  // head_written_ bytes of it are.
-  std::vector<Outgoing> queue_;
-  std::size_t queue_head_ = 0;
-  std::size_t head_written_ = 0;
-  std::size_t in_flight_ = 0;  // frames in the pending write, from queue_head_
-  std::size_t queued_bytes_ = 0;
+  ws::WriteQueue queue_;        // frames to write
+  std::size_t in_flight_ = 0;  // frames in the pending write, from the queue's first
   bool reading_ = false;       // a read is pending
   bool writing_ = false;       // a write is pending
   bool flush_posted_ = false;  // a Flush() is posted

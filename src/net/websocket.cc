@@ -27,6 +27,7 @@
 #include "net/sessions.h"
 #include "net/timer_wheel.h"
 #include "net/ws_codec.h"
+#include "net/ws_write_queue.h"
 #include "service/session.h"
 
 namespace ferry::net {
@@ -87,7 +88,6 @@ class WsSession final : public Transport,
 
   ~WsSession() override {
     wheel_.Cancel(*this);
-    while (head_) head_ = std::move(head_->next);  // a long queue without deep recursion
     if (session_) session_->OnClosed();  // idempotent; Finish() normally did it
   }
 
@@ -103,12 +103,10 @@ class WsSession final : public Transport,
     // A fixed kernel send buffer (Config::ws_send_buffer_bytes), counted in the send queue's cap.
     stream_.socket().set_option(
         asio::socket_base::send_buffer_size(static_cast<int>(config_.ws_send_buffer_bytes)), ec);
-    Outgoing& response = Append();
-    response.payload =
+    queue_.PushRaw(
         "HTTP/1.1 101 Switching Protocols\r\nServer: ferryd\r\nUpgrade: websocket\r\n"
         "Connection: Upgrade\r\nSec-WebSocket-Accept: " +
-        ws::AcceptKey(key) + "\r\n\r\n";
-    queued_bytes_ += response.payload.size();
+        ws::AcceptKey(key) + "\r\n\r\n");
 
     service_.metrics().connections.fetch_add(1, std::memory_order_relaxed);
     service_.metrics().connections_total.fetch_add(1, std::memory_order_relaxed);
@@ -147,7 +145,7 @@ class WsSession final : public Transport,
     if (session_) session_->OnClosed();
   }
 
-  std::size_t QueuedBytes() const override { return queued_bytes_; }
+  std::size_t QueuedBytes() const override { return queue_.bytes(); }
 
   void Authenticated() override { ticket_.Authenticated(); }
 
@@ -187,38 +185,8 @@ class WsSession final : public Transport,
     if (session_) session_->OnTimer();
   }
 
-  // One frame to write (or, first, the upgrade's response, which has no
-  // frame header).
-  struct Outgoing {
-    std::string payload;
-    std::unique_ptr<Outgoing> next;  // the frame queued after this one
-    char header[10];
-    std::uint8_t header_size = 0;
-    bool close = false;  // our close frame: after it, nothing more is written
-    std::size_t size() const { return header_size + payload.size(); }
-  };
-
-  // A new frame at the end of the queue. Frames never move once queued: a
-  // write waiting for the socket holds their addresses.
-  Outgoing& Append() {
-    auto frame = std::make_unique<Outgoing>();
-    Outgoing* added = frame.get();
-    if (tail_) {
-      tail_->next = std::move(frame);
-    } else {
-      head_ = std::move(frame);
-    }
-    tail_ = added;
-    return *added;
-  }
-
   void Enqueue(int opcode, std::string payload, bool close = false) {
-    queued_bytes_ += payload.size();
-    Outgoing& out = Append();
-    out.header_size =
-        static_cast<std::uint8_t>(ws::EncodeHeader(opcode, payload.size(), out.header));
-    out.payload = std::move(payload);
-    out.close = close;
+    queue_.Push(opcode, std::move(payload), close);
     ScheduleFlush();
   }
 
@@ -239,24 +207,10 @@ class WsSession final : public Transport,
   }
 
   void Flush() {
-    if (writing_ || closed_ || !head_) return;
+    if (writing_ || closed_ || queue_.empty()) return;
     Gather gather;
-    std::size_t bytes = 0;
-    std::size_t skip = head_written_;
-    in_flight_ = 0;
-    for (const Outgoing* frame = head_.get();
-         frame && gather.count + 2 <= kGatherBuffers && bytes < kGatherBytes;
-         frame = frame->next.get()) {
-      ++in_flight_;
-      const Outgoing& out = *frame;
-      std::size_t header_skip = std::min<std::size_t>(skip, out.header_size);
-      gather.Add(out.header + header_skip, out.header_size - header_skip);
-      std::size_t payload_skip = skip - header_skip;
-      gather.Add(out.payload.data() + payload_skip, out.payload.size() - payload_skip);
-      bytes += out.size() - skip;
-      skip = 0;
-      if (out.close) break;
-    }
+    in_flight_ = queue_.Gather(kGatherBuffers, kGatherBytes,
+                               [&](const char* data, std::size_t size) { gather.Add(data, size); });
     writing_ = true;
     stream_.async_write_some(gather, [self = shared_from_this()](error_code ec, std::size_t n) {
       self->OnWrite(ec, n);
@@ -266,21 +220,9 @@ class WsSession final : public Transport,
   void OnWrite(error_code ec, std::size_t written) {
     writing_ = false;
     if (ec) return Finish();
-    bool close_written = false;
-    while (written > 0) {
-      Outgoing& out = *head_;
-      std::size_t left = out.size() - head_written_;
-      if (written < left) {
-        head_written_ += written;
-        break;
-      }
-      written -= left;
-      close_written = out.close;
-      PopFront();
-    }
-    if (close_written) return CloseWritten();
+    if (queue_.Written(written)) return CloseWritten();
     Flush();
-    if (queued_bytes_ <= config_.send_queue_high_bytes / 2) {
+    if (queue_.bytes() <= config_.send_queue_high_bytes / 2) {
       if (read_paused_) {
         read_paused_ = false;
         DoRead();
@@ -289,40 +231,14 @@ class WsSession final : public Transport,
     }
   }
 
-  void PopFront() {
-    queued_bytes_ -= head_->payload.size();
-    head_ = std::move(head_->next);  // takes `next` out first: no recursion
-    if (!head_) tail_ = nullptr;
-    head_written_ = 0;
-  }
-
-  // Drops the frames not yet on the wire, but those begun (or in a write
-  // in flight) are finished: the inbox still holds the entries.
-  void DropUnsent() {
-    std::size_t keep = 0;
-    if (writing_) {
-      keep = in_flight_;
-    } else if (head_written_ > 0) {
-      keep = 1;
-    }
-    Outgoing* last = nullptr;  // the last frame kept
-    std::unique_ptr<Outgoing>* cut = &head_;
-    for (std::size_t i = 0; i < keep && *cut; ++i) {
-      last = cut->get();
-      cut = &last->next;
-    }
-    std::unique_ptr<Outgoing> dropped = std::move(*cut);
-    tail_ = last;
-    while (dropped) {
-      queued_bytes_ -= dropped->payload.size();
-      dropped = std::move(dropped->next);
-    }
-  }
+  // Drops the frames not yet on the wire, but those begun (or in a write in
+  // flight) are finished: the inbox still holds the entries.
+  void DropUnsent() { queue_.DropUnsent(writing_ ? in_flight_ : 0); }
 
   void DoRead() {
     if (reading_ || closed_) return;
     if (input_paused_) return;  // PauseReading(false) reads again
-    if (queued_bytes_ > config_.send_queue_high_bytes) {
+    if (queue_.bytes() > config_.send_queue_high_bytes) {
       read_paused_ = true;  // resumed by OnWrite once the queue drains
       return;
     }
@@ -440,7 +356,7 @@ class WsSession final : public Transport,
         peer_closed_ = true;
         if (closing_) {
           // The answer to our close: done, unless ours is still queued.
-          if (!head_) Finish();
+          if (queue_.empty()) Finish();
           return false;
         }
         // Echoes the code (RFC 6455 section 5.5.1), not the reason.
@@ -529,15 +445,8 @@ class WsSession final : public Transport,
   // then (the timer wheel does not).
   std::shared_ptr<WsSession> paused_hold_;
   Millis message_started_ = 0;  // when the message being read began (0: none)
-  // Frames to write: a list from head_, the first not wholly written
-  // (head_written_ bytes of it are), to tail_. Each frame is its own block,
-  // so none moves while a write holds its address (a vector moved them as
-  // it grew), and an idle connection holds no array.
-  std::unique_ptr<Outgoing> head_;
-  Outgoing* tail_ = nullptr;
-  std::size_t head_written_ = 0;
-  std::size_t in_flight_ = 0;  // frames in the pending write, from head_
-  std::size_t queued_bytes_ = 0;
+  ws::WriteQueue queue_;
+  std::size_t in_flight_ = 0;  // frames in the pending write, from the queue's first
   bool reading_ = false;       // a read (or a wait for read budget) is pending
   bool writing_ = false;       // a write is pending
   bool flush_posted_ = false;  // a Flush() is posted
