@@ -19,7 +19,9 @@
 // Backpressure: when queued bytes exceed the high-water mark, reading from
 // the client pauses (and ClientSession stops pushing) until writes drain.
 #include <array>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <vector>
 
@@ -96,8 +98,15 @@ class WsSession final : public Transport,
   // first frames (a client may send them in the same write as the request).
   void Start(std::string_view key, asio::const_buffer leftover) {
     auto executor = stream_.get_executor();
-    session_ = service_.NewSession(
-        this, [executor](std::function<void()> fn) { asio::post(executor, std::move(fn)); });
+    // The connection's strand itself (24 bytes), not the any_io_executor
+    // around it (56): the post function holds it for the connection's life.
+    Service::Post post;
+    if (const auto* strand = executor.target<asio::strand<asio::io_context::executor_type>>()) {
+      post = [strand = *strand](std::function<void()> fn) { asio::post(strand, std::move(fn)); };
+    } else {
+      post = [executor](std::function<void()> fn) { asio::post(executor, std::move(fn)); };
+    }
+    session_ = service_.NewSession(this, std::move(post));
     error_code ec;
     stream_.socket().non_blocking(true, ec);  // for ReadNow; Asio's async ops are unaffected
     // A fixed kernel send buffer (Config::ws_send_buffer_bytes), counted in the send queue's cap.

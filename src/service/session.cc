@@ -138,11 +138,13 @@ void ClientSession::OnText(std::string_view text) {
   if (state_ == State::closed || closing_) return;
   if (state_ == State::authenticating || (state_ == State::open && !hello_answered_)) {
     // Requests pipelined right behind hello wait for its answer (bounded).
-    pending_bytes_ += text.size();
-    if (pending_frames_.size() >= kMaxPendingFrames || pending_bytes_ > kMaxPendingBytes) {
+    if (!before_hello_) before_hello_ = std::make_unique<BeforeHello>();
+    before_hello_->bytes += text.size();
+    if (before_hello_->frames.size() >= kMaxPendingFrames ||
+        before_hello_->bytes > kMaxPendingBytes) {
       return CloseWith(close_code::kPolicy, "too many frames before hello completed");
     }
-    pending_frames_.emplace_back(text);
+    before_hello_->frames.emplace_back(text);
     return;
   }
   protocol::Decoded d = protocol::DecodeRequest(text);
@@ -183,7 +185,7 @@ void ClientSession::Handle(const json::value& id, protocol::Hello& r) {
       r.token, Bind([this, id, after](Result<ClientInfo> info) {
         if (closing_) return;  // closed meanwhile: must not replace the client's live connection
         if (!info) {
-          pending_frames_.clear();
+          before_hello_.reset();
           if (ToErrc(info.error()) == Errc::unauthorized) {
             return CloseWith(close_code::kUnauthorized, "bad or revoked token");
           }
@@ -238,21 +240,22 @@ void ClientSession::OnAuthenticated(const json::value& id, std::optional<Seq> af
   fields["clientId"] = client_.client_id;
   fields["head"] = cursor_.head();
   fields["epoch"] = client_.epoch;
-  hello_reply_ = protocol::OkReply(id, std::move(fields));
+  if (!before_hello_) before_hello_ = std::make_unique<BeforeHello>();
+  before_hello_->reply = protocol::OkReply(id, std::move(fields));
 }
 
 void ClientSession::AnswerHello() {
   if (hello_answered_) return;
   hello_answered_ = true;
-  Reply(std::move(hello_reply_));
-  hello_reply_.clear();
+  std::unique_ptr<BeforeHello> before = std::move(before_hello_);  // set by OnAuthenticated
+  if (before) Reply(std::move(before->reply));
   heartbeat_.Started(Now());
   ScheduleTimer();
   Pump();
 
-  std::vector<std::string> pending;
-  pending.swap(pending_frames_);
-  for (const std::string& frame : pending) OnText(frame);
+  if (before) {
+    for (const std::string& frame : before->frames) OnText(frame);
+  }
 }
 
 void ClientSession::OnClosed() {
@@ -777,8 +780,9 @@ void ClientSession::Handle(const json::value& id, protocol::SetPrivacy& r) {
 // what the others show).
 void ClientSession::Handle(const json::value& id, bool has_id, protocol::Typing& r) {
   const Millis now = Now();
-  auto it = typing_.find(r.chat_id);
-  if (it != typing_.end()) {
+  if (!typing_) typing_ = std::make_unique<std::map<std::string, TypingSent>>();
+  auto it = typing_->find(r.chat_id);
+  if (it != typing_->end()) {
     const TypingSent& last = it->second;
     Millis wait = last.at + service_.config().typing_interval_ms - now;
     bool ends_composing = !r.composing && last.composing;
@@ -792,8 +796,8 @@ void ClientSession::Handle(const json::value& id, bool has_id, protocol::Typing&
       return;
     }
   }
-  if (typing_.size() >= kMaxTypingChats && it == typing_.end()) typing_.clear();
-  typing_[r.chat_id] = TypingSent{now, r.composing};
+  if (typing_->size() >= kMaxTypingChats && it == typing_->end()) typing_->clear();
+  (*typing_)[r.chat_id] = TypingSent{now, r.composing};
   auto reply = Bind([this, id, has_id](Errc status, const char* message) {
     if (!has_id) return;  // the contract: no reply, not even an error, without an id
     if (status != Errc::ok) return ReplyError(id, status, message);

@@ -165,10 +165,15 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   enum class State { awaiting_hello, authenticating, open, closed } state_ = State::awaiting_hello;
   bool closing_ = false;  // Close() was called; ignore further frames
   ClientInfo client_;
-  std::vector<std::string> pending_frames_;  // received before the hello was answered
-  std::string hello_reply_;                  // the hello's `ok`, until AnswerHello
+  // Until the hello is answered (made on first use: an idle connection,
+  // long past its hello, holds none of it).
+  struct BeforeHello {
+    std::vector<std::string> frames;  // received before the hello was answered
+    std::size_t bytes = 0;            // their size
+    std::string reply;                // the hello's `ok`, until AnswerHello
+  };
+  std::unique_ptr<BeforeHello> before_hello_;
   bool hello_answered_ = false;
-  std::size_t pending_bytes_ = 0;
   // Store jobs of this connection's requests not yet run (shared with them).
   std::shared_ptr<std::atomic<int>> inflight_ = std::make_shared<std::atomic<int>>(0);
   bool input_paused_ = false;
@@ -190,7 +195,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
     Millis at = 0;           // when the last one was forwarded
     bool composing = false;  // what it said
   };
-  std::map<std::string, TypingSent> typing_;  // by chat; bounded (session.cc)
+  // By chat; bounded (session.cc). Made on the first typing request.
+  std::unique_ptr<std::map<std::string, TypingSent>> typing_;
 
   Heartbeat heartbeat_;
   TokenBucket sends_;                // Config::send_per_client
