@@ -32,18 +32,21 @@ void TimerWheel::shutdown() {
   timer_.cancel();
 }
 
-std::int64_t TimerWheel::NowMs() const {
-  return std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() -
+std::int64_t TimerWheel::NowUs() const {
+  return std::chrono::duration_cast<std::chrono::microseconds>(std::chrono::steady_clock::now() -
                                                                epoch_)
       .count();
 }
 
-std::uint64_t TimerWheel::NowTick() const { return static_cast<std::uint64_t>(NowMs() / kTickMs); }
+std::uint64_t TimerWheel::NowTick() const {
+  return static_cast<std::uint64_t>(NowUs() / (kTickMs * 1000));
+}
 
 void TimerWheel::Arm(Timed& t, std::int64_t delay_ms) {
   // Rounded up to a tick (never early), and never into a tick already fired.
-  std::int64_t at_ms = NowMs() + std::max<std::int64_t>(delay_ms, 0);
-  auto due = static_cast<std::uint64_t>((at_ms + kTickMs - 1) / kTickMs);
+  constexpr std::int64_t kTickUs = kTickMs * 1000;
+  std::int64_t at_us = NowUs() + std::max<std::int64_t>(delay_ms, 0) * 1000;
+  auto due = static_cast<std::uint64_t>((at_us + kTickUs - 1) / kTickUs);
   std::lock_guard lock(mu_);
   if (t.linked_) Unlink(t);
   ++t.generation_;

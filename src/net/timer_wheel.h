@@ -89,7 +89,7 @@ class TimerWheel : public boost::asio::execution_context::service {
  private:
   void shutdown() override;
 
-  std::int64_t NowMs() const;  // since epoch_
+  std::int64_t NowUs() const;  // since epoch_
   std::uint64_t NowTick() const;
   void Link(Timed& t);
   void Unlink(Timed& t);
