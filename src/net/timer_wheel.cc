@@ -1,3 +1,5 @@
+// TimerWheel (timer_wheel.h): every connection's deadline in a hashed
+// wheel behind one Asio timer.
 #include "net/timer_wheel.h"
 
 #include <utility>
