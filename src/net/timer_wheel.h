@@ -3,7 +3,7 @@
 // An idle connection always has a deadline armed (its next heartbeat), and
 // an Asio timer per connection costs ~300 bytes while it waits: the timer
 // object and its pending wait operation. Here a connection holds a
-// `TimerWheel::Timed` base of 32 bytes instead, linked into one slot of a
+// `TimerWheel::Timed` base of 40 bytes instead, linked into one slot of a
 // hashed wheel (kSlots slots of kTickMs each; a deadline further than one
 // turn waits out whole turns in its slot), and one Asio timer wakes at the
 // next slot that holds anything.
