@@ -1,7 +1,8 @@
 // WsSession: one WebSocket connection, framed by ws_codec.h on the bare
 // Stream. It owns a bounded write queue with one write in flight, one
-// deadline on the io_context's TimerWheel and the frame reader; the chat logic lives in
-// service::ClientSession, which this class drives as its Transport.
+// deadline on the io_context's TimerWheel and the frame reader; the chat
+// logic lives in service::ClientSession, which this class drives as its
+// Transport.
 //
 // Idle connections are most of a chat server's connections, so an idle one
 // holds little: its pending read is into a small buffer of its own, enough
@@ -23,7 +24,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/strand.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <vector>
 
 #include "common/log.h"
 #include "net/sessions.h"

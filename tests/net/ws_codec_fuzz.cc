@@ -4,9 +4,10 @@
 // test stream after a completed handshake, reading as WsSession did (a
 // small first read per message; a binary message closes with 1003).
 //
-// Input: byte 0: bits 1..7 the size of each read (0: the whole input in one), bit 0 the
-// message limit (ferryd's Config::max_frame_bytes, or kSmallLimit that
-// short inputs can exceed); the rest are the client's bytes, then EOF.
+// Input: byte 0: bits 1..7 the size of each read (0: the whole input in
+// one), bit 0 the message limit (ferryd's Config::max_frame_bytes, or
+// kSmallLimit that short inputs can exceed); the rest are the client's
+// bytes, then EOF.
 //
 // Both readers record what they yield (text messages, pings, pongs, with
 // payloads) and how they end: waiting for more bytes at EOF, closed by the
