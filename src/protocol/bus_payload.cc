@@ -20,11 +20,12 @@
 
 #include <boost/json.hpp>
 #include <boost/json/basic_parser_impl.hpp>
-#include <charconv>
 #include <cstdint>
 #include <cstring>
 #include <limits>
 #include <utility>
+
+#include "protocol/json_append.h"
 
 namespace ferry::protocol {
 namespace {
@@ -34,38 +35,15 @@ using boost::system::error_code;
 
 // ---- Encoding ----
 
-// Appends `s` as a JSON string. Ids are base64url and content types
-// printable ASCII, so escaping is rare; the fast path copies. (The check
-// has no early exit so that the compiler can vectorize it.)
-void AppendString(std::string& out, std::string_view s) {
-  bool plain = true;
-  for (char c : s) {
-    auto u = static_cast<unsigned char>(c);
-    plain &= u >= 0x20 && u != '"' && u != '\\';
-  }
-  if (!plain) {
-    out.append(json::serialize(json::string_view(s.data(), s.size())));
-    return;
-  }
-  out.push_back('"');
-  out.append(s);
-  out.push_back('"');
-}
-
-void AppendInt(std::string& out, std::int64_t n) {
-  char digits[24];
-  out.append(digits, std::to_chars(digits, digits + sizeof digits, n).ptr);
-}
-
 void AppendAttachment(std::string& out, const AttachmentRef& a) {
   out.append("{\"attachmentId\":");
-  AppendString(out, a.attachment_id);
+  AppendJsonString(out, a.attachment_id);
   out.append(",\"contentType\":");
-  AppendString(out, a.content_type);
+  AppendJsonString(out, a.content_type);
   out.append(",\"size\":");
-  AppendInt(out, a.size);
+  AppendJsonInt(out, a.size);
   out.append(",\"sha256\":");
-  AppendString(out, a.sha256);
+  AppendJsonString(out, a.sha256);
   out.push_back('}');
 }
 
@@ -74,10 +52,10 @@ std::string EncodeEntries(const BusEntries& e) {
   out.reserve(e.entry.tail.size() + 48 * e.deliveries.size() + 160 * e.entry.attachments.size() +
               64);
   out.append("{\"kind\":\"entries\",\"type\":");
-  AppendString(out, e.entry.type);
+  AppendJsonString(out, e.entry.type);
   if (e.big_chat) {
     out.append(",\"bigChat\":");
-    AppendString(out, e.chat_id);
+    AppendJsonString(out, e.chat_id);
   }
   if (!e.entry.attachments.empty()) {
     out.append(",\"attachments\":[");
@@ -90,9 +68,9 @@ std::string EncodeEntries(const BusEntries& e) {
   out.append(",\"deliveries\":[");
   for (std::size_t i = 0; i < e.deliveries.size(); ++i) {
     out.append(i == 0 ? "[" : ",[");
-    AppendString(out, e.deliveries[i].first);
+    AppendJsonString(out, e.deliveries[i].first);
     out.push_back(',');
-    AppendInt(out, e.deliveries[i].second);
+    AppendJsonInt(out, e.deliveries[i].second);
     out.push_back(']');
   }
   out.append("],\"event\":{").append(e.entry.tail).push_back('}');
@@ -403,12 +381,12 @@ std::string EncodeBus(const BusMessage& message) {
   std::string out;
   if (const auto* k = std::get_if<BusKick>(&message)) {
     out.append("{\"kind\":\"kick\",\"clientId\":");
-    AppendString(out, k->client_id);
+    AppendJsonString(out, k->client_id);
     out.append(",\"connId\":");
-    AppendString(out, k->conn_id);
+    AppendJsonString(out, k->conn_id);
   } else {
     out.append("{\"kind\":\"revoke\",\"clientId\":");
-    AppendString(out, std::get<BusRevoke>(message).client_id);
+    AppendJsonString(out, std::get<BusRevoke>(message).client_id);
   }
   out.push_back('}');
   return out;

@@ -3,6 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <boost/json.hpp>
+#include <limits>
+#include <vector>
 
 namespace ferry::protocol {
 namespace {
@@ -184,6 +186,31 @@ TEST(Encode, MessageFrameIsValidJsonWithSeq) {
   EXPECT_TRUE(v.at("attachments").as_array().empty());
   // The same encoding serves every recipient.
   EXPECT_EQ(json::parse(Frame(e, 7)).at("seq"), 7);
+}
+
+// A message's tail is written by hand (protocol.cc): it must be byte for
+// byte what Boost.JSON writes for the same object, escapes included.
+TEST(Encode, MessageTailIsWhatBoostJsonWrites) {
+  std::string every_byte(1, '\0');
+  for (int c = 1; c < 256; ++c) every_byte.push_back(static_cast<char>(c));
+  const std::vector<Message> cases{
+      {"m1", "c1", "alice", "cl1", "42", 1234, "hello", {}},
+      {"", "", "", "", "", 0, "", {}},
+      {"m\"1", "c\\1", "a\nb", "cl\t1", "x\x01y", -5, every_byte, {}},
+      {"m/1", "c1", "\u00e5lice", "cl1", "\u2028", std::numeric_limits<std::int64_t>::max(),
+       "\u65e5\u672c \x7f \xff \x1f\"\\", {}},
+  };
+  for (const Message& m : cases) {
+    json::object o;
+    o["chatId"] = m.chat_id;
+    o["messageId"] = m.message_id;
+    o["ts"] = m.ts;
+    o["from"] = m.sender;
+    o["fromClient"] = m.sender_client;
+    o["body"] = m.body;
+    o["clientMsgId"] = m.client_msg_id;
+    EXPECT_EQ(EncodeEntry(InboxEntry{0, m}).tail, json::serialize(o).substr(1));
+  }
 }
 
 TEST(Encode, AttachmentUrlsAreMintedPerRecipient) {
