@@ -9,6 +9,7 @@ void DeliveryCursor::Start(Seq acked, Seq head, std::optional<Seq> after, Millis
   head_ = head;
   delivered_ = std::clamp(after.value_or(acked_), acked_, std::max(acked_, head_));
   last_pushed_ = delivered_;
+  pushed_from_ = delivered_;
   unacked_since_ = now;  // entries the client says it has get a full ack timeout
   need_read_ = true;
 }
@@ -48,6 +49,7 @@ void DeliveryCursor::Rewind(Seq to, Millis now) {
   ++generation_;
   delivered_ = std::max(acked_, std::min(to, head_));
   last_pushed_ = delivered_;
+  pushed_from_ = delivered_;
   unacked_since_ = now;
   need_read_ = true;
 }
@@ -55,6 +57,12 @@ void DeliveryCursor::Rewind(Seq to, Millis now) {
 std::optional<DeliveryCursor::Read> DeliveryCursor::BeginRead() {
   if (reading_ || (delivered_ >= head_ && !need_read_) || WindowFull()) return std::nullopt;
   std::size_t room = settings_.window - static_cast<std::size_t>(delivered_ - acked_);
+  // No silly window: while the acks still to come would free a quarter of
+  // the window (or a page), wait for them rather than read the one or two
+  // places each ack frees.
+  std::size_t enough = std::min(settings_.read_page, settings_.window / 4);
+  Seq awaited = std::max<Seq>(0, last_pushed_ - std::max(acked_, pushed_from_));
+  if (room < enough && room + static_cast<std::size_t>(awaited) >= enough) return std::nullopt;
   reading_ = true;
   need_read_ = false;
   return Read{delivered_, std::min(settings_.read_page, room), generation_};

@@ -95,6 +95,7 @@ class DeliveryCursor {
   Seq delivered_ = 0;
   Seq head_ = 0;
   Seq last_pushed_ = 0;           // highest seq actually sent (or the client said it has)
+  Seq pushed_from_ = 0;           // entries after it up to last_pushed_ were sent here
   bool reading_ = false;          // a read is under way
   bool need_read_ = false;        // read even if head_ says nothing is new
   std::uint64_t generation_ = 0;  // bumped by every rewind
