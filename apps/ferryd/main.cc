@@ -125,6 +125,7 @@ bool ParseArgs(int argc, char** argv, Config& config, BackendFlags& backends, Bl
       ("heartbeat-timeout", po::value(&heartbeat_timeout)->default_value(10), "SECONDS to wait for a pong before closing (4408)")
       ("hello-timeout", po::value(&hello_timeout)->default_value(10), "SECONDS to wait for hello after the upgrade (4408)")
       ("ack-timeout-ms", po::value(&config.ack_timeout_ms)->default_value(config.ack_timeout_ms), "MS before an unacknowledged entry is sent again")
+      ("ack-write-interval-ms", po::value(&config.ack_write_interval_ms)->default_value(config.ack_write_interval_ms), "MS between a connection's writes of acks without an id (0: no pacing)")
       ("ack-retries", po::value(&config.ack_retries)->default_value(config.ack_retries), "resends of an entry before closing (4408)")
       ("retention-days", po::value(&config.retention_days)->default_value(config.retention_days), "DAYS an unacknowledged entry is kept")
       ("max-members", po::value(&config.max_members)->default_value(config.max_members), "members per chat")
@@ -230,6 +231,9 @@ bool ParseArgs(int argc, char** argv, Config& config, BackendFlags& backends, Bl
     config.heartbeat_timeout_ms = SecondsToMs(heartbeat_timeout, "heartbeat-timeout");
     config.hello_timeout_ms = SecondsToMs(hello_timeout, "hello-timeout");
     if (config.ack_timeout_ms <= 0) throw po::error("--ack-timeout-ms must be positive");
+    if (config.ack_write_interval_ms < 0 || config.ack_write_interval_ms > 1'000) {
+      throw po::error("--ack-write-interval-ms must be 0..1000");
+    }
     if (config.store_max_wait_ms < 0) throw po::error("--store-max-wait-ms must not be negative");
     if (config.store_commit_interval_us < 0 || config.store_commit_interval_us > 100'000) {
       throw po::error("--store-commit-interval-us must be 0..100000");

@@ -36,6 +36,12 @@ struct Config {
   std::int64_t heartbeat_timeout_ms = 10'000;
   std::int64_t ack_timeout_ms = 2'000;
   int ack_retries = 3;
+  // A connection's acks without an id are written to the store at most this
+  // often (0: each as soon as the one before is committed). A client acking
+  // a burst entry by entry then costs a commit per interval, not one per
+  // millisecond; an ack with an id is written at once, and the close writes
+  // what is left.
+  std::int64_t ack_write_interval_ms = 10;
   std::int64_t sweep_interval_ms = 60'000;
 
   // Delivery flow control (per connection).

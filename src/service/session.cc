@@ -562,6 +562,10 @@ void ClientSession::Handle(const json::value& id, bool has_id, protocol::Ack& r)
 // Acks with an id are answered once the op that covers them is durable.
 void ClientSession::WriteAck() {
   if (ack_in_flight_ || (cursor_.acked() <= ack_stored_ && ack_replies_.empty())) return;
+  // Without a reply waiting, a write comes at most every interval; the timer
+  // (AckWriteDue) brings the next one.
+  if (ack_replies_.empty() && Now() < AckWriteDue()) return ScheduleTimer();
+  ack_written_at_ = Now();
   const Seq up_to = cursor_.acked();
   const Seq previous = ack_stored_;
   auto op = std::make_shared<AckOp>();
@@ -956,6 +960,10 @@ void ClientSession::OnDrained() { Pump(); }
 
 // ---- Timers ----
 
+Millis ClientSession::AckWriteDue() const {
+  return ack_written_at_ + service_.config().ack_write_interval_ms;
+}
+
 void ClientSession::OnTimer() {
   armed_for_.reset();
   if (state_ == State::closed || closing_) return;
@@ -976,6 +984,7 @@ void ClientSession::OnTimer() {
       break;
   }
   if (state_ == State::open) {
+    WriteAck();  // if paced and due
     std::vector<ReceiptCoalescer::Key> due = receipts_.TakeDue(now);
     if (!due.empty())
       WriteReceipts(service_, post_, client_.client_id, client_.user, std::move(due));
@@ -1036,6 +1045,9 @@ void ClientSession::ScheduleTimer() {
   }
   if (std::optional<Millis> receipts = receipts_.NextDue()) {
     deadline = deadline ? std::min(*deadline, *receipts) : *receipts;
+  }
+  if (state_ == State::open && !ack_in_flight_ && cursor_.acked() > ack_stored_) {
+    deadline = deadline ? std::min(*deadline, AckWriteDue()) : AckWriteDue();
   }
   if (!deadline) return;
   // An earlier arming stays: when it fires, OnTimer re-computes.

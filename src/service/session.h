@@ -155,6 +155,8 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   void QueuePing(Millis now);
   void SendPing();
   void ScheduleTimer();
+  // When the next paced ack write may go (config.ack_write_interval_ms).
+  Millis AckWriteDue() const;
   Millis Now() const { return service_.clock().Monotonic(); }
 
   Service& service_;
@@ -188,6 +190,7 @@ class ClientSession : public std::enable_shared_from_this<ClientSession> {
   Seq ack_stored_ = 0;          // highest ack handed to the store
   Seq ack_durable_ = 0;         // highest ack the store committed
   bool ack_in_flight_ = false;  // an AckOp of this connection is queued
+  Millis ack_written_at_ = 0;   // when the last AckOp was queued (pacing)
   std::vector<boost::json::value> ack_replies_;  // ack ids answered by the next AckOp
 
   ReceiptCoalescer receipts_;

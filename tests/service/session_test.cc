@@ -386,6 +386,35 @@ TEST_F(SessionTest, AcksDuringAnAckWriteAreMergedIntoOneWrite) {
   EXPECT_EQ(StoredAckedSeq(*service, "bob"), 4);
 }
 
+// A client acking a burst entry by entry: the first ack is written at once,
+// the next ones wait for ack_write_interval_ms and go as one write; an ack
+// with an id does not wait.
+TEST_F(SessionTest, AcksWithoutAnIdAreWrittenAtMostEveryInterval) {
+  Conn& alice = Connect("alice");
+  Conn& bob = Connect("bob");
+  std::string chat = CreateChat(alice, "bob");
+  for (int i = 0; i < 3; ++i) SendMsg(alice, chat, "m" + std::to_string(i));
+  ASSERT_TRUE(RunUntil([&] { return bob.Entries().size() == 4; }));
+  const int acks_before = store->ack_ops;
+  bob.session->OnText(R"({"type":"ack","upTo":1})");
+  Settle();
+  EXPECT_EQ(store->ack_ops - acks_before, 1);
+  bob.session->OnText(R"({"type":"ack","upTo":2})");
+  bob.session->OnText(R"({"type":"ack","upTo":3})");
+  Settle();
+  EXPECT_EQ(store->ack_ops - acks_before, 1);  // waiting for the interval
+  EXPECT_EQ(StoredAckedSeq(*service, "bob"), 1);
+  clock.Advance(config.ack_write_interval_ms);
+  ASSERT_TRUE(RunUntil([&] { return store->ack_ops - acks_before == 2; }));
+  Settle();
+  EXPECT_EQ(StoredAckedSeq(*service, "bob"), 3);
+  bob.session->OnText(R"({"type":"ack","id":701,"upTo":4})");  // within the interval
+  ASSERT_TRUE(RunUntil([&] { return bob.Reply(701) != nullptr; }));
+  EXPECT_EQ(bob.Reply(701)->at("type"), "ok");
+  EXPECT_EQ(store->ack_ops - acks_before, 3);
+  EXPECT_EQ(StoredAckedSeq(*service, "bob"), 4);
+}
+
 TEST_F(SessionTest, AckWithIdRepeatingAnAckIsAnsweredOnceThatIsDurable) {
   Conn& bob = BobWithOneMessage();
   std::promise<void> release = HoldStore(*service);
