@@ -437,19 +437,29 @@ def offline_section(run):
     if not run:
         return "## Offline drain\n\n(no results)"
     r = res(run)
-    rows = [[i, num(x["helloMs"], 1), num(x["receivedMs"], 1), num(x["ackedMs"], 1), num(x["entriesPerSecond"])]
+    def cpu_us(x):  # server CPU per entry; older results have none
+        c = x.get("serverCpuMs", -1)
+        return num(1000.0 * c / r["pending"], 2) if c is not None and c >= 0 else "–"
+
+    def bench_pct(x):
+        return num(100.0 * x["benchCpuMs"] / x["ackedMs"]) if "benchCpuMs" in x and x["ackedMs"] else "–"
+
+    rows = [[i, num(x["helloMs"], 1), num(x["receivedMs"], 1), num(x["ackedMs"], 1), num(x["entriesPerSecond"]),
+             cpu_us(x), bench_pct(x)]
             for i, x in enumerate(r.get("runs", []), 1)]
     rows.append(["**median**", num(r.get("medianHelloMs"), 1), num(r.get("medianReceivedMs"), 1),
-                 f"**{num(r.get('medianAckedMs'), 1)}**", ""])
+                 f"**{num(r.get('medianAckedMs'), 1)}**", "", num(r.get("medianServerCpuUsPerEntry"), 2),
+                 num(r.get("medianBenchCpuPercent"))])
     return "\n\n".join([
         "## Offline drain",
         f"Another user sends {num(r.get('pending'))} messages into a 1:1 chat while the recipient "
         "is offline (every send acknowledged, i.e. durable); then the recipient connects, receives "
         "and acks every entry as it arrives, and acks the last one with an `id`, whose `ok` comes "
         "once the server has committed the deletion. Times from the start of the connect; fresh "
-        "users per run.",
+        "users per run. Server CPU is ferryd's threads' run time (`/proc/PID/task/*/schedstat`) over "
+        "the same span, per entry; the generator's is its own CPU over that span, as a share of its core.",
         table(["run", "hello ok ms", f"all {num(r.get('pending'))} received ms", "last ack committed ms",
-               "entries/s"], rows),
+               "entries/s", "server CPU µs/entry", "generator CPU %"], rows),
         f"Errors: {errors_note([run])}.",
     ])
 

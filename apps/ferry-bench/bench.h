@@ -119,6 +119,12 @@ void StopFerryd(Server& server, bool keep_data);
 std::string FerrydLogTail(const Server& server);
 std::uint64_t RssKb(int pid);              // VmRSS, 0 if unreadable
 double CpuSeconds(int pid);                // utime + stime, -1 if unreadable
+// The run time of `pid`'s live threads, summed from /proc/PID/task/*/schedstat
+// (nanoseconds, where CpuSeconds counts 10 ms ticks): for windows of tens of
+// milliseconds. A thread that ends between two readings drops out of the
+// second, so only for servers whose threads live as long as they do.
+// -1 if unreadable.
+double ThreadsCpuSeconds(int pid);
 // utime + stime of `pid` and of each of its descendants, plus what they
 // inherited from reaped children (cutime + cstime): all the CPU of a process
 // tree such as a PostgreSQL postmaster and its backends. -1 if unreadable.

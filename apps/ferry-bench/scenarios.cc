@@ -182,7 +182,21 @@ struct DrainRun {
   double hello_ms = 0;     // connect start -> hello ok
   double received_ms = 0;  // connect start -> the K-th message
   double acked_ms = 0;     // connect start -> the ok of the ack of the K-th
+  double server_cpu_ms = -1;  // the server's CPU over the same span; -1 if unknown
+  double bench_cpu_ms = 0;    // this generator's own CPU over the same span
 };
+
+// ferryd's CPU by its threads' run times: a drain lasts tens of
+// milliseconds, too short for CpuSeconds' ticks. -1 if a pid is unreadable.
+double DrainCpuSeconds(const Server& server) {
+  double total = 0;
+  for (int pid : server.UniquePids()) {
+    double s = ThreadsCpuSeconds(pid);
+    if (s < 0) return -1;
+    total += s;
+  }
+  return server.UniquePids().empty() ? -1 : total;
+}
 
 constexpr int kSender = 0;
 constexpr int kRecipient = 1;
@@ -219,10 +233,15 @@ DrainRun OfflineOnce(const Options& o, const Server& server, Report& r) {
   run.on_reply = [&](int c, std::int64_t id, std::string_view) {
     if (c == kRecipient && id == kAckId) acked_at = Clock::now();
   };
+  double cpu0 = DrainCpuSeconds(server);
+  double own0 = OwnCpuSeconds();
   auto start = Clock::now();
   run.Connect(kRecipient, kRecipient + 1);
   run.RunUntil(start + 30s + k_total * 1ms, [&] { return acked_at != Clock::time_point{}; });
+  double cpu1 = DrainCpuSeconds(server);
   DrainRun d;
+  d.bench_cpu_ms = (OwnCpuSeconds() - own0) * 1000;
+  if (cpu0 >= 0 && cpu1 >= 0) d.server_cpu_ms = (cpu1 - cpu0) * 1000;
   d.complete =
       acked_at != Clock::time_point{} && recipient.messages == static_cast<std::uint64_t>(k_total);
   if (!d.complete) {
@@ -445,7 +464,7 @@ Report RunReconnect(const Options& o, const Server& server) {
 Report RunOffline(const Options& o, const Server& server) {
   Report r;
   r.scenario = "offline";
-  std::vector<double> hello, received, acked, from_hello;
+  std::vector<double> hello, received, acked, from_hello, cpu_us, bench_cpu;
   json::array runs;
   for (int i = 0; i < o.repeat; ++i) {
     DrainRun d = OfflineOnce(o, server, r);
@@ -454,12 +473,21 @@ Report RunOffline(const Options& o, const Server& server) {
     received.push_back(d.received_ms);
     acked.push_back(d.acked_ms);
     from_hello.push_back(d.acked_ms - d.hello_ms);
+    bench_cpu.push_back(100.0 * d.bench_cpu_ms / d.acked_ms);
+    std::string cpu = ", generator " + Fixed(bench_cpu.back(), 0) + "% of a core";
+    if (d.server_cpu_ms >= 0) {
+      cpu_us.push_back(1000.0 * d.server_cpu_ms / o.pending);
+      cpu = ", server CPU " + Fixed(d.server_cpu_ms, 1) + " ms (" + Fixed(cpu_us.back(), 2) +
+            " us/entry)" + cpu;
+    }
     r.Row("run " + std::to_string(i + 1), "hello " + Fixed(d.hello_ms, 1) + " ms, all received " +
                                               Fixed(d.received_ms, 1) + " ms, acked " +
-                                              Fixed(d.acked_ms, 1) + " ms");
+                                              Fixed(d.acked_ms, 1) + " ms" + cpu);
     runs.push_back({{"helloMs", d.hello_ms},
                     {"receivedMs", d.received_ms},
                     {"ackedMs", d.acked_ms},
+                    {"serverCpuMs", d.server_cpu_ms},
+                    {"benchCpuMs", d.bench_cpu_ms},
                     {"entriesPerSecond", o.pending / (d.acked_ms / 1000.0)}});
   }
   double med = Median(acked);
@@ -474,6 +502,11 @@ Report RunOffline(const Options& o, const Server& server) {
   r.json["medianReceivedMs"] = Median(received);
   r.json["medianAckedMs"] = med;
   r.json["medianAckedFromHelloMs"] = Median(from_hello);
+  r.json["medianBenchCpuPercent"] = Median(bench_cpu);
+  if (!cpu_us.empty()) {
+    r.Row("median server CPU", Fixed(Median(cpu_us), 2) + " us per entry (connect to acked)");
+    r.json["medianServerCpuUsPerEntry"] = Median(cpu_us);
+  }
   return r;
 }
 

@@ -176,6 +176,22 @@ double CpuSeconds(int pid) {
   return fields.empty() ? -1 : TicksToSeconds(fields, 15);
 }
 
+double ThreadsCpuSeconds(int pid) {
+  if (pid <= 0) return -1;
+  std::error_code ec;
+  unsigned long long ns = 0;
+  bool any = false;
+  for (const auto& task : fs::directory_iterator("/proc/" + std::to_string(pid) + "/task", ec)) {
+    std::ifstream in(task.path() / "schedstat");
+    unsigned long long run_ns = 0;
+    if (in >> run_ns) {
+      ns += run_ns;
+      any = true;
+    }
+  }
+  return any ? static_cast<double>(ns) / 1e9 : -1;
+}
+
 double TreeCpuSeconds(int root) {
   if (root <= 0) return -1;
   // One pass over /proc for the parent of every process, then the tree
