@@ -230,14 +230,19 @@ def idle_section(doc, idle_by_n, png):
     rows = []
     for n, runs in idle_by_n:
         rows.append([num(n), *with_runs(runs, lambda r: r.get("connectPerSecond")),
+                     with_runs(runs, lambda r: r.get("serverCpuPerConnectUs"))[0],
+                     with_runs(runs, lambda r: r.get("benchCpuConnectPercent"))[0],
                      *with_runs(runs, lambda r: r.get("serverRssPerConnectionBytes"), 2, 1 / KIB),
                      *with_runs(runs, lambda r: r.get("serverRssHeldKb"), 1, 1 / KIB)[:1], errors_note(runs)])
     return "\n\n".join([
         "## Idle connections",
         "N authenticated WebSockets (`hello` done) held for 5 s; RSS is read from "
         "`/proc/PID/status` before connecting and at the end of the hold. The 19,500 run uses "
-        "one generator process.",
-        table(["connections", "connect+hello /s (median)", "runs", "RSS per connection KiB (median)",
+        "one generator process. Server CPU per connect is ferryd's CPU (10 ms ticks) over the "
+        "connect phase divided by the hellos: TCP connect, HTTP upgrade and `hello`; the generator's "
+        "is its own CPU over that phase, as a share of its core.",
+        table(["connections", "connect+hello /s (median)", "runs", "server CPU µs per connect (median)",
+               "generator CPU % (median)", "RSS per connection KiB (median)",
                "runs", "server RSS held MiB", "errors"], rows),
         image(doc, png, "server RSS vs connections"),
     ])

@@ -57,13 +57,22 @@ json::object MeasureIdle(const Options& o, const Server& server, Cohort& cohort)
     part["rssBeforeKbByPid"] = RssByPid(server);
   }
   cohort.Sync("connect", &run.net());
-  ConnectToPart(run.Connect(0, n), part);
+  // What connecting costs each side: the server's CPU from the common start
+  // to the barrier after the last worker's last hello, and each worker's own.
+  ServerCpu connect_cpu0 = ReadServerCpu(server);
+  double own0 = OwnCpuSeconds();
+  ConnectResult connected = run.Connect(0, n);
+  part["benchCpuConnectSeconds"] = OwnCpuSeconds() - own0;
+  ConnectToPart(connected, part);
 
   // Hold: the connections stay open, answering pings; the server's idle
   // cost is its CPU over the hold, its memory the RSS at the end. The
   // barriers make sure every worker holds all of its connections meanwhile.
   cohort.Sync("hold", &run.net());
   ServerCpu cpu0 = ReadServerCpu(server);
+  if (cohort.leader()) {
+    part["serverCpuConnectSeconds"] = std::max(0.0, cpu0.Since(connect_cpu0).Ferryd());
+  }
   run.RunUntil(After(o.duration), [] { return false; });
   if (cohort.leader()) {
     ServerCpu cpu = ReadServerCpu(server).Since(cpu0);
@@ -160,6 +169,13 @@ Report SummarizeIdle(const Options& o, const Server& server, const Parts& parts)
     r.Row("server RSS per connection", Fixed(per_conn / 1024.0, 1) + " KiB");
     if (server.UniquePids().size() > 1) IdlePerProcess(server, parts, r);
     r.Row("server CPU while holding", Fixed(100.0 * cpu / o.duration, 1) + " %");
+    double connect_cpu = MaxDouble(parts, "serverCpuConnectSeconds");
+    if (hellos > 0) {
+      r.Row("server CPU per connect", Fixed(1e6 * connect_cpu / hellos, 0) +
+                                          " us (connect, upgrade and hello; 10 ms ticks)");
+      r.json["serverCpuConnectSeconds"] = connect_cpu;
+      r.json["serverCpuPerConnectUs"] = 1e6 * connect_cpu / hellos;
+    }
     r.json["serverRssBeforeKb"] = rss_base;
     r.json["serverRssHeldKb"] = rss_held;
     r.json["serverRssPerConnectionBytes"] = per_conn;
@@ -170,6 +186,17 @@ Report SummarizeIdle(const Options& o, const Server& server, const Parts& parts)
     r.Row("other server processes CPU", Fixed(100.0 * extra / o.duration, 1) + " % while holding");
     r.json["extraCpuHoldSeconds"] = extra;
   }
+  // The busiest worker's CPU over its connect phase, as a share of its core.
+  double bench_pct = 0;
+  for (const auto& p : parts) {
+    double secs = p.at("connectSeconds").to_number<double>();
+    if (secs > 0) {
+      bench_pct = std::max(
+          bench_pct, 100.0 * p.at("benchCpuConnectSeconds").to_number<double>() / secs);
+    }
+  }
+  r.Row("generator CPU connecting", Fixed(bench_pct, 0) + " % of a core (busiest process)");
+  r.json["benchCpuConnectPercent"] = bench_pct;
   if (o.procs > 1) r.Row("generator processes", std::to_string(o.procs));
   if (hellos != n) r.Error("only " + std::to_string(hellos) + " hellos");
   return r;
