@@ -3,8 +3,9 @@
 
 Reads RESULTS/<name>.json (one per ferry-bench run, named by bench/run:
 idle-<N>-<r>, direct-ramp, direct-<pct>-<r> and direct-8000-<r>, group-ramp,
-offline, reconnect; null-direct-<pct>-<r>, null-direct-8000-<r> and
-null-group-ramp are the same runs against ferry-null, the floor)
+offline, reconnect; null-idle-<N>-<r>, null-direct-<pct>-<r>,
+null-direct-8000-<r> and null-group-ramp are the same runs against
+ferry-null, the floor)
 and RESULTS/commands.txt (name TAB command line). Writes the document, and
 PNG plots made with gnuplot into --img-dir (their data and gnuplot scripts
 stay in RESULTS/plots/, or --plot-data, for reproduction). A figure repeated over runs is
@@ -226,10 +227,11 @@ def image(doc, png, alt):
 
 # ---- sections ----
 
-def idle_section(doc, idle_by_n, png):
+def idle_section(doc, idle_by_n, null_idle, png):
     rows = []
-    for n, runs in idle_by_n:
-        rows.append([num(n), *with_runs(runs, lambda r: r.get("connectPerSecond")),
+    for n, runs in idle_by_n + null_idle:
+        label = num(n) if (n, runs) in idle_by_n else f"{num(n)}: the floor (ferry-null)"
+        rows.append([label, *with_runs(runs, lambda r: r.get("connectPerSecond")),
                      with_runs(runs, lambda r: r.get("serverCpuPerConnectUs"))[0],
                      with_runs(runs, lambda r: r.get("benchCpuConnectPercent"))[0],
                      *with_runs(runs, lambda r: r.get("serverRssPerConnectionBytes"), 2, 1 / KIB),
@@ -240,7 +242,8 @@ def idle_section(doc, idle_by_n, png):
         "`/proc/PID/status` before connecting and at the end of the hold. The 19,500 run uses "
         "one generator process. Server CPU per connect is ferryd's CPU (10 ms ticks) over the "
         "connect phase divided by the hellos: TCP connect, HTTP upgrade and `hello`; the generator's "
-        "is its own CPU over that phase, as a share of its core.",
+        "is its own CPU over that phase, as a share of its core. The last row is the same run against "
+        "ferry-null (see \"The floor\"): accounts in memory, nothing stored at `hello`.",
         table(["connections", "connect+hello /s (median)", "runs", "server CPU µs per connect (median)",
                "generator CPU % (median)", "RSS per connection KiB (median)",
                "runs", "server RSS held MiB", "errors"], rows),
@@ -593,6 +596,8 @@ def main():
     commands = load_commands(a.results)
     sizes = sorted({int(m.group(1)) for k in runs if (m := re.match(r"idle-(\d+)-\d+$", k))})
     idle_by_n = [(n, numbered(runs, f"idle-{n}")) for n in sizes]
+    null_sizes = sorted({int(m.group(1)) for k in runs if (m := re.match(r"null-idle-(\d+)-\d+$", k))})
+    null_idle = [(n, numbered(runs, f"null-idle-{n}")) for n in null_sizes]
     fixed = [(pct, numbered(runs, f"direct-{pct}")) for pct in (50, 90)]
     null_fixed = [(pct, numbered(runs, f"null-direct-{pct}")) for pct in (50, 90)]
     fixed_8000, null_8000 = numbered(runs, "direct-8000"), numbered(runs, "null-direct-8000")
@@ -626,7 +631,7 @@ def main():
         header,
         targets_section(runs, idle_by_n, fixed, null_fixed, fixed_8000, null_8000),
         included("analysis.md", "What limits it"),
-        idle_section(a.doc, idle_by_n, rss_png),
+        idle_section(a.doc, idle_by_n, null_idle, rss_png),
         direct_ramp_section(a.doc, runs.get("direct-ramp"), direct_png),
         direct_fixed_section(fixed, fixed_8000),
         group_section(a.doc, runs.get("group-ramp"), group_png),
