@@ -14,8 +14,9 @@ namespace ferry::protocol {
 // `s` escaped by Boost.JSON, quotes included (json_append.cc).
 void AppendEscapedJsonString(std::string& out, std::string_view s);
 
-// `s` as a JSON string. Ids are base64url and content types printable
-// ASCII, so escaping is rare: a string that needs none is copied.
+// `s` as a JSON string. Ids are base64url, content types printable ASCII
+// and most bodies plain text, so escaping is rare: a string that needs
+// none is copied.
 inline void AppendJsonString(std::string& out, std::string_view s) {
   // No early exit, so that the compiler can vectorize the check.
   bool plain = true;
