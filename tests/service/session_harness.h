@@ -355,11 +355,15 @@ class SessionTest : public ::testing::Test {
 
   // alice and bob in a chat; bob has received its `created` event (seq 1)
   // and one message from alice (seq 2), and acked neither.
-  Conn& BobWithOneMessage() {
+  Conn& BobWithOneMessage() { return BobWithMessages(1); }
+  // Bob with `n` messages from alice in their chat: n + 1 entries, the
+  // chat's creation first.
+  Conn& BobWithMessages(int n) {
     Conn& alice = Connect("alice");
     Conn& bob = Connect("bob");
-    SendMsg(alice, CreateChat(alice, "bob"), "one");
-    EXPECT_TRUE(RunUntil([&] { return bob.Entries().size() == 2; }));
+    std::string chat = CreateChat(alice, "bob");
+    for (int i = 0; i < n; ++i) SendMsg(alice, chat, "m" + std::to_string(i));
+    EXPECT_TRUE(RunUntil([&] { return bob.Entries().size() == static_cast<std::size_t>(n) + 1; }));
     return bob;
   }
 

@@ -368,11 +368,8 @@ TEST_F(SessionOverloadTest, SendIsRefusedWhileTheStoreIsBehind) {
 }
 
 TEST_F(SessionTest, AcksDuringAnAckWriteAreMergedIntoOneWrite) {
-  Conn& alice = Connect("alice");
-  Conn& bob = Connect("bob");
-  std::string chat = CreateChat(alice, "bob");
-  for (int i = 0; i < 3; ++i) SendMsg(alice, chat, "m" + std::to_string(i));
-  ASSERT_TRUE(RunUntil([&] { return bob.Entries().size() == 4; }));
+  Conn& bob = BobWithMessages(3);
+  ASSERT_EQ(bob.Entries().size(), 4u);
   const int acks_before = store->ack_ops;
   std::promise<void> release = HoldStore(*service);
   bob.session->OnText(R"({"type":"ack","upTo":1})");            // written at once
@@ -390,11 +387,8 @@ TEST_F(SessionTest, AcksDuringAnAckWriteAreMergedIntoOneWrite) {
 // the next ones wait for ack_write_interval_ms and go as one write; an ack
 // with an id does not wait.
 TEST_F(SessionTest, AcksWithoutAnIdAreWrittenAtMostEveryInterval) {
-  Conn& alice = Connect("alice");
-  Conn& bob = Connect("bob");
-  std::string chat = CreateChat(alice, "bob");
-  for (int i = 0; i < 3; ++i) SendMsg(alice, chat, "m" + std::to_string(i));
-  ASSERT_TRUE(RunUntil([&] { return bob.Entries().size() == 4; }));
+  Conn& bob = BobWithMessages(3);
+  ASSERT_EQ(bob.Entries().size(), 4u);
   const int acks_before = store->ack_ops;
   bob.session->OnText(R"({"type":"ack","upTo":1})");
   Settle();
