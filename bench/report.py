@@ -229,8 +229,9 @@ def image(doc, png, alt):
 
 def idle_section(doc, idle_by_n, null_idle, png):
     rows = []
-    for n, runs in idle_by_n + null_idle:
-        label = num(n) if (n, runs) in idle_by_n else f"{num(n)}: the floor (ferry-null)"
+    labelled = [(num(n), runs) for n, runs in idle_by_n] + \
+        [(f"{num(n)}: the floor (ferry-null)", runs) for n, runs in null_idle]
+    for label, runs in labelled:
         rows.append([label, *with_runs(runs, lambda r: r.get("connectPerSecond")),
                      with_runs(runs, lambda r: r.get("serverCpuPerConnectUs"))[0],
                      with_runs(runs, lambda r: r.get("benchCpuConnectPercent"))[0],
